@@ -1,0 +1,146 @@
+//! Broker configuration: what `herald broker`'s flags and `HERALD_*` variables set, with Kafka's defaults.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// When appended data is fsynced, and so when a produce with acks=1/all is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FlushPolicy {
+    /// Answer acks=1/all only after the data is fsynced; one fsync covers every batch that arrived
+    /// meanwhile (group commit). The default: an acknowledged write survives `kill -9` and power loss.
+    #[default]
+    Always,
+    /// fsync in the background every interval; acknowledged writes of the last interval can be lost on
+    /// power loss (not on a process crash: the page cache keeps them).
+    Interval(Duration),
+    /// Never fsync explicitly; the OS writes back when it likes.
+    Never,
+}
+
+impl FromStr for FlushPolicy {
+    type Err = String;
+
+    /// Parses `always`, `never` or `interval:MS`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "always" => Ok(FlushPolicy::Always),
+            "never" => Ok(FlushPolicy::Never),
+            other => match other.strip_prefix("interval:") {
+                Some(ms) => ms
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|ms| *ms > 0)
+                    .map(|ms| FlushPolicy::Interval(Duration::from_millis(ms)))
+                    .ok_or_else(|| format!("invalid flush interval {ms:?}: expected milliseconds > 0")),
+                None => Err(format!(
+                    "invalid flush policy {other:?}: expected always, never or interval:MS"
+                )),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for FlushPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FlushPolicy::Always => f.write_str("always"),
+            FlushPolicy::Never => f.write_str("never"),
+            FlushPolicy::Interval(d) => write!(f, "interval:{}", d.as_millis()),
+        }
+    }
+}
+
+/// Largest request frame accepted by default (Kafka's `socket.request.max.bytes`).
+pub const REQUEST_BYTES_MAX_DEFAULT: usize = 100 * 1024 * 1024;
+/// Connections served at once by default; the next `accept` waits for a free permit.
+pub const CONNECTIONS_MAX_DEFAULT: usize = 10_000;
+
+/// Everything a broker needs to start.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// Address to bind; port 0 picks a free port (see `BrokerHandle::local_addr`).
+    pub listen: SocketAddr,
+    /// Directory holding every partition's log and the broker's metadata.
+    pub data_dir: PathBuf,
+    /// `host:port` that Metadata tells clients to connect to; `None` uses the bound address.
+    pub advertised_address: Option<String>,
+    /// When appends are fsynced.
+    pub flush: FlushPolicy,
+    /// Create a topic on first Metadata or Produce that names it.
+    pub auto_create_topics: bool,
+    /// Partitions of an auto-created topic (and of CreateTopics with -1).
+    pub default_partitions: i32,
+    /// Default `retention.ms` of new topics; `None` keeps data forever.
+    pub retention_ms: Option<u64>,
+    /// Default `retention.bytes` per partition; `None` is unlimited.
+    pub retention_bytes: Option<u64>,
+    /// Default `segment.bytes`.
+    pub segment_bytes: u64,
+    /// Default `max.message.bytes` (largest record batch).
+    pub max_message_bytes: u64,
+    /// Largest request frame; a larger one closes the connection.
+    pub max_request_bytes: usize,
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// This broker's node id (also the controller and every group's coordinator).
+    pub node_id: i32,
+    /// How long the first join of an empty group waits for more members (Kafka's
+    /// `group.initial.rebalance.delay.ms`, 3 s there; short here for development speed).
+    pub group_initial_rebalance_delay: Duration,
+    /// Committed offsets of an Empty group are deleted after this long (`offsets.retention.minutes`).
+    pub offsets_retention: Duration,
+    /// How often retention and group expiry run.
+    pub retention_check_interval: Duration,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9092)),
+            data_dir: PathBuf::from("./data"),
+            advertised_address: None,
+            flush: FlushPolicy::Always,
+            auto_create_topics: true,
+            default_partitions: 1,
+            retention_ms: Some(herald_log::config::SEVEN_DAYS_MS),
+            retention_bytes: None,
+            segment_bytes: herald_log::config::SEGMENT_BYTES_DEFAULT,
+            max_message_bytes: herald_log::config::MAX_MESSAGE_BYTES_DEFAULT,
+            max_request_bytes: REQUEST_BYTES_MAX_DEFAULT,
+            max_connections: CONNECTIONS_MAX_DEFAULT,
+            node_id: 0,
+            group_initial_rebalance_delay: Duration::from_millis(100),
+            offsets_retention: Duration::from_secs(7 * 24 * 60 * 60),
+            retention_check_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+impl BrokerConfig {
+    /// A config for tests: port 0 on loopback, data in `data_dir`, everything else default.
+    pub fn for_tests(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.into(),
+            ..Self::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Flush policies parse from the flag syntax and print back to it.
+    #[test]
+    fn flush_policy_round_trips() {
+        for text in ["always", "never", "interval:250"] {
+            let policy: FlushPolicy = text.parse().unwrap();
+            assert_eq!(policy.to_string(), text);
+        }
+        assert!("interval:0".parse::<FlushPolicy>().is_err());
+        assert!("sometimes".parse::<FlushPolicy>().is_err());
+    }
+}

@@ -1,0 +1,2 @@
+//! The `herald` binary.
+fn main() {}

@@ -1,0 +1,24 @@
+//! herald-log: the storage engine of herald-broker.
+//!
+//! One [`Log`] is one partition: a directory of segments named by base offset (`{:020}.log`) with a sparse
+//! offset index (`.index`, 8-byte entries) and a sparse time index (`.timeindex`, 12-byte entries), as in
+//! Apache Kafka. Record batches (magic v2) are stored verbatim; only `baseOffset` and
+//! `partitionLeaderEpoch` are patched, which leaves the CRC32C valid because it covers the bytes after
+//! them.
+//!
+//! This crate is synchronous `std::fs` code with no async runtime and no protocol crate: it knows the
+//! 61-byte record-batch header and CRC32C, nothing more. The broker wraps each `Log` in a lock and does
+//! fsyncs outside it through [`FlushTarget`] so that one fsync covers every append that arrived meanwhile
+//! (group commit).
+//!
+//! Main types: [`Log`], [`LogConfig`], [`RecordBatchHeader`], [`LogError`].
+
+pub mod batch;
+pub mod config;
+pub mod error;
+pub mod log;
+
+pub use batch::{RecordBatchHeader, RECORD_BATCH_HEADER_BYTES};
+pub use config::LogConfig;
+pub use error::LogError;
+pub use log::{AppendInfo, FlushTarget, Log};

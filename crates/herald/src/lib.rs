@@ -1,0 +1,1 @@
+//! herald: event-driven microservices on Kafka.
