@@ -1,0 +1,86 @@
+//! `herald broker`: runs herald-broker in the foreground until SIGINT or SIGTERM.
+//!
+//! Flag names are a contract (scripts depend on them); each also reads a `HERALD_*` variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use herald_broker::{Broker, BrokerConfig, FlushPolicy};
+
+/// Flags of `herald broker`.
+#[derive(Debug, clap::Args)]
+pub struct BrokerArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "HERALD_LISTEN", default_value = "127.0.0.1:9092")]
+    listen: SocketAddr,
+    /// Directory for the partitions' logs and the broker's metadata.
+    #[arg(long, env = "HERALD_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// host:port that clients are told to connect to [default: the listen address].
+    #[arg(long, env = "HERALD_ADVERTISED_ADDRESS")]
+    advertised_address: Option<String>,
+    /// When writes are fsynced: always (acks wait for fsync), interval:MS, or never.
+    #[arg(long, env = "HERALD_FLUSH", default_value = "always")]
+    flush: FlushPolicy,
+    /// Create topics on first use by a producer or a metadata request.
+    #[arg(long, env = "HERALD_AUTO_CREATE_TOPICS", default_value = "true", action = clap::ArgAction::Set)]
+    auto_create_topics: bool,
+    /// Partitions of auto-created topics.
+    #[arg(long, env = "HERALD_DEFAULT_PARTITIONS", default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..))]
+    default_partitions: i32,
+    /// Default retention.ms of new topics; -1 keeps data forever [default: 7 days].
+    #[arg(long, env = "HERALD_RETENTION_MS", allow_negative_numbers = true)]
+    retention_ms: Option<i64>,
+    /// Default retention.bytes per partition; -1 is unlimited [default: unlimited].
+    #[arg(long, env = "HERALD_RETENTION_BYTES", allow_negative_numbers = true)]
+    retention_bytes: Option<i64>,
+    /// Default segment.bytes of new topics [default: 1 GiB].
+    #[arg(long, env = "HERALD_SEGMENT_BYTES", value_parser = clap::value_parser!(u64).range(1024..))]
+    segment_bytes: Option<u64>,
+}
+
+impl BrokerArgs {
+    /// The broker configuration these flags describe.
+    fn config(&self) -> BrokerConfig {
+        let defaults = BrokerConfig::default();
+        BrokerConfig {
+            listen: self.listen,
+            data_dir: self.data_dir.clone(),
+            advertised_address: self.advertised_address.clone(),
+            flush: self.flush,
+            auto_create_topics: self.auto_create_topics,
+            default_partitions: self.default_partitions,
+            retention_ms: match self.retention_ms {
+                Some(ms) if ms < 0 => None,
+                Some(ms) => Some(ms as u64),
+                None => defaults.retention_ms,
+            },
+            retention_bytes: match self.retention_bytes {
+                Some(bytes) if bytes < 0 => None,
+                Some(bytes) => Some(bytes as u64),
+                None => defaults.retention_bytes,
+            },
+            segment_bytes: self.segment_bytes.unwrap_or(defaults.segment_bytes),
+            ..defaults
+        }
+    }
+}
+
+/// Starts the broker, waits for SIGINT/SIGTERM, then shuts down cleanly (in-flight requests finish and
+/// every partition is fsynced) and returns.
+pub async fn run(args: BrokerArgs) -> anyhow::Result<()> {
+    let config = args.config();
+    tracing::info!(
+        listen = %config.listen,
+        data_dir = %config.data_dir.display(),
+        flush = %config.flush,
+        "starting herald-broker"
+    );
+    let broker = Broker::start(config).await.context("starting herald-broker")?;
+    let signal = crate::signal::shutdown_requested().await?;
+    tracing::info!(signal, "shutting down");
+    broker.shutdown().await.context("shutting down herald-broker")?;
+    tracing::info!("stopped");
+    Ok(())
+}

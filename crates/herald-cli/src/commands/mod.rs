@@ -1,0 +1,3 @@
+//! One module per `herald` subcommand.
+
+pub mod broker;
