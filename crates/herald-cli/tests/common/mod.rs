@@ -1,0 +1,104 @@
+//! Runs the real `herald broker` binary on a free loopback port and finds its address in the ready line.
+#![allow(clippy::unwrap_used, dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How long a broker may take to print its ready line.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A `herald broker` child process.
+pub struct BrokerProcess {
+    pub child: Child,
+    pub address: SocketAddr,
+}
+
+impl BrokerProcess {
+    /// Starts `herald broker --listen 127.0.0.1:0 --data-dir DIR` plus `extra` flags and waits for its
+    /// ready line.
+    pub fn start(data_dir: &Path, extra: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
+            .args(["broker", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn herald broker");
+        let stderr = child.stderr.take().unwrap();
+        let (lines_tx, lines_rx) = mpsc::channel::<String>();
+        // Keeps draining stderr for the child's whole life so that it never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[broker] {line}");
+                let _ = lines_tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = lines_rx
+                .recv_timeout(left)
+                .expect("herald broker printed no ready line in time");
+            if line.contains("ready") {
+                if let Some(address) = address_in(&line) {
+                    return Self { child, address };
+                }
+            }
+        }
+    }
+
+    /// `host:port` for `-b`.
+    pub fn bootstrap(&self) -> String {
+        self.address.to_string()
+    }
+
+    /// Sends `signal` (e.g. "TERM", "KILL") and waits for the process to exit; returns its exit code.
+    pub fn stop_with(mut self, signal: &str) -> Option<i32> {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} failed");
+        self.child.wait().expect("wait for herald broker").code()
+    }
+}
+
+impl Drop for BrokerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The first token of `line` that parses as a socket address (after stripping `key=` and quotes).
+fn address_in(line: &str) -> Option<SocketAddr> {
+    line.split(|c: char| c.is_whitespace() || c == '=' || c == '"')
+        .find_map(|token| token.trim_matches(|c| c == ',' || c == ';').parse().ok())
+}
+
+/// Runs kcat with `args`, feeding `stdin`, and returns stdout; panics with stderr if kcat fails.
+pub fn kcat(args: &[&str], stdin: &[u8]) -> String {
+    use std::io::Write;
+    let mut child = Command::new("kcat")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kcat is not installed: apt-get install kcat");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "kcat {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
