@@ -145,7 +145,9 @@ pub fn validate_batch(bytes: &[u8]) -> Result<RecordBatchHeader, LogError> {
 
 /// Splits a produce request's `records` field (one or more concatenated batches) into validated batches.
 /// Fails on the first batch that is truncated, not v2, or has a bad CRC.
-pub fn split_batches(records: &[u8]) -> Result<Vec<(RecordBatchHeader, std::ops::Range<usize>)>, LogError> {
+pub fn split_batches(
+    records: &[u8],
+) -> Result<Vec<(RecordBatchHeader, std::ops::Range<usize>)>, LogError> {
     let mut out = Vec::new();
     let mut at = 0;
     while at < records.len() {
@@ -164,5 +166,6 @@ pub fn set_base_offset(batch: &mut [u8], base_offset: i64) {
 
 /// Writes `partitionLeaderEpoch` into a batch in place (bytes 12-15). The CRC does not cover it.
 pub fn set_partition_leader_epoch(batch: &mut [u8], epoch: i32) {
-    batch[PARTITION_LEADER_EPOCH_OFFSET..PARTITION_LEADER_EPOCH_OFFSET + 4].copy_from_slice(&epoch.to_be_bytes());
+    batch[PARTITION_LEADER_EPOCH_OFFSET..PARTITION_LEADER_EPOCH_OFFSET + 4]
+        .copy_from_slice(&epoch.to_be_bytes());
 }

@@ -1,7 +1,7 @@
 //! The one error type of herald-log. Variants are named for what went wrong and carry the values that
 //! explain it; the broker maps each to a Kafka error code.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Everything that can go wrong in the log layer.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +26,19 @@ pub enum LogError {
     /// The CRC32C stored in a batch does not match its bytes.
     #[error("checksum mismatch: stored {stored:#010x}, computed {computed:#010x}")]
     ChecksumMismatch { stored: u32, computed: u32 },
+    /// A batch whose header is self-consistent enough to parse but cannot be appended (for example a
+    /// negative `lastOffsetDelta`), or a produce request with no batch at all.
+    #[error("invalid record batch: {reason}")]
+    InvalidRecordBatch { reason: &'static str },
+    /// Stored data that no longer parses where the log expects a batch (found after open; recovery
+    /// truncates such data at open instead).
+    #[error("corrupt segment {} at position {position}: {source}", path.display())]
+    CorruptSegment {
+        path: PathBuf,
+        position: u64,
+        #[source]
+        source: Box<LogError>,
+    },
     /// A batch larger than `max_message_bytes`.
     #[error("record batch of {size} bytes exceeds max.message.bytes {max}")]
     BatchTooLarge { size: usize, max: u64 },
@@ -56,5 +69,17 @@ impl LogError {
     /// Whether retrying the same operation later may succeed (I/O hiccups); data errors never do.
     pub fn is_retriable(&self) -> bool {
         matches!(self, LogError::Io { .. })
+    }
+}
+
+/// Builds a `map_err` closure that wraps an `io::Error` with the operation and path that failed.
+pub(crate) fn io_error<'a>(
+    operation: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> LogError + 'a {
+    move |source| LogError::Io {
+        operation,
+        path: path.to_path_buf(),
+        source,
     }
 }

@@ -14,9 +14,15 @@
 //! Main types: [`Log`], [`LogConfig`], [`RecordBatchHeader`], [`LogError`].
 
 pub mod batch;
+pub mod checkpoint;
 pub mod config;
 pub mod error;
+pub mod index;
 pub mod log;
+pub mod producer_state;
+pub mod recovery;
+mod retention;
+pub mod segment;
 
 pub use batch::{RecordBatchHeader, RECORD_BATCH_HEADER_BYTES};
 pub use config::LogConfig;

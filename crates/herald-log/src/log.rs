@@ -1,10 +1,23 @@
-//! [`Log`]: one partition's segmented log. CONTRACT STUB: the signatures here are the API the broker
-//! codes against; bodies are being implemented.
+//! [`Log`]: one partition's segmented log, the API the broker codes against.
+//!
+//! The log owns an ordered list of [`LogSegment`]s (the last one is active and takes appends), the
+//! recovery point (offset below which everything is fsynced) and the idempotent-producer state. It
+//! assigns offsets, decides when to roll, serves reads across segment boundaries and hands out
+//! [`FlushTarget`]s for group commit. Opening goes through `recovery.rs`, retention lives in
+//! `retention.rs`. What it is not: thread-safe by itself; the broker wraps it in a `RwLock` (appends
+//! exclusive, reads shared — every read path here takes `&self` and uses positional I/O).
 
-use std::path::Path;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use crate::batch::{set_base_offset, set_partition_leader_epoch, split_batches, RecordBatchHeader};
+use crate::checkpoint::{sync_dir, write_recovery_point};
 use crate::config::LogConfig;
-use crate::error::LogError;
+use crate::error::{io_error, LogError};
+use crate::producer_state::{ProducerStateManager, SequenceCheck};
+use crate::recovery::LogLoader;
+use crate::segment::{LogSegment, SEGMENT_BYTES_MAX};
 
 /// What an append did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,115 +41,376 @@ pub struct AppendInfo {
 pub struct FlushTarget {
     /// Everything below this offset is durable once `sync` returns.
     pub up_to_offset: i64,
-    files: Vec<std::sync::Arc<std::fs::File>>,
+    files: Vec<(Arc<File>, PathBuf)>,
 }
 
 impl FlushTarget {
     /// fsyncs the data files (fdatasync). Takes no lock.
     pub fn sync(&self) -> Result<(), LogError> {
-        let _ = &self.files;
-        todo!()
+        for (file, path) in &self.files {
+            file.sync_data().map_err(io_error("fsync segment", path))?;
+        }
+        Ok(())
+    }
+
+    /// Whether there is nothing to sync (everything below `up_to_offset` is already durable).
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
     }
 }
 
 /// One partition's log.
 #[derive(Debug)]
-pub struct Log {}
+pub struct Log {
+    dir: PathBuf,
+    config: LogConfig,
+    /// Sorted by base offset and never empty: the last segment is the active one.
+    segments: Vec<LogSegment>,
+    recovery_point: i64,
+    producers: ProducerStateManager,
+}
 
 impl Log {
     /// Opens (creating if needed) the log in `dir`, recovering from a crash: validates every batch after
     /// the last recovery checkpoint, truncates the first bad one and all after it, rebuilds indexes and the
     /// idempotent-producer state.
     pub fn open(dir: &Path, config: LogConfig) -> Result<Log, LogError> {
-        let _ = (dir, config);
-        todo!()
+        let loaded = LogLoader::new(dir, config.index_interval_bytes).load()?;
+        Ok(Log {
+            dir: dir.to_path_buf(),
+            config,
+            segments: loaded.segments,
+            recovery_point: loaded.recovery_point,
+            producers: loaded.producers,
+        })
+    }
+
+    /// The partition's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// The partition's configuration.
     pub fn config(&self) -> &LogConfig {
-        todo!()
+        &self.config
     }
 
     /// Replaces the configuration (takes effect at the next append or retention pass).
     pub fn set_config(&mut self, config: LogConfig) {
-        let _ = config;
-        todo!()
+        self.config = config;
     }
 
     /// First offset still stored.
     pub fn log_start_offset(&self) -> i64 {
-        todo!()
+        self.segments.first().map_or(0, LogSegment::base_offset)
     }
 
     /// Offset the next appended record will get (= high watermark on one node).
     pub fn log_end_offset(&self) -> i64 {
-        todo!()
+        self.segments.last().map_or(0, LogSegment::next_offset)
+    }
+
+    /// Number of segments (the active one included).
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// Base offsets of the segments, oldest first.
+    pub fn segment_base_offsets(&self) -> Vec<i64> {
+        self.segments.iter().map(LogSegment::base_offset).collect()
     }
 
     /// Appends one or more concatenated v2 batches as received from a producer: validates each (length,
     /// magic, CRC, `max_message_bytes`), checks idempotent-producer sequences, assigns offsets and writes.
     /// Does not fsync. A whole request is rejected if any batch is invalid (nothing is written).
     pub fn append(&mut self, records: &[u8], now_ms: i64) -> Result<AppendInfo, LogError> {
-        let _ = (records, now_ms);
-        todo!()
+        let batches = split_batches(records)?;
+        let planned = match self.plan_append(&batches)? {
+            Plan::Append(planned) => planned,
+            Plan::Duplicate(info) => return Ok(info),
+        };
+        let mut buf = records.to_vec();
+        let mut max_timestamp = crate::segment::NO_TIMESTAMP;
+        for (header, range) in &planned {
+            let Some(batch) = buf.get_mut(range.clone()) else {
+                return Err(LogError::InvalidRecordBatch {
+                    reason: "batch outside request",
+                });
+            };
+            set_base_offset(batch, header.base_offset);
+            set_partition_leader_epoch(batch, 0);
+            self.maybe_roll(batch.len() as u64, header.last_offset(), now_ms)?;
+            let interval = self.config.index_interval_bytes;
+            self.active_mut().append(batch, header, interval, now_ms)?;
+            self.producers.update(header);
+            max_timestamp = max_timestamp.max(header.max_timestamp);
+        }
+        let (first, last) = match (planned.first(), planned.last()) {
+            (Some(first), Some(last)) => (first.0.base_offset, last.0.last_offset()),
+            _ => {
+                return Err(LogError::InvalidRecordBatch {
+                    reason: "no record batch",
+                })
+            }
+        };
+        Ok(AppendInfo {
+            base_offset: first,
+            last_offset: last,
+            max_timestamp,
+            log_start_offset: self.log_start_offset(),
+            duplicate: false,
+        })
+    }
+
+    /// Checks sizes and producer sequences and assigns offsets, without writing anything.
+    fn plan_append(
+        &self,
+        batches: &[(RecordBatchHeader, std::ops::Range<usize>)],
+    ) -> Result<Plan, LogError> {
+        if batches.is_empty() {
+            return Err(LogError::InvalidRecordBatch {
+                reason: "no record batch",
+            });
+        }
+        // Several batches of one producer in one request must be checked against each other: use a
+        // scratch copy of the state (rare; the common request holds one batch per partition).
+        let mut scratch = (batches.len() > 1).then(|| self.producers.clone());
+        let mut next_offset = self.log_end_offset();
+        let mut planned = Vec::with_capacity(batches.len());
+        for (received, range) in batches {
+            let size = received.total_bytes();
+            if size as u64 > self.config.max_message_bytes {
+                return Err(LogError::BatchTooLarge {
+                    size,
+                    max: self.config.max_message_bytes,
+                });
+            }
+            if received.last_offset_delta < 0 {
+                return Err(LogError::InvalidRecordBatch {
+                    reason: "negative lastOffsetDelta",
+                });
+            }
+            let mut header = *received;
+            header.base_offset = next_offset;
+            header.partition_leader_epoch = 0;
+            if header.has_producer_id() {
+                let state = scratch.as_ref().unwrap_or(&self.producers);
+                if let SequenceCheck::Duplicate(original) = state.check(&header)? {
+                    return Ok(Plan::Duplicate(AppendInfo {
+                        base_offset: original.base_offset,
+                        last_offset: original.last_offset,
+                        max_timestamp: original.max_timestamp,
+                        log_start_offset: self.log_start_offset(),
+                        duplicate: true,
+                    }));
+                }
+                if let Some(state) = scratch.as_mut() {
+                    state.update(&header);
+                }
+            }
+            next_offset = header.last_offset() + 1;
+            planned.push((header, range.clone()));
+        }
+        Ok(Plan::Append(planned))
+    }
+
+    fn active(&self) -> Option<&LogSegment> {
+        self.segments.last()
+    }
+
+    fn active_mut(&mut self) -> &mut LogSegment {
+        // The segment list is never empty: open creates segment 0 and retention never removes the last.
+        let last = self.segments.len() - 1;
+        &mut self.segments[last]
+    }
+
+    /// Rolls before appending a batch of `batch_bytes` ending at `last_offset` if the active segment
+    /// would grow past `segment_bytes`, is older than `segment_ms`, or could not index the offset.
+    fn maybe_roll(
+        &mut self,
+        batch_bytes: u64,
+        last_offset: i64,
+        now_ms: i64,
+    ) -> Result<(), LogError> {
+        let Some(active) = self.active() else {
+            return Ok(());
+        };
+        if active.is_empty() {
+            return Ok(());
+        }
+        let segment_bytes = self.config.segment_bytes.min(SEGMENT_BYTES_MAX);
+        let full = active.size() + batch_bytes > segment_bytes;
+        let old = match (self.config.segment_ms, active.rolling_timestamp_ms()) {
+            (Some(segment_ms), Some(first_ms)) => {
+                now_ms.saturating_sub(first_ms) > segment_ms as i64
+            }
+            _ => false,
+        };
+        let offsets_overflow = last_offset - active.base_offset() > i64::from(u32::MAX);
+        if full || old || offsets_overflow {
+            self.roll()?;
+        }
+        Ok(())
+    }
+
+    /// Closes the active segment (fsyncing it) and starts a new one at the log end offset. Every segment
+    /// is then durable, so the recovery point moves to the log end offset and is checkpointed.
+    pub(crate) fn roll(&mut self) -> Result<(), LogError> {
+        let base_offset = self.log_end_offset();
+        self.active_mut().close_for_roll()?;
+        self.segments
+            .push(LogSegment::create(&self.dir, base_offset)?);
+        sync_dir(&self.dir)?;
+        self.recovery_point = self.recovery_point.max(base_offset);
+        write_recovery_point(&self.dir, self.recovery_point)?;
+        tracing::debug!(dir = %self.dir.display(), base_offset, "rolled to a new segment");
+        Ok(())
     }
 
     /// Reads whole batches starting with the one that contains `offset`, up to `max_bytes` but always at
     /// least one whole batch when `offset < log_end_offset`. Empty at the log end offset;
     /// `OffsetOutOfRange` below the log start offset or above the log end offset.
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<Vec<u8>, LogError> {
-        let _ = (offset, max_bytes);
-        todo!()
+        let (log_start_offset, log_end_offset) = (self.log_start_offset(), self.log_end_offset());
+        if offset < log_start_offset || offset > log_end_offset {
+            return Err(LogError::OffsetOutOfRange {
+                requested: offset,
+                log_start_offset,
+                log_end_offset,
+            });
+        }
+        let mut out = Vec::new();
+        let first = self
+            .segments
+            .partition_point(|s| s.base_offset() <= offset)
+            .saturating_sub(1);
+        let mut from_offset = Some(offset);
+        for segment in self.segments.iter().skip(first) {
+            let position = match from_offset.take() {
+                Some(offset) => match segment.find_position(offset)? {
+                    Some(position) => position,
+                    None => continue,
+                },
+                None => 0,
+            };
+            if segment.is_empty() {
+                continue;
+            }
+            let room = max_bytes.saturating_sub(out.len());
+            let reached_end = segment.read_batches(position, room, out.is_empty(), &mut out)?;
+            if !reached_end || out.len() >= max_bytes {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     /// The files that hold unflushed data and the offset they cover.
     pub fn flush_target(&self) -> FlushTarget {
-        todo!()
+        let files = self
+            .segments
+            .iter()
+            .filter(|s| !s.is_empty() && s.next_offset() > self.recovery_point)
+            .map(|s| (s.file(), s.log_path().to_path_buf()))
+            .collect();
+        FlushTarget {
+            up_to_offset: self.log_end_offset(),
+            files,
+        }
     }
 
     /// Records that everything below `up_to_offset` is on disk (the recovery point).
     pub fn mark_flushed(&mut self, up_to_offset: i64) {
-        let _ = up_to_offset;
-        todo!()
+        let up_to_offset = up_to_offset.min(self.log_end_offset());
+        self.recovery_point = self.recovery_point.max(up_to_offset);
     }
 
     /// Offset below which everything is known to be on disk.
     pub fn recovery_point(&self) -> i64 {
-        todo!()
+        self.recovery_point
     }
 
     /// fsyncs everything now and writes the recovery checkpoint (used at shutdown).
     pub fn flush(&mut self) -> Result<(), LogError> {
-        todo!()
+        for segment in &self.segments {
+            if segment.next_offset() > self.recovery_point
+                || segment.base_offset() >= self.recovery_point
+            {
+                segment.sync_all()?;
+            }
+        }
+        self.recovery_point = self.log_end_offset();
+        write_recovery_point(&self.dir, self.recovery_point)
     }
 
     /// The first offset whose batch has a max timestamp `>= timestamp_ms`, with that timestamp; `None` if
     /// every record is older. Batch granularity: the offset is the base offset of the first such batch.
     pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<(i64, i64)>, LogError> {
-        let _ = timestamp_ms;
-        todo!()
+        for segment in &self.segments {
+            if let Some(found) = segment.find_timestamp(timestamp_ms)? {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
     }
 
     /// The largest timestamp in the log and the offset of the batch's last record that carries it, or
     /// `None` for an empty log (ListOffsets -3).
     pub fn max_timestamp(&self) -> Option<(i64, i64)> {
-        todo!()
-    }
-
-    /// Deletes whole segments past `retention_ms` or beyond `retention_bytes` (never the active segment),
-    /// moving the log start offset. Returns how many segments were deleted.
-    pub fn apply_retention(&mut self, now_ms: i64) -> Result<usize, LogError> {
-        let _ = now_ms;
-        todo!()
+        self.segments
+            .iter()
+            .filter(|s| !s.is_empty())
+            .fold(None, |best: Option<(i64, i64)>, s| match best {
+                Some((ts, _)) if ts >= s.max_timestamp() => best,
+                _ => Some((s.max_timestamp(), s.offset_of_max_timestamp())),
+            })
     }
 
     /// Size of all segments in bytes.
     pub fn size_bytes(&self) -> u64 {
-        todo!()
+        self.segments.iter().map(LogSegment::size).sum()
     }
 
     /// Closes the log and deletes its directory (topic deletion).
     pub fn delete(self) -> Result<(), LogError> {
-        todo!()
+        let dir = self.dir.clone();
+        drop(self);
+        std::fs::remove_dir_all(&dir).map_err(io_error("delete log directory", &dir))?;
+        if let Some(parent) = dir.parent() {
+            sync_dir(parent)?;
+        }
+        Ok(())
     }
+
+    pub(crate) fn segments(&self) -> &[LogSegment] {
+        &self.segments
+    }
+
+    /// Removes the oldest `count` segments (never the active one) and deletes their files.
+    pub(crate) fn delete_oldest_segments(&mut self, count: usize) -> Result<usize, LogError> {
+        let count = count.min(self.segments.len().saturating_sub(1));
+        if count == 0 {
+            return Ok(0);
+        }
+        for segment in self.segments.drain(..count) {
+            tracing::info!(
+                segment = %segment.log_path().display(),
+                base_offset = segment.base_offset(),
+                next_offset = segment.next_offset(),
+                bytes = segment.size(),
+                "deleting segment (retention)"
+            );
+            segment.delete_files()?;
+        }
+        sync_dir(&self.dir)?;
+        let log_start_offset = self.log_start_offset();
+        self.recovery_point = self.recovery_point.max(log_start_offset);
+        Ok(count)
+    }
+}
+
+/// The outcome of checking a produce request before writing.
+enum Plan {
+    Append(Vec<(RecordBatchHeader, std::ops::Range<usize>)>),
+    Duplicate(AppendInfo),
 }

@@ -1,0 +1,270 @@
+//! [`LogLoader`]: opens a partition directory after a clean shutdown or a crash.
+//!
+//! Segments wholly below the recovery checkpoint are trusted: their index files are loaded after a
+//! consistency check (and rebuilt by a scan if missing or inconsistent). The segment holding the recovery
+//! point, every later one, and always the last (active) segment are recovered: each batch is checked
+//! (length, magic, CRC32C, contiguous offsets), the indexes are rebuilt from scratch, and at the first bad
+//! or truncated batch the file is cut there and every later segment is deleted, with a `warn!` saying what
+//! was dropped. Recovered batch headers are replayed into the idempotent-producer state.
+//!
+//! This is not the place that decides the recovery point: `log.rs` writes the checkpoint.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use crate::batch::{validate_batch, RecordBatchHeader, RECORD_BATCH_HEADER_BYTES};
+use crate::checkpoint::{read_recovery_point, sync_dir, TEMP_FILE_SUFFIX};
+use crate::error::{io_error, LogError};
+use crate::producer_state::ProducerStateManager;
+use crate::segment::{
+    segment_path, LogSegment, INDEX_FILE_SUFFIX, LOG_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX,
+};
+
+/// Bytes read per positional read while scanning a segment.
+const SCAN_CHUNK_BYTES: usize = 1024 * 1024;
+
+/// What the loader hands to the log.
+#[derive(Debug)]
+pub struct LoadedLog {
+    /// Sorted by base offset, never empty; the last is the active segment.
+    pub segments: Vec<LogSegment>,
+    pub recovery_point: i64,
+    pub producers: ProducerStateManager,
+}
+
+/// Loads and recovers one partition directory.
+#[derive(Debug)]
+pub struct LogLoader<'a> {
+    dir: &'a Path,
+    index_interval_bytes: u64,
+    dir_changed: bool,
+}
+
+/// Reads a file through a large buffer with positional reads.
+struct ChunkReader<'a> {
+    file: &'a File,
+    path: &'a Path,
+    buf: Vec<u8>,
+    buf_start: u64,
+}
+
+impl<'a> ChunkReader<'a> {
+    /// The `len` bytes at `position`; the caller guarantees they are inside the file.
+    fn bytes(&mut self, position: u64, len: usize, file_len: u64) -> Result<&[u8], LogError> {
+        let buf_end = self.buf_start + self.buf.len() as u64;
+        if position < self.buf_start || position + len as u64 > buf_end {
+            let want = len.max(SCAN_CHUNK_BYTES) as u64;
+            let n = want.min(file_len - position) as usize;
+            self.buf.resize(n, 0);
+            self.file
+                .read_exact_at(&mut self.buf, position)
+                .map_err(io_error("read segment", self.path))?;
+            self.buf_start = position;
+        }
+        let at = (position - self.buf_start) as usize;
+        Ok(&self.buf[at..at + len])
+    }
+}
+
+/// Why a scan stopped before the end of the file.
+fn check_next_batch(
+    reader: &mut ChunkReader<'_>,
+    position: u64,
+    file_len: u64,
+    expected_offset: i64,
+) -> Result<Result<RecordBatchHeader, String>, LogError> {
+    let remaining = file_len - position;
+    if remaining < RECORD_BATCH_HEADER_BYTES as u64 {
+        return Ok(Err(format!("truncated batch header ({remaining} bytes)")));
+    }
+    let head = reader.bytes(position, RECORD_BATCH_HEADER_BYTES, file_len)?;
+    let header = match RecordBatchHeader::parse(head) {
+        Ok(h) => h,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    let total = header.total_bytes() as u64;
+    if total > remaining {
+        return Ok(Err(format!(
+            "truncated batch: needs {total} bytes, {remaining} left"
+        )));
+    }
+    let batch = reader.bytes(position, total as usize, file_len)?;
+    if let Err(e) = validate_batch(batch) {
+        return Ok(Err(e.to_string()));
+    }
+    if header.base_offset != expected_offset {
+        return Ok(Err(format!(
+            "batch base offset {} where {expected_offset} was expected",
+            header.base_offset
+        )));
+    }
+    Ok(Ok(header))
+}
+
+impl<'a> LogLoader<'a> {
+    pub fn new(dir: &'a Path, index_interval_bytes: u64) -> Self {
+        Self {
+            dir,
+            index_interval_bytes,
+            dir_changed: false,
+        }
+    }
+
+    /// Opens the directory (creating it if needed) and recovers it.
+    pub fn load(mut self) -> Result<LoadedLog, LogError> {
+        std::fs::create_dir_all(self.dir).map_err(io_error("create log directory", self.dir))?;
+        let bases = self.list_segments()?;
+        let checkpoint = read_recovery_point(self.dir)?;
+        let mut producers = ProducerStateManager::new();
+        let mut segments: Vec<LogSegment> = Vec::with_capacity(bases.len().max(1));
+        if bases.is_empty() {
+            segments.push(LogSegment::create(self.dir, 0)?);
+            self.dir_changed = true;
+        }
+        let recovery_point = checkpoint.unwrap_or(i64::MIN);
+        for (i, &base) in bases.iter().enumerate() {
+            if let Some(prev) = segments.last() {
+                if prev.next_offset() != base {
+                    self.drop_segments(
+                        &bases[i..],
+                        &format!("gap after offset {}", prev.next_offset()),
+                    )?;
+                    break;
+                }
+            }
+            let next_base = bases.get(i + 1).copied();
+            if let Some(next) = next_base.filter(|&next| next <= recovery_point) {
+                if let Some(segment) = LogSegment::open_trusted(self.dir, base, next)? {
+                    segments.push(segment);
+                    continue;
+                }
+                tracing::warn!(dir = %self.dir.display(), base_offset = base, "segment indexes missing or inconsistent; rebuilding");
+            }
+            let (segment, truncated) = self.recover_segment(base, &mut producers)?;
+            segments.push(segment);
+            if truncated {
+                self.drop_segments(&bases[i + 1..], "an earlier segment was truncated")?;
+                break;
+            }
+        }
+        if self.dir_changed {
+            sync_dir(self.dir)?;
+        }
+        let log_start_offset = segments.first().map_or(0, LogSegment::base_offset);
+        let log_end_offset = segments.last().map_or(0, LogSegment::next_offset);
+        Ok(LoadedLog {
+            segments,
+            recovery_point: recovery_point.clamp(log_start_offset, log_end_offset),
+            producers,
+        })
+    }
+
+    /// Base offsets of the `.log` files, sorted; deletes temp files and indexes without a `.log`.
+    fn list_segments(&mut self) -> Result<Vec<i64>, LogError> {
+        let entries =
+            std::fs::read_dir(self.dir).map_err(io_error("list log directory", self.dir))?;
+        let mut logs = Vec::new();
+        let mut others: Vec<(PathBuf, i64)> = Vec::new();
+        for entry in entries {
+            let path = entry
+                .map_err(io_error("list log directory", self.dir))?
+                .path();
+            let (Some(stem), Some(ext)) = (
+                path.file_stem().and_then(|s| s.to_str()),
+                path.extension().and_then(|s| s.to_str()),
+            ) else {
+                continue;
+            };
+            if ext == TEMP_FILE_SUFFIX {
+                remove_file(&path)?;
+                continue;
+            }
+            let Ok(base) = stem.parse::<i64>() else {
+                continue;
+            };
+            match ext {
+                LOG_FILE_SUFFIX => logs.push(base),
+                INDEX_FILE_SUFFIX | TIME_INDEX_FILE_SUFFIX => others.push((path, base)),
+                _ => {}
+            }
+        }
+        logs.sort_unstable();
+        for (path, base) in others {
+            if logs.binary_search(&base).is_err() {
+                remove_file(&path)?;
+                self.dir_changed = true;
+            }
+        }
+        Ok(logs)
+    }
+
+    /// Validates every batch of one segment, rebuilding its indexes; cuts the file at the first bad batch.
+    /// Returns the segment and whether it was truncated.
+    fn recover_segment(
+        &mut self,
+        base_offset: i64,
+        producers: &mut ProducerStateManager,
+    ) -> Result<(LogSegment, bool), LogError> {
+        let mut segment = LogSegment::open_for_recovery(self.dir, base_offset)?;
+        let file = segment.file();
+        let path = segment.log_path().to_path_buf();
+        let file_len = file
+            .metadata()
+            .map_err(io_error("stat segment", &path))?
+            .len();
+        let mut reader = ChunkReader {
+            file: &file,
+            path: &path,
+            buf: Vec::new(),
+            buf_start: 0,
+        };
+        let mut position = 0u64;
+        let mut expected_offset = base_offset;
+        while position < file_len {
+            match check_next_batch(&mut reader, position, file_len, expected_offset)? {
+                Ok(header) => {
+                    segment.account_batch(&header, position, self.index_interval_bytes)?;
+                    producers.update(&header);
+                    position += header.total_bytes() as u64;
+                    expected_offset = header.last_offset() + 1;
+                }
+                Err(reason) => {
+                    tracing::warn!(
+                        segment = %path.display(),
+                        position,
+                        bytes_dropped = file_len - position,
+                        first_offset_dropped = expected_offset,
+                        %reason,
+                        "recovery: truncating segment at first invalid batch"
+                    );
+                    segment.truncate_file(position)?;
+                    return Ok((segment, true));
+                }
+            }
+        }
+        Ok((segment, false))
+    }
+
+    /// Deletes whole segments that follow a truncation or a gap.
+    fn drop_segments(&mut self, bases: &[i64], reason: &str) -> Result<(), LogError> {
+        for &base in bases {
+            let path = segment_path(self.dir, base, LOG_FILE_SUFFIX);
+            let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            tracing::warn!(segment = %path.display(), base_offset = base, bytes_dropped = bytes, reason, "recovery: deleting segment");
+            for suffix in [LOG_FILE_SUFFIX, INDEX_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX] {
+                remove_file(&segment_path(self.dir, base, suffix))?;
+            }
+            self.dir_changed = true;
+        }
+        Ok(())
+    }
+}
+
+fn remove_file(path: &Path) -> Result<(), LogError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_error("delete file", path)(e)),
+    }
+}
