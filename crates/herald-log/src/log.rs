@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::batch::{set_base_offset, set_partition_leader_epoch, split_batches, RecordBatchHeader};
-use crate::checkpoint::{sync_dir, write_recovery_point};
+use crate::checkpoint::{sync_dir, write_atomically, write_recovery_point};
 use crate::config::LogConfig;
 use crate::error::{io_error, LogError};
-use crate::producer_state::{ProducerStateManager, SequenceCheck};
+use crate::producer_state::{ProducerStateManager, SequenceCheck, PRODUCER_SNAPSHOT_FILE};
 use crate::recovery::LogLoader;
 use crate::segment::{LogSegment, SEGMENT_BYTES_MAX};
 
@@ -262,7 +262,7 @@ impl Log {
             .push(LogSegment::create(&self.dir, base_offset)?);
         sync_dir(&self.dir)?;
         self.recovery_point = self.recovery_point.max(base_offset);
-        write_recovery_point(&self.dir, self.recovery_point)?;
+        self.write_checkpoints()?;
         tracing::debug!(dir = %self.dir.display(), base_offset, "rolled to a new segment");
         Ok(())
     }
@@ -340,6 +340,14 @@ impl Log {
             }
         }
         self.recovery_point = self.log_end_offset();
+        self.write_checkpoints()
+    }
+
+    /// Writes the recovery point and a producer-state snapshot at the log end offset. Called only when
+    /// everything below the log end offset is fsynced, so the snapshot never gets ahead of the data.
+    fn write_checkpoints(&self) -> Result<(), LogError> {
+        let snapshot = self.producers.encode_snapshot(self.log_end_offset());
+        write_atomically(&self.dir, PRODUCER_SNAPSHOT_FILE, snapshot.as_bytes())?;
         write_recovery_point(&self.dir, self.recovery_point)
     }
 

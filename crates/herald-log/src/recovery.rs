@@ -5,7 +5,9 @@
 //! point, every later one, and always the last (active) segment are recovered: each batch is checked
 //! (length, magic, CRC32C, contiguous offsets), the indexes are rebuilt from scratch, and at the first bad
 //! or truncated batch the file is cut there and every later segment is deleted, with a `warn!` saying what
-//! was dropped. Recovered batch headers are replayed into the idempotent-producer state.
+//! was dropped. The idempotent-producer state is the snapshot written at the last flush or roll plus the
+//! recovered batch headers after it; without a usable snapshot it is rebuilt from the recovered segments
+//! alone (at least the active one).
 //!
 //! This is not the place that decides the recovery point: `log.rs` writes the checkpoint.
 
@@ -16,7 +18,7 @@ use std::path::{Path, PathBuf};
 use crate::batch::{validate_batch, RecordBatchHeader, RECORD_BATCH_HEADER_BYTES};
 use crate::checkpoint::{read_recovery_point, sync_dir, TEMP_FILE_SUFFIX};
 use crate::error::{io_error, LogError};
-use crate::producer_state::ProducerStateManager;
+use crate::producer_state::{ProducerStateManager, PRODUCER_SNAPSHOT_FILE};
 use crate::segment::{
     segment_path, LogSegment, INDEX_FILE_SUFFIX, LOG_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX,
 };
@@ -39,6 +41,69 @@ pub struct LogLoader<'a> {
     dir: &'a Path,
     index_interval_bytes: u64,
     dir_changed: bool,
+}
+
+/// Rebuilds the producer state from a snapshot plus the batch headers recovered after it.
+#[derive(Debug, Default)]
+struct ProducerReplay {
+    /// The snapshot's offset and the state it holds, advanced with every recovered batch at or after it.
+    snapshot: Option<(i64, ProducerStateManager)>,
+    /// Every recovered batch, for when the snapshot is missing or unusable.
+    scanned: ProducerStateManager,
+    /// Base offset of the first recovered segment.
+    scan_start: Option<i64>,
+}
+
+impl ProducerReplay {
+    fn replay(&mut self, header: &RecordBatchHeader) {
+        self.scanned.update(header);
+        if let Some((offset, state)) = self.snapshot.as_mut() {
+            if header.base_offset >= *offset {
+                state.update(header);
+            }
+        }
+    }
+
+    /// The snapshot is usable only if the recovered segments cover everything after it and the log
+    /// still reaches it (a snapshot beyond a truncation would remember batches that are gone).
+    fn finish(self, log_end_offset: i64) -> ProducerStateManager {
+        let scan_start = self.scan_start.unwrap_or(log_end_offset);
+        match self.snapshot {
+            Some((offset, state)) if scan_start <= offset && offset <= log_end_offset => state,
+            Some((offset, _)) => {
+                tracing::info!(
+                    snapshot_offset = offset,
+                    scan_start,
+                    log_end_offset,
+                    "producer-state snapshot unusable; using recovered batches only"
+                );
+                self.scanned
+            }
+            None => self.scanned,
+        }
+    }
+}
+
+fn read_snapshot(dir: &Path) -> Result<Option<(i64, ProducerStateManager)>, LogError> {
+    let path = dir.join(PRODUCER_SNAPSHOT_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let decoded = ProducerStateManager::decode_snapshot(&text);
+            if decoded.is_none() {
+                tracing::warn!(path = %path.display(), "ignoring malformed producer-state snapshot");
+            }
+            Ok(decoded)
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::InvalidData
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(io_error("read producer snapshot", &path)(e)),
+    }
 }
 
 /// Reads a file through a large buffer with positional reads.
@@ -116,7 +181,10 @@ impl<'a> LogLoader<'a> {
         std::fs::create_dir_all(self.dir).map_err(io_error("create log directory", self.dir))?;
         let bases = self.list_segments()?;
         let checkpoint = read_recovery_point(self.dir)?;
-        let mut producers = ProducerStateManager::new();
+        let mut producers = ProducerReplay {
+            snapshot: read_snapshot(self.dir)?,
+            ..ProducerReplay::default()
+        };
         let mut segments: Vec<LogSegment> = Vec::with_capacity(bases.len().max(1));
         if bases.is_empty() {
             segments.push(LogSegment::create(self.dir, 0)?);
@@ -156,7 +224,7 @@ impl<'a> LogLoader<'a> {
         Ok(LoadedLog {
             segments,
             recovery_point: recovery_point.clamp(log_start_offset, log_end_offset),
-            producers,
+            producers: producers.finish(log_end_offset),
         })
     }
 
@@ -204,8 +272,9 @@ impl<'a> LogLoader<'a> {
     fn recover_segment(
         &mut self,
         base_offset: i64,
-        producers: &mut ProducerStateManager,
+        producers: &mut ProducerReplay,
     ) -> Result<(LogSegment, bool), LogError> {
+        producers.scan_start.get_or_insert(base_offset);
         let mut segment = LogSegment::open_for_recovery(self.dir, base_offset)?;
         let file = segment.file();
         let path = segment.log_path().to_path_buf();
@@ -225,7 +294,7 @@ impl<'a> LogLoader<'a> {
             match check_next_batch(&mut reader, position, file_len, expected_offset)? {
                 Ok(header) => {
                     segment.account_batch(&header, position, self.index_interval_bytes)?;
-                    producers.update(&header);
+                    producers.replay(&header);
                     position += header.total_bytes() as u64;
                     expected_offset = header.last_offset() + 1;
                 }

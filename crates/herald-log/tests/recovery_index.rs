@@ -1,0 +1,82 @@
+//! Index files are hints: deleted or corrupt ones are rebuilt from the segment at open.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{batch, headers, read_all, segment_file, small_config};
+use herald_log::Log;
+
+fn build_log(dir: &std::path::Path) -> (Log, Vec<herald_log::RecordBatchHeader>) {
+    let mut log = Log::open(dir, small_config(2000)).unwrap();
+    for i in 0..60 {
+        log.append(&batch(2, 1000 + i * 10), 0).unwrap();
+    }
+    log.flush().unwrap();
+    let all = read_all(&log, 0);
+    (log, all)
+}
+
+fn check_every_offset(log: &Log) {
+    for offset in log.log_start_offset()..log.log_end_offset() {
+        let hs = headers(&log.read(offset, 1).unwrap());
+        assert!(hs[0].base_offset <= offset && offset <= hs[0].last_offset());
+    }
+}
+
+// deleting every index file of a closed and of the active segment loses nothing
+#[test]
+fn deleted_indexes_are_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, before) = build_log(dir.path());
+    let bases = log.segment_base_offsets();
+    assert!(bases.len() >= 3);
+    drop(log);
+    for base in [bases[0], bases[1], *bases.last().unwrap()] {
+        std::fs::remove_file(segment_file(dir.path(), base, "index")).unwrap();
+        std::fs::remove_file(segment_file(dir.path(), base, "timeindex")).unwrap();
+    }
+    let log = Log::open(dir.path(), small_config(2000)).unwrap();
+    assert_eq!(log.segment_base_offsets(), bases);
+    assert_eq!(read_all(&log, 0), before);
+    check_every_offset(&log);
+    assert!(segment_file(dir.path(), bases[0], "index").exists());
+    assert!(
+        std::fs::metadata(segment_file(dir.path(), bases[0], "index"))
+            .unwrap()
+            .len()
+            > 0
+    );
+    assert_eq!(
+        log.offset_for_timestamp(1000 + 35 * 10).unwrap(),
+        Some((70, 1351))
+    );
+}
+
+// garbage in index files (wrong length, offsets going backwards) is detected and rebuilt
+#[test]
+fn corrupt_indexes_are_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, before) = build_log(dir.path());
+    let bases = log.segment_base_offsets();
+    drop(log);
+    std::fs::write(segment_file(dir.path(), bases[0], "index"), [0xffu8; 13]).unwrap();
+    std::fs::write(segment_file(dir.path(), bases[1], "index"), [0xffu8; 16]).unwrap();
+    std::fs::write(segment_file(dir.path(), bases[1], "timeindex"), [7u8; 24]).unwrap();
+    let log = Log::open(dir.path(), small_config(2000)).unwrap();
+    assert_eq!(read_all(&log, 0), before);
+    check_every_offset(&log);
+    assert_eq!(log.max_timestamp(), Some((1591, 119)));
+}
+
+// an index file whose segment is gone is removed at open
+#[test]
+fn orphan_index_files_are_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = build_log(dir.path());
+    drop(log);
+    let orphan = segment_file(dir.path(), 999_999, "index");
+    std::fs::write(&orphan, [0u8; 8]).unwrap();
+    let _log = Log::open(dir.path(), small_config(2000)).unwrap();
+    assert!(!orphan.exists());
+}
