@@ -1,0 +1,23 @@
+//! The group coordinator: Kafka's classic consumer-group protocol and committed offsets.
+//!
+//! `state_machine`, `membership` and `offsets` form a pure state machine (no sockets, no tasks, no
+//! clock: it is fed requests and `now_ms` ticks and returns answers plus offset records to persist);
+//! `offset_log` is the file those records go to. Group membership is not persisted: after a restart
+//! clients get UNKNOWN_MEMBER_ID/ILLEGAL_GENERATION and rejoin, which costs one rebalance, while committed
+//! offsets survive in the log.
+
+mod barrier;
+pub mod group;
+pub mod membership;
+pub mod offset_log;
+pub mod offsets;
+pub mod state_machine;
+pub mod types;
+
+#[cfg(test)]
+mod tests;
+
+pub use group::GroupState;
+pub use offset_log::OffsetLog;
+pub use state_machine::{CoordinatorConfig, GroupStateMachine};
+pub use types::*;
