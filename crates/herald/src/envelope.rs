@@ -1,1 +1,531 @@
-//! Placeholder: being written.
+//! The event envelope: CloudEvents 1.0 in Kafka binary mode, plus the shapes consumers also accept.
+//!
+//! Producing: [`Event`] is a typed event (`Event::new("user_created", &user)?.key(user.id)`) that
+//! [`Event::encode`] turns into an [`EncodedEvent`]: the Kafka record key (the entity id, so one
+//! entity's events share a partition and stay in order), the value (the data as JSON) and the
+//! headers `ce_specversion`, `ce_id` (UUIDv7), `ce_source`, `ce_type`, `ce_time` and `content-type`.
+//!
+//! Consuming: [`ReceivedEvent::decode`] accepts, from raw record parts (so it is testable without a
+//! broker) or from any rdkafka [`Message`] via [`ReceivedEvent::from_message`]:
+//! - CloudEvents binary mode (the `ce_*` headers above),
+//! - CloudEvents structured mode (`content-type: application/cloudevents+json`, or a JSON object with
+//!   `specversion`),
+//! - the shape Rails services publish with DeliveryBoy, `{"name": ..., "data": {"id": <uuid>, ...}}`,
+//!   whose event id is `data.id`.
+//!
+//! Anything else is an [`Error::Decode`] with a reason fit for a dead-letter topic.
+//!
+//! This module does no I/O: it knows nothing of producers, consumers or databases.
+
+use std::fmt::Display;
+use std::sync::OnceLock;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+
+/// The CloudEvents version herald writes and reads.
+pub const SPEC_VERSION: &str = "1.0";
+/// Content type of every event value herald writes.
+pub const CONTENT_TYPE_JSON: &str = "application/json";
+/// Content type of a CloudEvent in structured mode (the whole event is the JSON value).
+pub const CONTENT_TYPE_CLOUDEVENTS_JSON: &str = "application/cloudevents+json";
+
+/// Header holding the CloudEvents spec version.
+pub const HEADER_SPEC_VERSION: &str = "ce_specversion";
+/// Header holding the event id (a UUIDv7 when herald produced it).
+pub const HEADER_ID: &str = "ce_id";
+/// Header holding the event source (the producing service's name).
+pub const HEADER_SOURCE: &str = "ce_source";
+/// Header holding the event type, e.g. `user_created`.
+pub const HEADER_TYPE: &str = "ce_type";
+/// Header holding the event time, RFC 3339.
+pub const HEADER_TIME: &str = "ce_time";
+/// Header holding the value's content type (CloudEvents' `datacontenttype` in Kafka binary mode).
+pub const HEADER_CONTENT_TYPE: &str = "content-type";
+/// Prefix of every CloudEvents attribute header in Kafka binary mode.
+pub const HEADER_PREFIX_CLOUDEVENTS: &str = "ce_";
+
+/// Environment variable naming the service, used as `ce_source` when none is set explicitly.
+pub const SOURCE_ENV: &str = "HERALD_SOURCE";
+
+/// The source used when neither the event nor the producer names one: `$HERALD_SOURCE`, else the
+/// executable's file name, else `"herald"`.
+pub fn default_source() -> &'static str {
+    static SOURCE: OnceLock<String> = OnceLock::new();
+    SOURCE.get_or_init(|| {
+        std::env::var(SOURCE_ENV)
+            .ok()
+            .filter(|s| !s.is_empty())
+            .or_else(|| {
+                std::env::current_exe().ok().and_then(|path| {
+                    path.file_stem()
+                        .map(|stem| stem.to_string_lossy().into_owned())
+                })
+            })
+            .unwrap_or_else(|| "herald".to_owned())
+    })
+}
+
+/// An event to publish: a type, JSON data, an optional key, and the CloudEvents attributes.
+///
+/// ```
+/// # fn main() -> herald::Result<()> {
+/// use herald::envelope::Event;
+///
+/// #[derive(serde::Serialize)]
+/// struct User { id: u64, email: String }
+///
+/// let user = User { id: 7, email: "ada@example.com".into() };
+/// let event = Event::new("user_created", &user)?.key(user.id).source("users-service");
+/// let encoded = event.encode("unused-default");
+/// assert_eq!(encoded.key.as_deref(), Some(&b"7"[..]));
+/// assert_eq!(encoded.header("ce_type"), Some(&b"user_created"[..]));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    id: Uuid,
+    event_type: String,
+    source: Option<String>,
+    time: DateTime<Utc>,
+    key: Option<String>,
+    data: Vec<u8>,
+    headers: Vec<(String, Vec<u8>)>,
+}
+
+impl Event {
+    /// A new event of `event_type` whose data is `data` serialized as JSON, with a fresh UUIDv7 id
+    /// and the current time.
+    pub fn new<T: Serialize + ?Sized>(event_type: impl Into<String>, data: &T) -> Result<Self> {
+        let event_type = event_type.into();
+        let data = serde_json::to_vec(data).map_err(|source| Error::Serialize {
+            event_type: event_type.clone(),
+            source,
+        })?;
+        Ok(Self {
+            id: Uuid::now_v7(),
+            event_type,
+            source: None,
+            time: Utc::now(),
+            key: None,
+            data,
+            headers: Vec::new(),
+        })
+    }
+
+    /// Sets the record key, normally the entity id: events with the same key go to the same
+    /// partition and so are consumed in the order they were produced.
+    pub fn key(mut self, key: impl Display) -> Self {
+        self.key = Some(key.to_string());
+        self
+    }
+
+    /// Sets `ce_source`, the producing service; without it the producer's configured source is used.
+    pub fn source(mut self, source: impl Into<String>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// Replaces the generated event id (for tests and for re-publishing an existing event).
+    pub fn id(mut self, id: Uuid) -> Self {
+        self.id = id;
+        self
+    }
+
+    /// Replaces the event time (defaults to when [`Event::new`] ran).
+    pub fn time(mut self, time: DateTime<Utc>) -> Self {
+        self.time = time;
+        self
+    }
+
+    /// Adds a header outside the envelope, e.g. W3C `traceparent`.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// The event id (`ce_id`).
+    pub fn event_id(&self) -> Uuid {
+        self.id
+    }
+
+    /// The event type (`ce_type`).
+    pub fn event_type(&self) -> &str {
+        &self.event_type
+    }
+
+    /// The explicitly set source, if any.
+    pub fn event_source(&self) -> Option<&str> {
+        self.source.as_deref()
+    }
+
+    /// The event time (`ce_time`).
+    pub fn event_time(&self) -> DateTime<Utc> {
+        self.time
+    }
+
+    /// The record key, if set.
+    pub fn partition_key(&self) -> Option<&str> {
+        self.key.as_deref()
+    }
+
+    /// The data, serialized as JSON.
+    pub fn data_json(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// Encodes the event as a Kafka record in CloudEvents binary mode; `default_source` becomes
+    /// `ce_source` unless [`Event::source`] set one.
+    pub fn encode(&self, default_source: &str) -> EncodedEvent {
+        let source = self.source.as_deref().unwrap_or(default_source);
+        let time = self.time.to_rfc3339_opts(SecondsFormat::Micros, true);
+        let mut headers = Vec::with_capacity(6 + self.headers.len());
+        headers.push((HEADER_SPEC_VERSION.to_owned(), SPEC_VERSION.into()));
+        headers.push((HEADER_ID.to_owned(), self.id.to_string().into_bytes()));
+        headers.push((HEADER_SOURCE.to_owned(), source.as_bytes().to_vec()));
+        headers.push((HEADER_TYPE.to_owned(), self.event_type.as_bytes().to_vec()));
+        headers.push((HEADER_TIME.to_owned(), time.into_bytes()));
+        headers.push((HEADER_CONTENT_TYPE.to_owned(), CONTENT_TYPE_JSON.into()));
+        headers.extend(self.headers.iter().cloned());
+        EncodedEvent {
+            key: self.key.as_ref().map(|key| key.as_bytes().to_vec()),
+            payload: self.data.clone(),
+            headers,
+        }
+    }
+}
+
+/// An event as a Kafka record: key, value and headers, ready for rdkafka (or an outbox row).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedEvent {
+    /// The record key (the entity id), if any.
+    pub key: Option<Vec<u8>>,
+    /// The record value: the event data as JSON.
+    pub payload: Vec<u8>,
+    /// The record headers, CloudEvents attributes first.
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
+impl EncodedEvent {
+    /// The value of the first header called `name`.
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_slice())
+    }
+
+    /// The headers as rdkafka wants them for a record.
+    pub fn kafka_headers(&self) -> OwnedHeaders {
+        self.headers.iter().fold(
+            OwnedHeaders::new_with_capacity(self.headers.len()),
+            |headers, (key, value)| {
+                headers.insert(Header {
+                    key,
+                    value: Some(value.as_slice()),
+                })
+            },
+        )
+    }
+}
+
+/// Which envelope a received event arrived in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvelopeFormat {
+    /// CloudEvents 1.0, Kafka binary mode: attributes in `ce_*` headers, data in the value.
+    CloudEventsBinary,
+    /// CloudEvents 1.0, structured mode: the whole event is a JSON object in the value.
+    CloudEventsStructured,
+    /// The Rails/DeliveryBoy shape `{"name": ..., "data": {"id": <uuid>, ...}}`.
+    Rails,
+}
+
+/// An event decoded from a Kafka record, whichever envelope it came in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceivedEvent {
+    /// The event id: `ce_id`, or `data.id` for the Rails shape. The inbox deduplicates on it.
+    pub id: Uuid,
+    /// The event type: `ce_type`, or `name` for the Rails shape.
+    pub event_type: String,
+    /// `ce_source`; `None` for the Rails shape, which has none.
+    pub source: Option<String>,
+    /// `ce_time`, when present.
+    pub time: Option<DateTime<Utc>>,
+    /// The record key.
+    pub key: Option<Vec<u8>>,
+    /// The event data.
+    pub data: Value,
+    /// Headers that are not part of the envelope (e.g. `traceparent`), in record order.
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// The envelope it arrived in.
+    pub format: EnvelopeFormat,
+}
+
+impl ReceivedEvent {
+    /// Decodes an event from a record's parts. Headers with a null value are ignored.
+    pub fn decode<'a>(
+        key: Option<&[u8]>,
+        payload: Option<&[u8]>,
+        headers: impl IntoIterator<Item = (&'a str, Option<&'a [u8]>)>,
+    ) -> Result<Self> {
+        let headers: Vec<(&str, &[u8])> = headers
+            .into_iter()
+            .filter_map(|(name, value)| value.map(|value| (name, value)))
+            .collect();
+        let key = key.map(<[u8]>::to_vec);
+        if last_header(&headers, HEADER_SPEC_VERSION).is_some() {
+            return decode_binary(key, payload, &headers);
+        }
+        let payload = payload.ok_or_else(|| {
+            Error::decode("empty value and no ce_specversion header: not an event")
+        })?;
+        let value: Value = serde_json::from_slice(payload)
+            .map_err(|e| Error::decode(format!("value is not JSON: {e}")))?;
+        let other_headers = extension_headers(&headers);
+        if value.get("specversion").is_some() {
+            decode_structured(key, value, other_headers)
+        } else if value.get("name").is_some() && value.get("data").is_some() {
+            decode_rails(key, value, other_headers)
+        } else {
+            Err(Error::decode(
+                "no ce_* headers, and the value is neither a structured CloudEvent \
+                 nor {\"name\": ..., \"data\": {...}}",
+            ))
+        }
+    }
+
+    /// Decodes an event from an rdkafka message (borrowed or owned).
+    pub fn from_message<M: Message>(message: &M) -> Result<Self> {
+        let headers = message.headers();
+        let pairs = headers
+            .into_iter()
+            .flat_map(|headers| headers.iter())
+            .map(|header| (header.key, header.value));
+        Self::decode(message.key(), message.payload(), pairs)
+    }
+
+    /// The data deserialized into `T`.
+    pub fn data_as<T: DeserializeOwned>(&self) -> Result<T> {
+        T::deserialize(&self.data).map_err(|source| Error::Serialize {
+            event_type: self.event_type.clone(),
+            source,
+        })
+    }
+
+    /// The key as UTF-8 text, if it is.
+    pub fn key_str(&self) -> Option<&str> {
+        self.key
+            .as_deref()
+            .and_then(|key| std::str::from_utf8(key).ok())
+    }
+
+    /// The value of the last non-envelope header called `name`.
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .rev()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_slice())
+    }
+}
+
+/// The last header called `name` (later headers override earlier ones).
+fn last_header<'a>(headers: &[(&str, &'a [u8])], name: &str) -> Option<&'a [u8]> {
+    headers
+        .iter()
+        .rev()
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| *value)
+}
+
+/// A header that must be present and UTF-8.
+fn required_text<'a>(headers: &[(&str, &'a [u8])], name: &str) -> Result<&'a str> {
+    let value = last_header(headers, name)
+        .ok_or_else(|| Error::decode(format!("missing {name} header")))?;
+    std::str::from_utf8(value).map_err(|_| Error::decode(format!("{name} header is not UTF-8")))
+}
+
+/// Headers that are not CloudEvents attributes nor the content type.
+fn extension_headers(headers: &[(&str, &[u8])]) -> Vec<(String, Vec<u8>)> {
+    headers
+        .iter()
+        .filter(|(name, _)| {
+            !name.starts_with(HEADER_PREFIX_CLOUDEVENTS) && *name != HEADER_CONTENT_TYPE
+        })
+        .map(|(name, value)| ((*name).to_owned(), value.to_vec()))
+        .collect()
+}
+
+fn parse_id(text: &str, field: &str) -> Result<Uuid> {
+    Uuid::parse_str(text).map_err(|_| Error::decode(format!("{field} {text:?} is not a UUID")))
+}
+
+fn parse_time(text: &str, field: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|time| time.with_timezone(&Utc))
+        .map_err(|_| Error::decode(format!("{field} {text:?} is not an RFC 3339 time")))
+}
+
+/// Whether a content type denotes JSON (`application/json`, `...+json`, with or without parameters).
+fn is_json_content_type(content_type: &str) -> bool {
+    let media_type = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    media_type == CONTENT_TYPE_JSON || media_type.ends_with("+json")
+}
+
+fn decode_binary(
+    key: Option<Vec<u8>>,
+    payload: Option<&[u8]>,
+    headers: &[(&str, &[u8])],
+) -> Result<ReceivedEvent> {
+    let spec_version = required_text(headers, HEADER_SPEC_VERSION)?;
+    if spec_version != SPEC_VERSION {
+        return Err(Error::decode(format!(
+            "unsupported ce_specversion {spec_version:?}, expected {SPEC_VERSION:?}"
+        )));
+    }
+    let id = parse_id(required_text(headers, HEADER_ID)?, HEADER_ID)?;
+    let source = required_text(headers, HEADER_SOURCE)?.to_owned();
+    let event_type = required_text(headers, HEADER_TYPE)?.to_owned();
+    let time = match last_header(headers, HEADER_TIME) {
+        Some(_) => Some(parse_time(
+            required_text(headers, HEADER_TIME)?,
+            HEADER_TIME,
+        )?),
+        None => None,
+    };
+    if last_header(headers, HEADER_CONTENT_TYPE).is_some() {
+        let content_type = required_text(headers, HEADER_CONTENT_TYPE)?;
+        if !is_json_content_type(content_type) {
+            return Err(Error::decode(format!(
+                "unsupported content-type {content_type:?}: herald events are JSON"
+            )));
+        }
+    }
+    let data = match payload {
+        Some(payload) => serde_json::from_slice(payload)
+            .map_err(|e| Error::decode(format!("value is not JSON: {e}")))?,
+        None => Value::Null,
+    };
+    Ok(ReceivedEvent {
+        id,
+        event_type,
+        source: Some(source),
+        time,
+        key,
+        data,
+        headers: extension_headers(headers),
+        format: EnvelopeFormat::CloudEventsBinary,
+    })
+}
+
+/// A required string attribute of a JSON object.
+fn json_text<'a>(object: &'a Value, field: &str) -> Result<&'a str> {
+    match object.get(field) {
+        Some(Value::String(text)) => Ok(text),
+        Some(_) => Err(Error::decode(format!("\"{field}\" is not a string"))),
+        None => Err(Error::decode(format!("missing \"{field}\""))),
+    }
+}
+
+fn decode_structured(
+    key: Option<Vec<u8>>,
+    mut value: Value,
+    headers: Vec<(String, Vec<u8>)>,
+) -> Result<ReceivedEvent> {
+    let spec_version = json_text(&value, "specversion")?;
+    if spec_version != SPEC_VERSION {
+        return Err(Error::decode(format!(
+            "unsupported specversion {spec_version:?}, expected {SPEC_VERSION:?}"
+        )));
+    }
+    let id = parse_id(json_text(&value, "id")?, "id")?;
+    let source = json_text(&value, "source")?.to_owned();
+    let event_type = json_text(&value, "type")?.to_owned();
+    let time = match value.get("time") {
+        Some(_) => Some(parse_time(json_text(&value, "time")?, "time")?),
+        None => None,
+    };
+    if let Some(Value::String(content_type)) = value.get("datacontenttype") {
+        if !is_json_content_type(content_type) {
+            return Err(Error::decode(format!(
+                "unsupported datacontenttype {content_type:?}: herald events are JSON"
+            )));
+        }
+    }
+    if value.get("data_base64").is_some() {
+        return Err(Error::decode(
+            "data_base64 is not supported: herald events carry JSON data",
+        ));
+    }
+    let data = value
+        .get_mut("data")
+        .map(Value::take)
+        .unwrap_or(Value::Null);
+    Ok(ReceivedEvent {
+        id,
+        event_type,
+        source: Some(source),
+        time,
+        key,
+        data,
+        headers,
+        format: EnvelopeFormat::CloudEventsStructured,
+    })
+}
+
+fn decode_rails(
+    key: Option<Vec<u8>>,
+    mut value: Value,
+    headers: Vec<(String, Vec<u8>)>,
+) -> Result<ReceivedEvent> {
+    let event_type = json_text(&value, "name")?.to_owned();
+    let data = value
+        .get_mut("data")
+        .map(Value::take)
+        .unwrap_or(Value::Null);
+    if !data.is_object() {
+        return Err(Error::decode("Rails event \"data\" is not an object"));
+    }
+    let id = match data.get("id") {
+        Some(Value::String(text)) => parse_id(text, "data.id")?,
+        Some(_) => return Err(Error::decode("Rails event data.id is not a string")),
+        None => return Err(Error::decode("Rails event has no data.id")),
+    };
+    Ok(ReceivedEvent {
+        id,
+        event_type,
+        source: None,
+        time: None,
+        key,
+        data,
+        headers,
+        format: EnvelopeFormat::Rails,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // JSON content types with parameters and +json suffixes are recognised; others are not.
+    #[test]
+    fn json_content_types() {
+        assert!(is_json_content_type("application/json"));
+        assert!(is_json_content_type("Application/JSON; charset=utf-8"));
+        assert!(is_json_content_type("application/cloudevents+json"));
+        assert!(!is_json_content_type("text/plain"));
+        assert!(!is_json_content_type(""));
+    }
+}
