@@ -1,0 +1,173 @@
+//! Fetch (4-12): serves whole record batches straight from the logs, long-polling until `min_bytes`
+//! are available or `max_wait_ms` has passed.
+//!
+//! Each requested partition gets at least one whole batch when it has data at the fetch offset; the
+//! response stays within `max_bytes` except for that first batch (as in Kafka). An offset outside
+//! [log start, log end] answers OFFSET_OUT_OF_RANGE. The high watermark and last stable offset are
+//! the log end offset (one node, no transactions). While waiting, the handler sleeps on the
+//! partitions' log-end watch channels, the deadline and shutdown. Fetch sessions (KIP-227) are not
+//! kept: `session_id` 0 tells clients to send full requests.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::select_all;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, RequestHeader, TopicName};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::partition::Partition;
+use crate::BrokerState;
+
+/// Longest long poll honoured, whatever the client asks.
+pub const FETCH_WAIT_MS_MAX: u64 = 60_000;
+
+struct Wanted {
+    partition_index: i32,
+    partition: Option<Arc<Partition>>,
+    fetch_offset: i64,
+    partition_max_bytes: usize,
+}
+
+struct WantedTopic {
+    name: TopicName,
+    partitions: Vec<Wanted>,
+}
+
+/// Answers a Fetch request.
+pub async fn handle(
+    state: &Arc<BrokerState>,
+    _header: &RequestHeader,
+    request: FetchRequest,
+) -> FetchResponse {
+    let wait = Duration::from_millis(
+        u64::try_from(request.max_wait_ms)
+            .unwrap_or(0)
+            .min(FETCH_WAIT_MS_MAX),
+    );
+    let deadline = Instant::now() + wait;
+    let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
+    let max_bytes = usize::try_from(request.max_bytes).unwrap_or(0);
+    let wanted = resolve(state, request);
+    let mut receivers: Vec<watch::Receiver<i64>> = wanted
+        .iter()
+        .flat_map(|t| t.partitions.iter())
+        .filter_map(|w| w.partition.as_ref().map(|p| p.subscribe()))
+        .collect();
+    loop {
+        for rx in &mut receivers {
+            rx.borrow_and_update();
+        }
+        let (responses, bytes, has_error) = read_all(&wanted, max_bytes);
+        let done = bytes >= min_bytes || has_error || Instant::now() >= deadline;
+        if done || state.shutdown.is_cancelled() {
+            return FetchResponse::default().with_responses(responses);
+        }
+        tokio::select! {
+            _ = log_end_changed(&mut receivers) => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+            _ = state.shutdown.cancelled() => {}
+        }
+    }
+}
+
+async fn log_end_changed(receivers: &mut [watch::Receiver<i64>]) {
+    if receivers.is_empty() {
+        return std::future::pending().await;
+    }
+    let changes = receivers.iter_mut().map(|rx| Box::pin(rx.changed()));
+    let _ = select_all(changes).await;
+}
+
+fn resolve(state: &BrokerState, request: FetchRequest) -> Vec<WantedTopic> {
+    request
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let found = state.topics.get(&topic.topic);
+            let partitions = topic
+                .partitions
+                .into_iter()
+                .map(|p| Wanted {
+                    partition_index: p.partition,
+                    partition: found.as_ref().and_then(|t| t.partition(p.partition)),
+                    fetch_offset: p.fetch_offset,
+                    partition_max_bytes: usize::try_from(p.partition_max_bytes).unwrap_or(0),
+                })
+                .collect();
+            WantedTopic {
+                name: topic.topic,
+                partitions,
+            }
+        })
+        .collect()
+}
+
+/// One pass over every wanted partition: the responses, the record bytes read, whether any errored.
+fn read_all(
+    wanted: &[WantedTopic],
+    max_bytes: usize,
+) -> (Vec<FetchableTopicResponse>, usize, bool) {
+    let mut budget = max_bytes;
+    let mut total = 0;
+    let mut has_error = false;
+    let responses = wanted
+        .iter()
+        .map(|topic| {
+            let partitions = topic
+                .partitions
+                .iter()
+                .map(|w| {
+                    let data = read_partition(w, &mut budget, total == 0);
+                    total += data.records.as_ref().map_or(0, Bytes::len);
+                    has_error |= data.error_code != 0;
+                    data
+                })
+                .collect();
+            FetchableTopicResponse::default()
+                .with_topic(topic.name.clone())
+                .with_partitions(partitions)
+        })
+        .collect();
+    (responses, total, has_error)
+}
+
+fn read_partition(wanted: &Wanted, budget: &mut usize, first_data: bool) -> PartitionData {
+    let response = PartitionData::default().with_partition_index(wanted.partition_index);
+    let Some(partition) = &wanted.partition else {
+        return response
+            .with_error_code(ResponseError::UnknownTopicOrPartition.code())
+            .with_high_watermark(-1);
+    };
+    if *budget == 0 && !first_data {
+        // Response is full; report offsets only, the client fetches the rest next time.
+        let log_end_offset = partition.log_end_offset();
+        return response
+            .with_high_watermark(log_end_offset)
+            .with_last_stable_offset(log_end_offset)
+            .with_log_start_offset(partition.log_start_offset());
+    }
+    let max = wanted.partition_max_bytes.min(*budget).max(1);
+    match partition.read(wanted.fetch_offset, max) {
+        Ok(read) => {
+            *budget = budget.saturating_sub(read.records.len());
+            response
+                .with_high_watermark(read.log_end_offset)
+                .with_last_stable_offset(read.log_end_offset)
+                .with_log_start_offset(read.log_start_offset)
+                .with_records(Some(Bytes::from(read.records)))
+        }
+        Err(e) => {
+            let (log_start_offset, log_end_offset) =
+                (partition.log_start_offset(), partition.log_end_offset());
+            response
+                .with_error_code(super::log_error_code(&e))
+                .with_high_watermark(log_end_offset)
+                .with_last_stable_offset(log_end_offset)
+                .with_log_start_offset(log_start_offset)
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! ListOffsets (1-7): offsets by time. -2 is the log start offset, -1 the log end offset, -3 (v7) the
+//! offset of the record with the largest timestamp; any other value is the first offset whose batch
+//! holds a timestamp at or after it (batch granularity), or -1 when every record is older.
+
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse, RequestHeader};
+
+use crate::partition::Partition;
+use crate::BrokerState;
+
+/// ListOffsets timestamp meaning "the log start offset".
+pub const EARLIEST_TIMESTAMP: i64 = -2;
+/// ListOffsets timestamp meaning "the log end offset".
+pub const LATEST_TIMESTAMP: i64 = -1;
+/// ListOffsets timestamp meaning "the record with the largest timestamp" (KIP-734).
+pub const MAX_TIMESTAMP: i64 = -3;
+
+/// Answers a ListOffsets request.
+pub fn handle(
+    state: &Arc<BrokerState>,
+    _header: &RequestHeader,
+    request: ListOffsetsRequest,
+) -> ListOffsetsResponse {
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let found = state.topics.get(&topic.name);
+            let partitions = topic
+                .partitions
+                .into_iter()
+                .map(|p| {
+                    let response = ListOffsetsPartitionResponse::default()
+                        .with_partition_index(p.partition_index);
+                    match found.as_ref().and_then(|t| t.partition(p.partition_index)) {
+                        Some(partition) => lookup(&partition, p.timestamp, response),
+                        None => {
+                            response.with_error_code(ResponseError::UnknownTopicOrPartition.code())
+                        }
+                    }
+                })
+                .collect();
+            ListOffsetsTopicResponse::default()
+                .with_name(topic.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    ListOffsetsResponse::default().with_topics(topics)
+}
+
+fn lookup(
+    partition: &Partition,
+    timestamp: i64,
+    response: ListOffsetsPartitionResponse,
+) -> ListOffsetsPartitionResponse {
+    let found = partition.with_log(|log| match timestamp {
+        EARLIEST_TIMESTAMP => Ok(Some((-1, log.log_start_offset()))),
+        LATEST_TIMESTAMP => Ok(Some((-1, log.log_end_offset()))),
+        MAX_TIMESTAMP => Ok(log.max_timestamp()),
+        _ => log
+            .offset_for_timestamp(timestamp)
+            .map(|r| r.map(|(offset, ts)| (ts, offset))),
+    });
+    match found {
+        Ok(Some((timestamp, offset))) => response
+            .with_timestamp(timestamp)
+            .with_offset(offset)
+            .with_leader_epoch(0),
+        Ok(None) => response.with_timestamp(-1).with_offset(-1),
+        Err(e) => response.with_error_code(super::log_error_code(&e)),
+    }
+}
