@@ -16,6 +16,7 @@ pub mod db;
 pub mod envelope;
 pub mod error;
 pub mod inbox;
+pub mod metrics;
 pub mod middleware;
 pub mod outbox;
 pub mod producer;

@@ -1,0 +1,435 @@
+//! The runner: joins the group, polls Kafka, hands records to partition workers, commits progress.
+//!
+//! One poll loop per consumer. It never blocks on a worker: a record goes into the partition's bounded
+//! queue, and when that queue is full (the worker is slow or waiting to retry) the record is kept in a
+//! small overflow and the partition alone is paused in librdkafka until the worker catches up. So other
+//! partitions keep flowing and the member keeps polling (librdkafka heartbeats from its own thread).
+//! Offsets are committed every `commit_interval_ms`, when partitions are revoked, and at shutdown —
+//! always the offset after the last message that was processed or dead-lettered.
+//!
+//! Shutdown (token or signal): stop fetching, let each worker finish its in-flight batch, commit, call
+//! `on_stop`, and close the consumer, which leaves the group so partitions move on at once.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Headers, Message as _};
+use rdkafka::TopicPartitionList;
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::context::{HeraldContext, PartitionProgress, RebalanceEvent};
+use super::worker::{PartitionWorker, WorkerShared};
+use super::{Consumer, ConsumerConfig, Record, TopicPartition};
+use crate::error::{Error, Result};
+use crate::metrics::ConsumerCounters;
+use crate::middleware::dead_letter::{DeadLetterPublisher, DeadLetterSource};
+
+/// How often the loop wakes without messages: drains overflows, resumes partitions, commits.
+const TICK_MS: u64 = 20;
+/// Records queued per partition ahead of its worker, at least.
+const PARTITION_QUEUE_RECORDS_MIN: usize = 64;
+/// Records queued per partition ahead of its worker, at most.
+const PARTITION_QUEUE_RECORDS_MAX: usize = 20_000;
+/// Pause after a poll error before polling again.
+const POLL_ERROR_BACKOFF_MS: u64 = 100;
+
+type KafkaConsumer = StreamConsumer<HeraldContext>;
+
+/// Runs one or more [`Consumer`]s in this process until shutdown.
+pub struct Runner {
+    config: ConsumerConfig,
+    consumers: Vec<Arc<dyn Consumer>>,
+}
+
+impl Runner {
+    /// A runner with `config` and no consumers yet.
+    pub fn new(config: ConsumerConfig) -> Self {
+        Runner {
+            config,
+            consumers: Vec::new(),
+        }
+    }
+
+    /// Adds a consumer; each gets its own Kafka consumer and group membership.
+    pub fn consumer(mut self, consumer: impl Consumer) -> Self {
+        self.consumers.push(Arc::new(consumer));
+        self
+    }
+
+    /// Runs every consumer until `shutdown` is cancelled (or one fails to start; then the others stop
+    /// too and the first error is returned).
+    pub async fn run(self, shutdown: CancellationToken) -> Result<()> {
+        self.config.validate()?;
+        if self.consumers.is_empty() {
+            return Err(Error::config(
+                "consumers",
+                "no consumer added to the runner",
+            ));
+        }
+        let stop = shutdown.child_token();
+        let metrics = serve_metrics(self.config.metrics_listen, stop.clone());
+        let runs = self.consumers.iter().map(|consumer| {
+            let stop = stop.clone();
+            let config = self.config.clone();
+            async move {
+                let result = run_consumer(consumer.clone(), config, stop.clone()).await;
+                if result.is_err() {
+                    stop.cancel();
+                }
+                result
+            }
+        });
+        let all = async {
+            let results = futures::future::join_all(runs).await;
+            stop.cancel();
+            results
+        };
+        let (results, metrics) = tokio::join!(all, metrics);
+        results.into_iter().collect::<Result<Vec<()>>>()?;
+        metrics
+    }
+
+    /// Runs until SIGINT or SIGTERM.
+    pub async fn run_until_signal(self) -> Result<()> {
+        let token = CancellationToken::new();
+        let run = async {
+            let result = self.run(token.clone()).await;
+            token.cancel();
+            result
+        };
+        let (result, ()) = tokio::join!(run, super::shutdown_on_signal(token.clone()));
+        result
+    }
+}
+
+/// Serves Prometheus metrics when an address is configured.
+async fn serve_metrics(
+    listen: Option<std::net::SocketAddr>,
+    stop: CancellationToken,
+) -> Result<()> {
+    let Some(address) = listen else { return Ok(()) };
+    let handle = crate::metrics::install_prometheus()?;
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|e| Error::config("metrics_listen", format!("bind {address}: {e}")))?;
+    crate::metrics::serve_prometheus(listener, handle, stop).await
+}
+
+/// A partition's worker as the poll loop sees it.
+struct WorkerSlot {
+    records: mpsc::Sender<Record>,
+    /// Records that did not fit in the queue, in order; non-empty means the partition is paused.
+    overflow: VecDeque<Record>,
+    progress: Arc<PartitionProgress>,
+    task: JoinHandle<()>,
+}
+
+/// The poll loop of one consumer.
+struct PollLoop {
+    kafka: Arc<KafkaConsumer>,
+    shared: Arc<WorkerShared>,
+    slots: HashMap<TopicPartition, WorkerSlot>,
+    /// Workers of revoked partitions that may still be finishing their in-flight batch.
+    retiring: HashMap<TopicPartition, JoinHandle<()>>,
+    queue_records: usize,
+    last_commit: Instant,
+}
+
+async fn run_consumer(
+    consumer: Arc<dyn Consumer>,
+    config: ConsumerConfig,
+    stop: CancellationToken,
+) -> Result<()> {
+    let name = consumer.name();
+    let group: Arc<str> = consumer
+        .group_id()
+        .or_else(|| config.group_id.clone())
+        .unwrap_or_else(|| name.clone())
+        .into();
+    let topics = consumer.subscribes_to();
+    if topics.is_empty() {
+        return Err(Error::config(
+            "subscribes_to",
+            format!("consumer {name} subscribes to no topic"),
+        ));
+    }
+    let client_config = config.client_config(&group);
+    let context = HeraldContext::new(group.clone(), config.commit_offsets);
+    let kafka: KafkaConsumer = client_config
+        .create_with_context(context)
+        .map_err(|e| Error::kafka("create consumer", e))?;
+    let dead_letters = DeadLetterPublisher::new(
+        &client_config,
+        DeadLetterSource {
+            consumer: name.clone(),
+            consumer_group: group.to_string(),
+        },
+    )?;
+    consumer
+        .on_start()
+        .await
+        .map_err(|e| Error::config("on_start", format!("consumer {name}: {e}")))?;
+    let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+    kafka
+        .subscribe(&topic_refs)
+        .map_err(|e| Error::kafka("subscribe", e))?;
+    tracing::info!(consumer = %name, %group, ?topics, "consumer started");
+    let queue_records =
+        (config.batch_size * 2).clamp(PARTITION_QUEUE_RECORDS_MIN, PARTITION_QUEUE_RECORDS_MAX);
+    let shared = Arc::new(WorkerShared {
+        permits: Semaphore::new(config.concurrency),
+        consumer,
+        config,
+        dead_letters,
+        shutdown: stop.clone(),
+        group,
+        name,
+    });
+    let mut poll = PollLoop {
+        kafka: Arc::new(kafka),
+        shared,
+        slots: HashMap::new(),
+        retiring: HashMap::new(),
+        queue_records,
+        last_commit: Instant::now(),
+    };
+    poll.run(&stop).await;
+    poll.finish().await
+}
+
+impl PollLoop {
+    async fn run(&mut self, stop: &CancellationToken) {
+        let mut tick = tokio::time::interval(Duration::from_millis(TICK_MS));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let kafka = self.kafka.clone();
+        loop {
+            tokio::select! {
+                biased;
+                _ = stop.cancelled() => break,
+                _ = tick.tick() => {
+                    self.handle_rebalances().await;
+                    self.housekeeping();
+                }
+                received = kafka.recv() => {
+                    let record = received.map(|message| to_record(&message));
+                    self.handle_rebalances().await;
+                    match record {
+                        Ok(record) => self.dispatch(record),
+                        Err(error) => {
+                            tracing::warn!(group = %self.shared.group, %error, "poll error");
+                            tokio::select! {
+                                _ = tokio::time::sleep(Duration::from_millis(POLL_ERROR_BACKOFF_MS)) => {}
+                                _ = stop.cancelled() => break,
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Hands a record to its partition's worker, starting one if needed; never waits.
+    fn dispatch(&mut self, record: Record) {
+        let tp = TopicPartition {
+            topic: record.topic.clone(),
+            partition: record.partition,
+        };
+        let slot = match self.slots.get(&tp) {
+            Some(slot)
+                if !slot
+                    .progress
+                    .revoked
+                    .load(std::sync::atomic::Ordering::Acquire) =>
+            {
+                self.slots.get_mut(&tp)
+            }
+            _ => {
+                self.retire(&tp);
+                let slot = self.start_worker(&tp);
+                self.slots.insert(tp.clone(), slot);
+                self.slots.get_mut(&tp)
+            }
+        };
+        let Some(slot) = slot else { return };
+        if !slot.overflow.is_empty() {
+            slot.overflow.push_back(record);
+            return;
+        }
+        match slot.records.try_send(record) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(record)) => {
+                slot.overflow.push_back(record);
+                // Stop fetching this partition only; records already fetched wait in the overflow.
+                if let Err(error) = self.kafka.pause(&single(&tp)) {
+                    tracing::warn!(%error, topic = %tp.topic, partition = tp.partition, "pause failed");
+                }
+            }
+            // The worker stopped (shutdown): the record stays uncommitted and is redelivered.
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    fn start_worker(&mut self, tp: &TopicPartition) -> WorkerSlot {
+        let (sender, receiver) = mpsc::channel(self.queue_records);
+        let progress = self.kafka.context().progress(tp);
+        let worker = PartitionWorker {
+            shared: self.shared.clone(),
+            records: receiver,
+            progress: progress.clone(),
+            counters: ConsumerCounters::new(&self.shared.group, &tp.topic),
+            previous: self.retiring.remove(tp),
+        };
+        WorkerSlot {
+            records: sender,
+            overflow: VecDeque::new(),
+            progress,
+            task: tokio::spawn(worker.run()),
+        }
+    }
+
+    /// Closes a partition's worker queue; the worker finishes its in-flight batch and exits.
+    fn retire(&mut self, tp: &TopicPartition) {
+        if let Some(slot) = self.slots.remove(tp) {
+            drop(slot.records);
+            self.retiring.insert(tp.clone(), slot.task);
+        }
+    }
+
+    async fn handle_rebalances(&mut self) {
+        for event in self.kafka.context().take_events() {
+            match event {
+                RebalanceEvent::Assigned(partitions) => {
+                    // A partition paused before it was revoked must not stay paused when it returns.
+                    let mut list = TopicPartitionList::new();
+                    for tp in &partitions {
+                        list.add_partition(&tp.topic, tp.partition);
+                    }
+                    let _ = self.kafka.resume(&list);
+                    tracing::info!(group = %self.shared.group, ?partitions, "partitions assigned");
+                    self.shared
+                        .consumer
+                        .on_partitions_assigned(&partitions)
+                        .await;
+                }
+                RebalanceEvent::Revoked(partitions) => {
+                    for tp in &partitions {
+                        self.retire(tp);
+                    }
+                    tracing::info!(group = %self.shared.group, ?partitions, "partitions revoked");
+                    self.shared
+                        .consumer
+                        .on_partitions_revoked(&partitions)
+                        .await;
+                }
+            }
+        }
+    }
+
+    /// Moves overflow into queues that have room, resumes drained partitions, commits on schedule.
+    fn housekeeping(&mut self) {
+        for (tp, slot) in &mut self.slots {
+            if slot.overflow.is_empty() {
+                continue;
+            }
+            while let Some(record) = slot.overflow.pop_front() {
+                match slot.records.try_send(record) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(record)) => {
+                        slot.overflow.push_front(record);
+                        break;
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => {
+                        slot.overflow.clear();
+                        break;
+                    }
+                }
+            }
+            if slot.overflow.is_empty() {
+                if let Err(error) = self.kafka.resume(&single(tp)) {
+                    tracing::warn!(%error, topic = %tp.topic, partition = tp.partition, "resume failed");
+                }
+            }
+        }
+        self.retiring.retain(|_, task| !task.is_finished());
+        let interval = Duration::from_millis(self.shared.config.commit_interval_ms);
+        if self.shared.config.commit_offsets && self.last_commit.elapsed() >= interval {
+            self.last_commit = Instant::now();
+            if let Some(offsets) = self.kafka.context().offsets_to_commit() {
+                // Async: the commit callback records what the broker confirmed.
+                if let Err(error) = self.kafka.commit(&offsets, CommitMode::Async) {
+                    tracing::warn!(group = %self.shared.group, %error, "offset commit failed");
+                }
+            }
+        }
+    }
+
+    /// Stops workers after their in-flight batch, commits, calls `on_stop`, leaves the group.
+    async fn finish(mut self) -> Result<()> {
+        let tasks: Vec<JoinHandle<()>> = self
+            .slots
+            .drain()
+            .map(|(_, slot)| slot.task)
+            .chain(self.retiring.drain().map(|(_, task)| task))
+            .collect();
+        for task in tasks {
+            if let Err(error) = task.await {
+                tracing::error!(group = %self.shared.group, %error, "partition worker panicked");
+            }
+        }
+        if self.shared.config.commit_offsets {
+            if let Some(offsets) = self.kafka.context().offsets_to_commit() {
+                if let Err(error) = self.kafka.commit(&offsets, CommitMode::Sync) {
+                    tracing::warn!(group = %self.shared.group, %error, "final offset commit failed");
+                }
+            }
+        }
+        self.shared.consumer.on_stop().await;
+        self.kafka.unsubscribe();
+        let group = self.shared.group.clone();
+        let kafka = self.kafka;
+        // Closing the consumer leaves the group (LeaveGroup), so its partitions are reassigned now
+        // rather than after the session timeout. Closing blocks while librdkafka finishes.
+        tokio::task::spawn_blocking(move || drop(kafka))
+            .await
+            .map_err(|e| Error::config("consumer close", e.to_string()))?;
+        tracing::info!(%group, "consumer stopped");
+        Ok(())
+    }
+}
+
+fn single(tp: &TopicPartition) -> TopicPartitionList {
+    let mut list = TopicPartitionList::new();
+    list.add_partition(&tp.topic, tp.partition);
+    list
+}
+
+/// Copies an rdkafka message into an owned [`Record`].
+fn to_record(message: &BorrowedMessage<'_>) -> Record {
+    let headers = message
+        .headers()
+        .map(|headers| {
+            headers
+                .iter()
+                .map(|h| {
+                    (
+                        h.key.to_string(),
+                        h.value.map(<[u8]>::to_vec).unwrap_or_default(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Record {
+        topic: message.topic().to_string(),
+        partition: message.partition(),
+        offset: message.offset(),
+        timestamp_ms: message.timestamp().to_millis(),
+        key: message.key().map(<[u8]>::to_vec),
+        payload: message.payload().map(<[u8]>::to_vec),
+        headers,
+    }
+}

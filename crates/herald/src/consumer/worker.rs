@@ -1,0 +1,281 @@
+//! The partition worker: one task per assigned partition, processing its records strictly in order.
+//!
+//! It decodes each record (an undecodable one is dead-lettered at once), calls the handler (batch or
+//! single), retries failures with backoff, dead-letters after the last attempt, and then advances the
+//! partition's progress, which is what the runner commits. While it waits for a retry it stops reading
+//! its bounded queue; the queue fills and the runner pauses just this partition.
+//! Not here: polling Kafka and committing (the runner does both).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::context::PartitionProgress;
+use super::{Consumer, ConsumerConfig, Message, Record};
+use crate::envelope::ReceivedEvent;
+use crate::metrics::ConsumerCounters;
+use crate::middleware::dead_letter::{DeadLetterKind, DeadLetterPublisher};
+
+/// What every worker of one consumer shares.
+pub(crate) struct WorkerShared {
+    pub consumer: Arc<dyn Consumer>,
+    pub config: ConsumerConfig,
+    pub dead_letters: DeadLetterPublisher,
+    /// Bounds the partitions processed at the same time (`concurrency`).
+    pub permits: Semaphore,
+    pub shutdown: CancellationToken,
+    pub group: Arc<str>,
+    pub name: String,
+}
+
+/// One partition's worker.
+pub(crate) struct PartitionWorker {
+    pub shared: Arc<WorkerShared>,
+    pub records: mpsc::Receiver<Record>,
+    pub progress: Arc<PartitionProgress>,
+    pub counters: ConsumerCounters,
+    /// The previous worker of the same partition (before a revoke and reassignment): it must finish
+    /// before this one starts, or the two could process the same records concurrently.
+    pub previous: Option<JoinHandle<()>>,
+}
+
+/// Why processing of a batch stopped early.
+enum Stopped {
+    /// Shutdown or revocation: leave the rest uncommitted for redelivery.
+    Interrupted,
+}
+
+/// A record ready for processing, or one that goes straight to the dead-letter topic.
+enum Decoded {
+    Event(Message),
+    Poison(Record, String),
+}
+
+impl PartitionWorker {
+    /// Runs until the queue closes, the partition is revoked, or shutdown.
+    pub async fn run(mut self) {
+        if let Some(previous) = self.previous.take() {
+            let _ = previous.await;
+        }
+        while let Some(batch) = self.next_batch().await {
+            if self.is_stopping() {
+                break;
+            }
+            if let Err(Stopped::Interrupted) = self.handle(batch).await {
+                break;
+            }
+        }
+    }
+
+    fn is_stopping(&self) -> bool {
+        self.shared.shutdown.is_cancelled() || self.progress.revoked.load(Ordering::Acquire)
+    }
+
+    /// Waits for a record, then gathers up to `batch_size` within `max_wait`.
+    async fn next_batch(&mut self) -> Option<Vec<Record>> {
+        let first = tokio::select! {
+            record = self.records.recv() => record?,
+            _ = self.shared.shutdown.cancelled() => return None,
+        };
+        let batch_size = self.shared.config.batch_size;
+        let mut batch = Vec::with_capacity(batch_size.min(1024));
+        batch.push(first);
+        if batch_size == 1 {
+            return Some(batch);
+        }
+        let deadline = tokio::time::Instant::now() + self.shared.config.max_wait();
+        while batch.len() < batch_size {
+            match self.records.try_recv() {
+                Ok(record) => batch.push(record),
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+                Err(mpsc::error::TryRecvError::Empty) => tokio::select! {
+                    record = self.records.recv() => match record {
+                        Some(record) => batch.push(record),
+                        None => break,
+                    },
+                    _ = tokio::time::sleep_until(deadline) => break,
+                },
+            }
+        }
+        Some(batch)
+    }
+
+    /// Processes a batch: runs of decodable events go to the handler, poison records to the DLQ.
+    async fn handle(&mut self, batch: Vec<Record>) -> Result<(), Stopped> {
+        let mut events: Vec<Message> = Vec::with_capacity(batch.len());
+        for record in batch {
+            match self.decode(record) {
+                Decoded::Event(message) => events.push(message),
+                Decoded::Poison(record, reason) => {
+                    self.process_events(std::mem::take(&mut events)).await?;
+                    let kind = DeadLetterKind::Decode;
+                    self.dead_letter(&record, &kind, &reason).await?;
+                }
+            }
+        }
+        self.process_events(events).await
+    }
+
+    fn decode(&self, record: Record) -> Decoded {
+        let headers = record
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), Some(v.as_slice())));
+        match ReceivedEvent::decode(record.key.as_deref(), record.payload.as_deref(), headers) {
+            Ok(event) => Decoded::Event(Message {
+                event,
+                record,
+                consumer_group: self.shared.group.clone(),
+            }),
+            Err(error) => {
+                let reason = error.to_string();
+                Decoded::Poison(record, reason)
+            }
+        }
+    }
+
+    /// Processes events in order: as one batch when there are several, falling back to one by one
+    /// (each with the full retry policy) if the batch fails.
+    async fn process_events(&mut self, events: Vec<Message>) -> Result<(), Stopped> {
+        let Some(last) = events.last() else {
+            return Ok(());
+        };
+        let last_offset = last.offset();
+        if events.len() > 1 {
+            let span = tracing::info_span!(
+                "herald.process_batch",
+                group = %self.shared.group,
+                topic = %last.topic(),
+                partition = last.partition(),
+                first_offset = events[0].offset(),
+                last_offset,
+                size = events.len(),
+            );
+            let result = {
+                let _permit = self.shared.permits.acquire().await;
+                self.shared
+                    .consumer
+                    .process_batch(&events)
+                    .instrument(span)
+                    .await
+            };
+            match result {
+                Ok(()) => {
+                    self.counters.processed.increment(events.len() as u64);
+                    self.progress.advance(last_offset + 1);
+                    return Ok(());
+                }
+                Err(error) => {
+                    self.counters.failed.increment(1);
+                    tracing::warn!(group = %self.shared.group, %error, "batch failed; processing its messages one by one");
+                }
+            }
+        }
+        for message in &events {
+            if self.is_stopping() {
+                return Err(Stopped::Interrupted);
+            }
+            self.process_one(message).await?;
+            self.progress.advance(message.offset() + 1);
+        }
+        Ok(())
+    }
+
+    /// One message with retries; dead-lettered after the last failed attempt.
+    async fn process_one(&mut self, message: &Message) -> Result<(), Stopped> {
+        let policy = self.shared.config.retry.clone();
+        let span = tracing::info_span!(
+            "herald.process",
+            consumer = %self.shared.name,
+            group = %self.shared.group,
+            topic = %message.topic(),
+            partition = message.partition(),
+            offset = message.offset(),
+            event_id = %message.event.id,
+            event_type = %message.event.event_type,
+        );
+        let mut failures = 0u32;
+        loop {
+            let result = {
+                let _permit = self.shared.permits.acquire().await;
+                self.shared
+                    .consumer
+                    .process(message)
+                    .instrument(span.clone())
+                    .await
+            };
+            let error = match result {
+                Ok(()) => {
+                    self.counters.processed.increment(1);
+                    return Ok(());
+                }
+                Err(error) => error,
+            };
+            failures += 1;
+            self.counters.failed.increment(1);
+            if !policy.should_retry(failures) {
+                tracing::error!(parent: &span, attempts = failures, %error, "giving up; dead-lettering");
+                let kind = DeadLetterKind::Processing { attempts: failures };
+                return self
+                    .dead_letter(&message.record, &kind, &error.to_string())
+                    .await;
+            }
+            let wait = policy.backoff(failures);
+            tracing::warn!(parent: &span, attempt = failures, %error, wait_ms = wait.as_millis() as u64, "handler failed; retrying");
+            self.counters.retried.increment(1);
+            self.wait(wait).await?;
+        }
+    }
+
+    /// Sleeps for a retry backoff unless shutdown or revocation comes first.
+    async fn wait(&self, wait: Duration) -> Result<(), Stopped> {
+        let deadline = tokio::time::Instant::now() + wait;
+        // Revocation is a flag, not a future: re-check it at a short period while sleeping.
+        let tick = Duration::from_millis(REVOKE_CHECK_MS);
+        while tokio::time::Instant::now() < deadline {
+            if self.is_stopping() {
+                return Err(Stopped::Interrupted);
+            }
+            let until = deadline.min(tokio::time::Instant::now() + tick);
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => {}
+                _ = self.shared.shutdown.cancelled() => return Err(Stopped::Interrupted),
+            }
+        }
+        Ok(())
+    }
+
+    async fn dead_letter(
+        &self,
+        record: &Record,
+        kind: &DeadLetterKind,
+        reason: &str,
+    ) -> Result<(), Stopped> {
+        let topic = self.shared.config.dead_letter_topic_for(&record.topic);
+        self.shared
+            .dead_letters
+            .publish(&topic, record, kind, reason, &self.shared.shutdown)
+            .await
+            .map_err(|_| Stopped::Interrupted)?;
+        tracing::warn!(
+            group = %self.shared.group,
+            topic = %record.topic,
+            partition = record.partition,
+            offset = record.offset,
+            dead_letter_topic = %topic,
+            reason,
+            "dead-lettered"
+        );
+        self.counters.dead_lettered.increment(1);
+        self.progress.advance(record.offset + 1);
+        Ok(())
+    }
+}
+
+/// How often a worker waiting for a retry checks whether its partition was revoked.
+const REVOKE_CHECK_MS: u64 = 100;

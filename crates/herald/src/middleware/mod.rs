@@ -1,0 +1,9 @@
+//! Middleware around a consumer's handler, one file each: [`retry`] (exponential backoff policy) and
+//! [`dead_letter`] (where messages go when they cannot be processed). The deduplicating inbox lives in
+//! [`crate::inbox`] because it also owns database tables.
+//!
+//! The runner applies them in this order: decode (an undecodable record goes straight to the dead
+//! letter topic), handler with retries, dead letter after the last attempt, then the offset commit.
+
+pub mod dead_letter;
+pub mod retry;
