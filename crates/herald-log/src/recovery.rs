@@ -209,7 +209,12 @@ impl<'a> LogLoader<'a> {
                 }
                 tracing::warn!(dir = %self.dir.display(), base_offset = base, "segment indexes missing or inconsistent; rebuilding");
             }
-            let (segment, truncated) = self.recover_segment(base, &mut producers)?;
+            let (mut segment, truncated) = self.recover_segment(base, &mut producers)?;
+            if !truncated && next_base.is_some() {
+                // A closed segment needs its final time index entry: the next open trusts it for the
+                // segment's max timestamp.
+                segment.close_for_roll()?;
+            }
             segments.push(segment);
             if truncated {
                 self.drop_segments(&bases[i + 1..], "an earlier segment was truncated")?;
@@ -248,7 +253,7 @@ impl<'a> LogLoader<'a> {
                 remove_file(&path)?;
                 continue;
             }
-            let Ok(base) = stem.parse::<i64>() else {
+            let Some(base) = stem.parse::<i64>().ok().filter(|&b| b >= 0) else {
                 continue;
             };
             match ext {

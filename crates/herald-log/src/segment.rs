@@ -44,7 +44,9 @@ pub struct LogSegment {
     bytes_since_last_index_entry: u64,
     max_timestamp: i64,
     offset_of_max_timestamp: i64,
-    /// Max timestamp of the first batch: `segment.ms` counts from here (Kafka's rolling timestamp).
+    /// When the segment got its first batch: `segment.ms` counts from here. The broker's clock at the
+    /// first append (not the producer's timestamp, so that producers replaying old data do not make
+    /// every append roll); after a restart, the first batch's max timestamp.
     rolling_timestamp_ms: Option<i64>,
 }
 
@@ -200,14 +202,7 @@ impl LogSegment {
         self.log
             .write_all_at(batch, position)
             .map_err(io_error("append to segment", &self.log_path))?;
-        if self.rolling_timestamp_ms.is_none() {
-            let ts = if header.max_timestamp >= 0 {
-                header.max_timestamp
-            } else {
-                now_ms
-            };
-            self.rolling_timestamp_ms = Some(ts);
-        }
+        self.rolling_timestamp_ms.get_or_insert(now_ms);
         self.account_batch(header, position, index_interval_bytes)
     }
 

@@ -7,8 +7,13 @@ mod common;
 use common::{batch, headers, read_all, segment_file, small_config};
 use herald_log::Log;
 
+/// 20 batches of 95 bytes per segment: with an index entry every second batch, the last batch of a
+/// segment is not indexed, so only the final time index entry written when a segment closes knows the
+/// segment's max timestamp.
+const SEGMENT_BYTES: u64 = 1900;
+
 fn build_log(dir: &std::path::Path) -> (Log, Vec<herald_log::RecordBatchHeader>) {
-    let mut log = Log::open(dir, small_config(2000)).unwrap();
+    let mut log = Log::open(dir, small_config(SEGMENT_BYTES)).unwrap();
     for i in 0..60 {
         log.append(&batch(2, 1000 + i * 10), 0).unwrap();
     }
@@ -36,7 +41,7 @@ fn deleted_indexes_are_rebuilt() {
         std::fs::remove_file(segment_file(dir.path(), base, "index")).unwrap();
         std::fs::remove_file(segment_file(dir.path(), base, "timeindex")).unwrap();
     }
-    let log = Log::open(dir.path(), small_config(2000)).unwrap();
+    let log = Log::open(dir.path(), small_config(SEGMENT_BYTES)).unwrap();
     assert_eq!(log.segment_base_offsets(), bases);
     assert_eq!(read_all(&log, 0), before);
     check_every_offset(&log);
@@ -51,6 +56,45 @@ fn deleted_indexes_are_rebuilt() {
         log.offset_for_timestamp(1000 + 35 * 10).unwrap(),
         Some((70, 1351))
     );
+
+    // the rebuilt indexes are complete enough to be trusted by the next open
+    drop(log);
+    let log = Log::open(dir.path(), small_config(SEGMENT_BYTES)).unwrap();
+    for i in 0..60 {
+        let ts = 1000 + i * 10;
+        assert_eq!(
+            log.offset_for_timestamp(ts).unwrap(),
+            Some((2 * i, ts + 1)),
+            "ts {ts}"
+        );
+    }
+}
+
+// with no checkpoint every segment is recovered; closed ones keep their max timestamp for the next open
+#[test]
+fn full_recovery_leaves_trustworthy_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, before) = build_log(dir.path());
+    let bases = log.segment_base_offsets();
+    drop(log);
+    std::fs::remove_file(dir.path().join("recovery-point-checkpoint")).unwrap();
+    for base in &bases {
+        std::fs::remove_file(segment_file(dir.path(), *base, "timeindex")).unwrap();
+    }
+    let mut log = Log::open(dir.path(), small_config(SEGMENT_BYTES)).unwrap();
+    log.flush().unwrap();
+    drop(log);
+    let log = Log::open(dir.path(), small_config(SEGMENT_BYTES)).unwrap();
+    assert_eq!(read_all(&log, 0), before);
+    for i in 0..60 {
+        let ts = 1000 + i * 10;
+        assert_eq!(
+            log.offset_for_timestamp(ts).unwrap(),
+            Some((2 * i, ts + 1)),
+            "ts {ts}"
+        );
+    }
+    assert_eq!(log.max_timestamp(), Some((1591, 119)));
 }
 
 // garbage in index files (wrong length, offsets going backwards) is detected and rebuilt
@@ -63,7 +107,7 @@ fn corrupt_indexes_are_rebuilt() {
     std::fs::write(segment_file(dir.path(), bases[0], "index"), [0xffu8; 13]).unwrap();
     std::fs::write(segment_file(dir.path(), bases[1], "index"), [0xffu8; 16]).unwrap();
     std::fs::write(segment_file(dir.path(), bases[1], "timeindex"), [7u8; 24]).unwrap();
-    let log = Log::open(dir.path(), small_config(2000)).unwrap();
+    let log = Log::open(dir.path(), small_config(SEGMENT_BYTES)).unwrap();
     assert_eq!(read_all(&log, 0), before);
     check_every_offset(&log);
     assert_eq!(log.max_timestamp(), Some((1591, 119)));
@@ -77,6 +121,6 @@ fn orphan_index_files_are_removed() {
     drop(log);
     let orphan = segment_file(dir.path(), 999_999, "index");
     std::fs::write(&orphan, [0u8; 8]).unwrap();
-    let _log = Log::open(dir.path(), small_config(2000)).unwrap();
+    let _log = Log::open(dir.path(), small_config(SEGMENT_BYTES)).unwrap();
     assert!(!orphan.exists());
 }

@@ -39,7 +39,7 @@ fn oversized_batch_gets_its_own_segment() {
     assert_eq!(read_all(&log, 0).len(), 2);
 }
 
-// a segment rolls once segment_ms passed since its first batch's timestamp
+// a segment rolls once segment_ms passed since its first append, by the broker's clock
 #[test]
 fn rolls_by_age() {
     let dir = tempfile::tempdir().unwrap();
@@ -55,6 +55,19 @@ fn rolls_by_age() {
     );
     log.append(&batch(1, 11_001), 11_001).unwrap();
     assert_eq!(log.segment_base_offsets(), vec![0, 2]);
+}
+
+// producers replaying old timestamps do not make every append roll
+#[test]
+fn old_producer_timestamps_do_not_roll_every_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = small_config(1 << 20);
+    config.segment_ms = Some(1000);
+    let mut log = Log::open(dir.path(), config).unwrap();
+    for i in 0..5 {
+        log.append(&batch(1, 5), 1_000_000 + i).unwrap();
+    }
+    assert_eq!(log.segment_count(), 1);
 }
 
 // every offset reads back its own batch, in every segment, including the first and last of each
