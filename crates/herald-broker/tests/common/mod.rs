@@ -14,6 +14,10 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -140,6 +144,64 @@ pub async fn create_topic(bootstrap: &str, name: &str, partitions: i32, configs:
     for result in results {
         result.unwrap();
     }
+}
+
+/// Produces each value as its own batch (awaiting each ack) to `topic` partition 0; returns offsets.
+pub async fn produce_each(
+    bootstrap: &str,
+    topic: &str,
+    values: impl IntoIterator<Item = String>,
+) -> Vec<i64> {
+    let producer: FutureProducer = producer_config(bootstrap)
+        .set("linger.ms", "0")
+        .create()
+        .unwrap();
+    let mut offsets = Vec::new();
+    for value in values {
+        let record = FutureRecord::<(), _>::to(topic)
+            .partition(0)
+            .payload(&value);
+        let delivered = producer
+            .send(record, Duration::from_secs(20))
+            .await
+            .map_err(|(e, _)| e)
+            .unwrap();
+        offsets.push(delivered.offset);
+    }
+    offsets
+}
+
+/// Reads `count` records of `topic` partition 0 starting at `from`; returns (offset, payload) pairs.
+pub async fn consume(bootstrap: &str, topic: &str, from: i64, count: usize) -> Vec<(i64, String)> {
+    let consumer: StreamConsumer = consumer_config(bootstrap).create().unwrap();
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(topic, 0, Offset::Offset(from))
+        .unwrap();
+    consumer.assign(&assignment).unwrap();
+    let mut out = Vec::with_capacity(count);
+    while out.len() < count {
+        let message = tokio::time::timeout(DEADLINE, consumer.recv())
+            .await
+            .expect("timed out consuming")
+            .unwrap();
+        let payload = String::from_utf8_lossy(message.payload().unwrap_or_default()).into_owned();
+        out.push((message.offset(), payload));
+    }
+    out
+}
+
+/// (log start offset, high watermark) of `topic` partition `partition`, as librdkafka reports them.
+pub async fn watermarks(bootstrap: &str, topic: &str, partition: i32) -> (i64, i64) {
+    let consumer: BaseConsumer = consumer_config(bootstrap).create().unwrap();
+    let topic = topic.to_string();
+    tokio::task::spawn_blocking(move || {
+        consumer
+            .fetch_watermarks(&topic, partition, Duration::from_secs(10))
+            .unwrap()
+    })
+    .await
+    .unwrap()
 }
 
 /// Polls `condition` until it returns `Some` or the deadline passes.
