@@ -11,6 +11,7 @@ pub mod group;
 pub mod membership;
 pub mod offset_log;
 pub mod offsets;
+pub mod shell;
 pub mod state_machine;
 pub mod types;
 
@@ -19,5 +20,6 @@ mod tests;
 
 pub use group::GroupState;
 pub use offset_log::OffsetLog;
+pub use shell::GroupCoordinator;
 pub use state_machine::{CoordinatorConfig, GroupStateMachine};
 pub use types::*;

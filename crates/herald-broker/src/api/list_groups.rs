@@ -1,0 +1,43 @@
+//! ListGroups (0-4): every group this coordinator knows, including groups that only hold committed
+//! offsets; v4 filters by state.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::list_groups_response::ListedGroup;
+use kafka_protocol::messages::{ListGroupsRequest, ListGroupsResponse, RequestHeader};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::BrokerState;
+
+/// Answers a ListGroups request.
+pub fn handle(
+    state: &Arc<BrokerState>,
+    header: &RequestHeader,
+    request: ListGroupsRequest,
+) -> ListGroupsResponse {
+    let with_state = header.request_api_version >= 4;
+    let states: Vec<String> = request
+        .states_filter
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    match state.coordinator.list_groups(&states) {
+        Err(error) => ListGroupsResponse::default().with_error_code(error.code()),
+        Ok(groups) => {
+            let groups = groups
+                .into_iter()
+                .map(|g| {
+                    let listed = ListedGroup::default()
+                        .with_group_id(StrBytes::from_string(g.group_id).into())
+                        .with_protocol_type(StrBytes::from_string(g.protocol_type));
+                    if with_state {
+                        listed.with_group_state(StrBytes::from_static_str(g.state))
+                    } else {
+                        listed
+                    }
+                })
+                .collect();
+            ListGroupsResponse::default().with_groups(groups)
+        }
+    }
+}
