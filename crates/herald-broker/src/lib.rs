@@ -17,6 +17,7 @@
 pub mod api;
 pub mod config;
 pub mod connection;
+pub mod coordinator;
 mod error;
 pub mod partition;
 pub mod producer_ids;

@@ -46,6 +46,12 @@ pub async fn run(
             done.clone(),
         ));
     }
+    tokio::spawn(
+        state
+            .coordinator
+            .clone()
+            .run_timer(shutdown.clone(), done.clone()),
+    );
     let limit = Arc::new(Semaphore::new(state.config.max_connections.max(1)));
     loop {
         let permit = tokio::select! {

@@ -31,6 +31,8 @@ pub struct BrokerState {
     pub producer_ids: ProducerIdAllocator,
     /// Cancelled when the broker shuts down; long waits (fetch long poll, joins) end early on it.
     pub shutdown: CancellationToken,
+    /// The group coordinator (every group's); its timer task is spawned by `server::run`.
+    pub coordinator: std::sync::Arc<crate::coordinator::GroupCoordinator>,
 }
 
 impl BrokerState {
@@ -46,6 +48,7 @@ impl BrokerState {
         let cluster_id = cluster_id(&config.data_dir)?;
         let topics = TopicRegistry::open(&config)?;
         let producer_ids = ProducerIdAllocator::open(&config.data_dir)?;
+        let coordinator = std::sync::Arc::new(crate::coordinator::GroupCoordinator::open(&config)?);
         Ok(Self {
             config,
             advertised_host,
@@ -54,6 +57,7 @@ impl BrokerState {
             topics,
             producer_ids,
             shutdown,
+            coordinator,
         })
     }
 
