@@ -11,6 +11,21 @@
 //! fsyncs outside it through [`FlushTarget`] so that one fsync covers every append that arrived meanwhile
 //! (group commit).
 //!
+//! Layout of the crate, by role:
+//! - [`log`]: the [`Log`] API (append, read, flush targets, timestamps); [`retention`] adds
+//!   `apply_retention`.
+//! - [`segment`]: [`segment::LogSegment`], one data file plus its indexes, positional reads.
+//! - [`index`]: [`index::OffsetIndex`] and [`index::TimeIndex`], pure lookup math plus their files.
+//! - [`recovery`]: [`recovery::LogLoader`], what `Log::open` runs: checkpoint, CRC validation,
+//!   truncation of a torn tail, index rebuilds.
+//! - [`producer_state`]: idempotent-producer sequence checks and their snapshot.
+//! - [`checkpoint`]: the recovery-point checkpoint and atomic small-file writes.
+//! - [`batch`]: the record-batch v2 header and CRC32C validation.
+//!
+//! Files in a partition directory: `{base:020}.log|.index|.timeindex` per segment,
+//! `recovery-point-checkpoint` (offset below which everything was fsynced; written at every roll and
+//! flush) and `producer-state-snapshot` (idempotent-producer state at that offset).
+//!
 //! Main types: [`Log`], [`LogConfig`], [`RecordBatchHeader`], [`LogError`].
 
 pub mod batch;
@@ -21,7 +36,7 @@ pub mod index;
 pub mod log;
 pub mod producer_state;
 pub mod recovery;
-mod retention;
+pub mod retention;
 pub mod segment;
 
 pub use batch::{RecordBatchHeader, RECORD_BATCH_HEADER_BYTES};

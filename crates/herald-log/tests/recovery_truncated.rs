@@ -54,3 +54,38 @@ fn truncation_in_active_segment_keeps_earlier_segments() {
     assert_eq!(log.log_end_offset(), 4);
     assert_eq!(read_all(&log, 0).len(), 4);
 }
+
+// a cut at any random length of the active segment keeps exactly the batches wholly before the cut
+#[test]
+fn random_cuts_keep_whole_batches() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    for _ in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = Log::open(dir.path(), small_config(1 << 20)).unwrap();
+        let mut ends = vec![0u64];
+        for _ in 0..rng.gen_range(1..15) {
+            log.append(&batch(rng.gen_range(1..5), 1000), 0).unwrap();
+            ends.push(log.size_bytes());
+        }
+        let expected_end = log.log_end_offset();
+        drop(log);
+        let path = segment_file(dir.path(), 0, "log");
+        let cut = rng.gen_range(0..=*ends.last().unwrap());
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(cut)
+            .unwrap();
+
+        let log = Log::open(dir.path(), small_config(1 << 20)).unwrap();
+        let kept = ends.iter().rposition(|&end| end <= cut).unwrap();
+        assert_eq!(log.size_bytes(), ends[kept], "cut at {cut} of {ends:?}");
+        let batches = read_all(&log, 0);
+        assert_eq!(batches.len(), kept);
+        if kept == ends.len() - 1 {
+            assert_eq!(log.log_end_offset(), expected_end);
+        }
+    }
+}
