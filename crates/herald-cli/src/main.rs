@@ -6,8 +6,16 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod assignment;
+mod client;
 mod commands;
+mod output;
+mod position;
+mod progress;
 mod signal;
+
+use client::ClientArgs;
+use output::OutputFormat;
 
 /// herald: event-driven microservices on Kafka.
 #[derive(Debug, Parser)]
@@ -15,18 +23,44 @@ mod signal;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    client: ClientArgs,
+    /// Output for people (table) or scripts (json).
+    #[arg(long, global = true, value_enum, default_value = "table")]
+    output: OutputFormat,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run herald-broker, the single-node Kafka-compatible broker.
     Broker(commands::broker::BrokerArgs),
+    /// List, describe, create and delete topics.
+    #[command(subcommand)]
+    Topics(commands::topics::TopicsCommand),
+    /// Publish records read from stdin or a file, one JSON document per line.
+    Produce(commands::produce::ProduceArgs),
+    /// Print a topic's records, decoding CloudEvents and the Rails event shape.
+    Consume(commands::consume::ConsumeArgs),
+    /// Consumer groups: members, committed offsets, lag; reset offsets.
+    #[command(subcommand)]
+    Groups(commands::groups::GroupsCommand),
+    /// Print a shell completion script.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    init_tracing(match cli.command {
+        Command::Broker(_) => "info",
+        _ => "warn",
+    });
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("herald: cannot start the async runtime: {error}");
@@ -36,6 +70,18 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Broker(args) => commands::broker::run(args).await,
+            Command::Topics(command) => {
+                commands::topics::run(command, &cli.client, cli.output).await
+            }
+            Command::Produce(args) => commands::produce::run(args, &cli.client, cli.output).await,
+            Command::Consume(args) => commands::consume::run(args, &cli.client).await,
+            Command::Groups(command) => {
+                commands::groups::run(command, &cli.client, cli.output).await
+            }
+            Command::Completions { shell } => {
+                commands::completions::run::<Cli>(shell);
+                Ok(())
+            }
         }
     });
     match result {
@@ -47,12 +93,15 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr, filtered by `RUST_LOG` (default `info`), so stdout stays clean for data.
-fn init_tracing() {
+/// Logs go to stderr, filtered by `RUST_LOG` (default: `info` for the broker, `warn` for client
+/// commands), so stdout stays clean for data.
+fn init_tracing(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours only for people: logs piped to files or other programs stay plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }

@@ -8,12 +8,26 @@ use common::{kcat, BrokerProcess};
 
 /// `count` keyed lines `user-N:{"n":N}` as kcat's `-K:` input expects.
 fn keyed_lines(count: usize) -> String {
-    (0..count).map(|n| format!("user-{n}:{{\"n\":{n}}}\n")).collect()
+    (0..count)
+        .map(|n| format!("user-{n}:{{\"n\":{n}}}\n"))
+        .collect()
 }
 
 fn read_all(bootstrap: &str, topic: &str) -> String {
     kcat(
-        &["-b", bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-q", "-f", "%k:%s\n"],
+        &[
+            "-b",
+            bootstrap,
+            "-C",
+            "-t",
+            topic,
+            "-o",
+            "beginning",
+            "-e",
+            "-q",
+            "-f",
+            "%k:%s\n",
+        ],
         b"",
     )
 }
@@ -27,13 +41,23 @@ fn kcat_round_trip_survives_restart() {
     let bootstrap = broker.bootstrap();
 
     let metadata = kcat(&["-b", &bootstrap, "-L"], b"");
-    assert!(metadata.contains("1 brokers"), "unexpected metadata: {metadata}");
+    assert!(
+        metadata.contains("1 brokers"),
+        "unexpected metadata: {metadata}"
+    );
 
     let input = keyed_lines(500);
-    kcat(&["-b", &bootstrap, "-P", "-t", "kcat_round_trip", "-K:"], input.as_bytes());
+    kcat(
+        &["-b", &bootstrap, "-P", "-t", "kcat_round_trip", "-K:"],
+        input.as_bytes(),
+    );
     assert_eq!(read_all(&bootstrap, "kcat_round_trip"), input);
 
-    assert_eq!(broker.stop_with("TERM"), Some(0), "SIGTERM must stop the broker with exit 0");
+    assert_eq!(
+        broker.stop_with("TERM"),
+        Some(0),
+        "SIGTERM must stop the broker with exit 0"
+    );
 
     let broker = BrokerProcess::start(dir.path(), &[]);
     assert_eq!(read_all(&broker.bootstrap(), "kcat_round_trip"), input);
@@ -47,10 +71,23 @@ fn acknowledged_writes_survive_kill_9() {
     let broker = BrokerProcess::start(dir.path(), &[]);
     let input = keyed_lines(2_000);
     kcat(
-        &["-b", &broker.bootstrap(), "-P", "-t", "kill_nine", "-K:", "-X", "acks=all"],
+        &[
+            "-b",
+            &broker.bootstrap(),
+            "-P",
+            "-t",
+            "kill_nine",
+            "-K:",
+            "-X",
+            "acks=all",
+        ],
         input.as_bytes(),
     );
-    assert_eq!(broker.stop_with("KILL"), None, "SIGKILL leaves no exit code");
+    assert_eq!(
+        broker.stop_with("KILL"),
+        None,
+        "SIGKILL leaves no exit code"
+    );
 
     let broker = BrokerProcess::start(dir.path(), &[]);
     assert_eq!(read_all(&broker.bootstrap(), "kill_nine"), input);

@@ -77,10 +77,15 @@ pub async fn run(args: BrokerArgs) -> anyhow::Result<()> {
         flush = %config.flush,
         "starting herald-broker"
     );
-    let broker = Broker::start(config).await.context("starting herald-broker")?;
+    let broker = Broker::start(config)
+        .await
+        .context("starting herald-broker")?;
     let signal = crate::signal::shutdown_requested().await?;
     tracing::info!(signal, "shutting down");
-    broker.shutdown().await.context("shutting down herald-broker")?;
+    broker
+        .shutdown()
+        .await
+        .context("shutting down herald-broker")?;
     tracing::info!("stopped");
     Ok(())
 }

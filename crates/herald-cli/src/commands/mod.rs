@@ -1,3 +1,8 @@
 //! One module per `herald` subcommand.
 
 pub mod broker;
+pub mod completions;
+pub mod consume;
+pub mod groups;
+pub mod produce;
+pub mod topics;

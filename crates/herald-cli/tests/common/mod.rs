@@ -20,6 +20,9 @@ pub struct BrokerProcess {
 impl BrokerProcess {
     /// Starts `herald broker --listen 127.0.0.1:0 --data-dir DIR` plus `extra` flags and waits for its
     /// ready line.
+    // The child is waited for in every path: by `Drop` once wrapped, and before the panic if it never
+    // becomes ready.
+    #[allow(clippy::zombie_processes)]
     pub fn start(data_dir: &Path, extra: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
             .args(["broker", "--listen", "127.0.0.1:0", "--data-dir"])
@@ -42,9 +45,11 @@ impl BrokerProcess {
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = lines_rx
-                .recv_timeout(left)
-                .expect("herald broker printed no ready line in time");
+            let Ok(line) = lines_rx.recv_timeout(left) else {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("herald broker printed no ready line within {READY_TIMEOUT:?}");
+            };
             if line.contains("ready") {
                 if let Some(address) = address_in(&line) {
                     return Self { child, address };

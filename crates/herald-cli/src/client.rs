@@ -1,0 +1,105 @@
+//! Connection flags shared by every command that talks to a broker (`--brokers`, `-X key=value`,
+//! `--timeout`), and the rdkafka clients built from them.
+//!
+//! Commands never assume herald-broker: these settings are all it takes to point them at a real Kafka
+//! cluster, including its security settings (`-X security.protocol=SASL_SSL -X sasl.mechanism=...`).
+
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use rdkafka::admin::AdminClient;
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::BaseConsumer;
+use rdkafka::metadata::Metadata;
+
+/// Flags for reaching the brokers.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClientArgs {
+    /// Bootstrap brokers, host:port[,host:port...].
+    #[arg(
+        long,
+        global = true,
+        env = "HERALD_BROKERS",
+        default_value = "127.0.0.1:9092"
+    )]
+    pub brokers: String,
+    /// A librdkafka setting, key=value (repeatable), e.g. -X security.protocol=SASL_SSL.
+    #[arg(short = 'X', global = true, value_name = "KEY=VALUE", value_parser = parse_setting)]
+    pub settings: Vec<(String, String)>,
+    /// How long to wait for the brokers before giving up, e.g. 10s or 500ms.
+    #[arg(long, global = true, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+}
+
+/// Parses one `-X key=value`.
+fn parse_setting(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ => Err(format!("expected key=value, got {text:?}")),
+    }
+}
+
+impl ClientArgs {
+    /// librdkafka configuration: the brokers, then every `-X` setting (which may override anything).
+    pub fn config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.brokers)
+            .set("client.id", "herald-cli")
+            // Fail fast on an unreachable cluster instead of librdkafka's long default retries.
+            .set("socket.timeout.ms", self.timeout.as_millis().to_string())
+            .set("log_level", "3");
+        for (key, value) in &self.settings {
+            config.set(key, value);
+        }
+        config
+    }
+
+    /// An admin client.
+    pub fn admin(&self) -> anyhow::Result<AdminClient<DefaultClientContext>> {
+        self.config().create().context("creating an admin client")
+    }
+
+    /// A consumer that never joins a group and never commits: for metadata, watermarks and reads.
+    pub fn reader(&self, group: Option<&str>) -> anyhow::Result<BaseConsumer> {
+        let mut config = self.config();
+        config
+            .set("group.id", group.unwrap_or("herald-cli"))
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false");
+        config.create().context("creating a consumer")
+    }
+
+    /// Cluster metadata for one topic or all, with an error naming the brokers when they can't be reached.
+    pub fn metadata(
+        &self,
+        consumer: &BaseConsumer,
+        topic: Option<&str>,
+    ) -> anyhow::Result<Metadata> {
+        use rdkafka::consumer::Consumer;
+        consumer
+            .fetch_metadata(topic, self.timeout)
+            .with_context(|| {
+                format!(
+                    "cannot reach brokers at {} within {:?}",
+                    self.brokers, self.timeout
+                )
+            })
+    }
+}
+
+/// Fails with a clear message when the metadata names `topic` with an error (e.g. it doesn't exist).
+pub fn require_topic(metadata: &Metadata, topic: &str) -> anyhow::Result<()> {
+    match metadata.topics().iter().find(|t| t.name() == topic) {
+        None => bail!("topic {topic:?} does not exist"),
+        Some(t) => match t.error() {
+            Some(error) => bail!(
+                "topic {topic:?}: {}",
+                rdkafka::types::RDKafkaErrorCode::from(error)
+            ),
+            None if t.partitions().is_empty() => bail!("topic {topic:?} does not exist"),
+            None => Ok(()),
+        },
+    }
+}
