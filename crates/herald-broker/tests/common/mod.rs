@@ -302,6 +302,66 @@ impl RawClient {
     }
 }
 
+/// One record batch (magic 2) holding `values`, written by `producer_id` at `epoch` from `base_sequence`.
+pub fn record_batch(
+    producer_id: i64,
+    epoch: i16,
+    base_sequence: i32,
+    values: &[&str],
+    timestamp: i64,
+) -> Bytes {
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let records: Vec<Record> = values
+        .iter()
+        .enumerate()
+        .map(|(i, value)| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id,
+            producer_epoch: epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: base_sequence + i as i32,
+            timestamp,
+            key: None,
+            value: Some(Bytes::from(value.to_string())),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
+    buf.freeze()
+}
+
+/// Sends one Produce v9 (acks=all) of `records` to `topic`/`partition` and returns its partition result.
+pub async fn raw_produce(
+    raw: &mut RawClient,
+    topic: &str,
+    partition: i32,
+    records: Bytes,
+) -> kafka_protocol::messages::produce_response::PartitionProduceResponse {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
+    let request = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(10_000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(partition)
+                .with_records(Some(records))])]);
+    let mut response: ProduceResponse = raw.request(ApiKey::Produce, 9, &request).await;
+    response.responses.remove(0).partition_responses.remove(0)
+}
+
 /// Reads the first 4 bytes of a frame as an i16 error code at `offset` (helper for v0 bodies).
 pub fn i16_at(bytes: &Bytes, offset: usize) -> i16 {
     let mut b = bytes.slice(offset..offset + 2);
