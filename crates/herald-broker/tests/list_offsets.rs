@@ -52,11 +52,9 @@ async fn offsets_by_time() {
     let consumer: BaseConsumer = consumer_config(&broker.bootstrap()).create().unwrap();
     let found = tokio::task::spawn_blocking(move || {
         let mut query = TopicPartitionList::new();
-        for (partition, time) in [(0, T0 + 500)] {
-            query
-                .add_partition_offset("timed", partition, Offset::Offset(time))
-                .unwrap();
-        }
+        query
+            .add_partition_offset("timed", 0, Offset::Offset(T0 + 500))
+            .unwrap();
         let middle = consumer
             .offsets_for_times(query, Duration::from_secs(10))
             .unwrap();
