@@ -242,7 +242,7 @@ impl Log {
         let full = active.size() + batch_bytes > segment_bytes;
         let old = match (self.config.segment_ms, active.rolling_timestamp_ms()) {
             (Some(segment_ms), Some(first_ms)) => {
-                now_ms.saturating_sub(first_ms) > segment_ms as i64
+                now_ms.saturating_sub(first_ms) > i64::try_from(segment_ms).unwrap_or(i64::MAX)
             }
             _ => false,
         };

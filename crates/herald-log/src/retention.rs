@@ -12,9 +12,10 @@ use crate::log::Log;
 /// How many of the oldest `segment_max_timestamps` are expired at `now_ms` (stops at the first that is
 /// not, since retention only removes a prefix).
 pub fn expired_prefix(segment_max_timestamps: &[i64], now_ms: i64, retention_ms: u64) -> usize {
+    let retention_ms = i64::try_from(retention_ms).unwrap_or(i64::MAX);
     segment_max_timestamps
         .iter()
-        .take_while(|&&ts| now_ms.saturating_sub(ts) > retention_ms as i64)
+        .take_while(|&&ts| now_ms.saturating_sub(ts) > retention_ms)
         .count()
 }
 
@@ -71,6 +72,11 @@ mod tests {
         assert_eq!(expired_prefix(&[10, 20, 90, 15], 100, 50), 2);
         assert_eq!(expired_prefix(&[60, 20], 100, 50), 0);
         assert_eq!(expired_prefix(&[], 100, 50), 0);
+        assert_eq!(
+            expired_prefix(&[i64::MIN], i64::MAX, u64::MAX),
+            0,
+            "no overflow"
+        );
         assert_eq!(
             expired_prefix(&[50], 100, 50),
             0,
