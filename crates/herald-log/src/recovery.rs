@@ -23,6 +23,8 @@ use crate::segment::{
     segment_path, LogSegment, INDEX_FILE_SUFFIX, LOG_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX,
 };
 
+/// Digits in a segment file name (`{base_offset:020}`).
+const SEGMENT_NAME_DIGITS: usize = 20;
 /// Bytes read per positional read while scanning a segment.
 const SCAN_CHUNK_BYTES: usize = 1024 * 1024;
 
@@ -178,7 +180,14 @@ impl<'a> LogLoader<'a> {
 
     /// Opens the directory (creating it if needed) and recovers it.
     pub fn load(mut self) -> Result<LoadedLog, LogError> {
-        std::fs::create_dir_all(self.dir).map_err(io_error("create log directory", self.dir))?;
+        if !self.dir.exists() {
+            std::fs::create_dir_all(self.dir)
+                .map_err(io_error("create log directory", self.dir))?;
+            // The new directory's entry must survive a crash too.
+            if let Some(parent) = self.dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                sync_dir(parent)?;
+            }
+        }
         let bases = self.list_segments()?;
         let checkpoint = read_recovery_point(self.dir)?;
         let mut producers = ProducerReplay {
@@ -253,7 +262,10 @@ impl<'a> LogLoader<'a> {
                 remove_file(&path)?;
                 continue;
             }
-            let Some(base) = stem.parse::<i64>().ok().filter(|&b| b >= 0) else {
+            // Only canonical names (`{:020}`): anything else is not ours and is left alone.
+            let canonical =
+                stem.len() == SEGMENT_NAME_DIGITS && stem.bytes().all(|b| b.is_ascii_digit());
+            let Some(base) = stem.parse::<i64>().ok().filter(|_| canonical) else {
                 continue;
             };
             match ext {

@@ -46,3 +46,18 @@ fn empty_directory_opens_empty() {
     log.delete().unwrap();
     assert!(!path.exists());
 }
+
+// files that are not canonical segment names are ignored, not mistaken for segments
+#[test]
+fn foreign_files_are_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("5.log"), b"not a segment").unwrap();
+    std::fs::write(dir.path().join("notes.txt"), b"hello").unwrap();
+    let mut log = Log::open(dir.path(), small_config(1000)).unwrap();
+    assert_eq!(log.segment_base_offsets(), vec![0]);
+    log.append(&batch(1, 0), 0).unwrap();
+    drop(log);
+    let log = Log::open(dir.path(), small_config(1000)).unwrap();
+    assert_eq!(log.log_end_offset(), 1);
+    assert!(dir.path().join("5.log").exists());
+}
