@@ -193,7 +193,8 @@ impl Log {
             let mut header = *received;
             header.base_offset = next_offset;
             header.partition_leader_epoch = 0;
-            if header.has_producer_id() {
+            // Control batches (transaction markers) carry no sequence numbers.
+            if header.has_producer_id() && !header.is_control() {
                 let state = scratch.as_ref().unwrap_or(&self.producers);
                 if let SequenceCheck::Duplicate(original) = state.check(&header)? {
                     return Ok(Plan::Duplicate(AppendInfo {

@@ -139,7 +139,7 @@ impl ProducerStateManager {
     /// Records a batch that is now in the log (its header carries the assigned offsets). Also used to
     /// replay headers at open, where no check is made.
     pub fn update(&mut self, header: &RecordBatchHeader) {
-        if !header.has_producer_id() {
+        if !header.has_producer_id() || header.is_control() {
             return;
         }
         let entry = self
