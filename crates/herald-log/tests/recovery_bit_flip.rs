@@ -78,3 +78,27 @@ fn corrupted_base_offset_is_caught() {
     let log = Log::open(dir.path(), small_config(1 << 20)).unwrap();
     assert_eq!(log.log_end_offset(), 1);
 }
+
+// damage below the recovery point is not scanned at open (Kafka's trade-off) but a read reports it
+#[test]
+fn damage_below_the_recovery_point_fails_reads_not_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = batch(1, 1000);
+    let config = small_config((one.len() * 3) as u64);
+    let mut log = Log::open(dir.path(), config.clone()).unwrap();
+    for _ in 0..9 {
+        log.append(&one, 0).unwrap();
+    }
+    log.flush().unwrap();
+    drop(log);
+    // the magic byte of the second batch of the first segment
+    flip_byte(&segment_file(dir.path(), 0, "log"), (one.len() + 16) as u64);
+
+    let log = Log::open(dir.path(), config).unwrap();
+    assert_eq!(log.log_end_offset(), 9);
+    assert!(matches!(
+        log.read(1, 1000),
+        Err(herald_log::LogError::CorruptSegment { position, .. }) if position == one.len() as u64
+    ));
+    assert_eq!(read_all(&log, 3).len(), 6);
+}
