@@ -88,6 +88,18 @@ pub enum Error {
         component: &'static str,
     },
 
+    /// An offset reset was refused because the consumer group still has live members (they would
+    /// overwrite the reset with their own commits). Stop the group's consumers first.
+    #[error(
+        "consumer group {group} has {members} live member(s); stop them before resetting offsets"
+    )]
+    GroupActive {
+        /// The consumer group.
+        group: String,
+        /// How many members it has.
+        members: usize,
+    },
+
     /// An operation did not finish within its deadline.
     #[error("{operation} timed out after {timeout_ms} ms")]
     Timeout {
@@ -95,6 +107,17 @@ pub enum Error {
         operation: &'static str,
         /// The deadline, in milliseconds.
         timeout_ms: u64,
+    },
+
+    /// The in-process test broker (feature `testing`) failed to start or stop.
+    #[cfg(feature = "testing")]
+    #[error("test broker {operation} failed: {source}")]
+    TestBroker {
+        /// "start" or "stop".
+        operation: &'static str,
+        /// The broker's error.
+        #[source]
+        source: herald_broker::BrokerError,
     },
 }
 
@@ -143,7 +166,10 @@ impl Error {
             | Error::Serialize { .. }
             | Error::Migrate(_)
             | Error::Config { .. }
+            | Error::GroupActive { .. }
             | Error::Shutdown { .. } => false,
+            #[cfg(feature = "testing")]
+            Error::TestBroker { .. } => false,
         }
     }
 }
