@@ -236,9 +236,20 @@ pub async fn produce_user(
     partition: i32,
     name: &str,
 ) -> Uuid {
+    produce_user_keyed(producer, topic, partition, name, name).await
+}
+
+/// Like [`produce_user`] with a record key distinct from the name.
+pub async fn produce_user_keyed(
+    producer: &FutureProducer,
+    topic: &str,
+    partition: i32,
+    key: &str,
+    name: &str,
+) -> Uuid {
     let event = Event::new("user_created", &serde_json::json!({"user": {"name": name}}))
         .unwrap()
-        .key(name);
+        .key(key);
     let id = event.event_id();
     let encoded = event.encode("herald-tests");
     let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic)
