@@ -173,10 +173,17 @@ pub(super) fn expire_members(
         .pending_members
         .retain(|_, deadline_ms| *deadline_ms > now_ms);
     let pending_expired = group.pending_members.len() != before;
+    // A generation whose SyncGroups did not all arrive within the rebalance timeout (e.g. a leader that
+    // heartbeats but never sends the assignment) drops the members that did not sync (Kafka 3.x's
+    // pending-sync timeout); the members parked in SyncGroup are then told to rejoin.
+    let sync_overdue = group.is(GroupState::CompletingRebalance)
+        && group
+            .state_since_ms
+            .is_some_and(|since| since + group.rebalance_timeout_ms() <= now_ms);
     let expired: Vec<String> = group
         .members
         .values()
-        .filter(|m| !m.is_alive(now_ms))
+        .filter(|m| !m.is_alive(now_ms) || (sync_overdue && m.awaiting_sync.is_none()))
         .map(|m| m.member_id.clone())
         .collect();
     for member_id in expired {

@@ -324,3 +324,41 @@ fn member_id_required_then_rejoin_with_issued_id() {
         .pending_members
         .contains_key(&abandoned));
 }
+
+// A leader that keeps heartbeating but never sends SyncGroup is dropped after the rebalance timeout;
+// the follower parked in SyncGroup is told to rejoin and forms the next generation without it.
+#[test]
+fn leader_that_never_syncs_is_dropped_after_rebalance_timeout() {
+    let mut h = Harness::new();
+    let a = h.join(join_request(""));
+    let b = h.join(join_request(""));
+    h.finish_initial_delay();
+    let leader = h.join_answer(a).unwrap();
+    let follower = h.join_answer(b).unwrap();
+    assert!(!leader.members.is_empty());
+    let parked = h.sync(sync_request(&follower.member_id, 1, Vec::new()));
+    let leader = Joined {
+        member_id: leader.member_id,
+        generation_id: 1,
+    };
+    for _ in 0..(REBALANCE_MS / 5_000) {
+        assert_eq!(h.heartbeat(&leader), None);
+        h.advance(5_000);
+    }
+    assert_eq!(
+        h.sync_answer(parked).unwrap().error,
+        Some(ResponseError::RebalanceInProgress)
+    );
+    assert!(!h
+        .machine
+        .group(GROUP)
+        .unwrap()
+        .members
+        .contains_key(&leader.member_id));
+    let rejoin = h.join(join_request(&follower.member_id));
+    let answer = h.join_answer(rejoin).unwrap();
+    assert_eq!(
+        (answer.generation_id, answer.leader.as_str()),
+        (2, follower.member_id.as_str())
+    );
+}
