@@ -117,6 +117,13 @@ fn produce(bootstrap: &str, topic: &str, records: u64) -> BenchResult<()> {
     Ok(())
 }
 
+/// Records consumed so far by a group's members, and when the first one arrived.
+#[derive(Clone, Default)]
+struct Progress {
+    consumed: Arc<AtomicU64>,
+    first: Arc<Mutex<Option<Instant>>>,
+}
+
 /// A group member polled on its own thread, counting records.
 struct Member {
     consumer: Arc<BaseConsumer>,
@@ -130,8 +137,7 @@ impl Member {
         group: &str,
         topic: &str,
         heartbeat_ms: u64,
-        counter: Arc<AtomicU64>,
-        first: Arc<Mutex<Option<Instant>>>,
+        progress: Progress,
     ) -> BenchResult<Self> {
         let consumer: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", bootstrap)
@@ -152,10 +158,10 @@ impl Member {
         let thread = std::thread::spawn(move || {
             while !stopping.load(Ordering::Relaxed) {
                 if let Some(Ok(_)) = polled.poll(Duration::from_millis(50)) {
-                    if let Ok(mut first) = first.lock() {
+                    if let Ok(mut first) = progress.first.lock() {
                         first.get_or_insert_with(Instant::now);
                     }
-                    counter.fetch_add(1, Ordering::Relaxed);
+                    progress.consumed.fetch_add(1, Ordering::Relaxed);
                 }
             }
         });
@@ -184,32 +190,23 @@ impl Member {
 /// Records per second for `members` consumers of one group reading every record, from the first record
 /// received to the last.
 fn consume_rate(bootstrap: &str, group: &str, members: usize, records: u64) -> BenchResult<f64> {
-    let counter = Arc::new(AtomicU64::new(0));
-    let first = Arc::new(Mutex::new(None));
+    let progress = Progress::default();
     let started: Vec<Member> = (0..members)
-        .map(|_| {
-            Member::start(
-                bootstrap,
-                group,
-                "bench",
-                500,
-                counter.clone(),
-                first.clone(),
-            )
-        })
+        .map(|_| Member::start(bootstrap, group, "bench", 500, progress.clone()))
         .collect::<BenchResult<_>>()?;
     let deadline = Instant::now() + WAIT_LIMIT;
-    while counter.load(Ordering::Relaxed) < records {
+    while progress.consumed.load(Ordering::Relaxed) < records {
         if Instant::now() > deadline {
             return Err(format!(
                 "{group}: only {} of {records} records consumed",
-                counter.load(Ordering::Relaxed)
+                progress.consumed.load(Ordering::Relaxed)
             )
             .into());
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    let elapsed = first
+    let elapsed = progress
+        .first
         .lock()
         .map_err(|_| "poisoned")?
         .map(|t| t.elapsed())
@@ -224,19 +221,9 @@ fn consume_rate(bootstrap: &str, group: &str, members: usize, records: u64) -> B
 fn handover_time(bootstrap: &str, heartbeat_ms: u64) -> BenchResult<Duration> {
     let topic = format!("handover-{heartbeat_ms}");
     let group = format!("handover-{heartbeat_ms}");
-    let counter = Arc::new(AtomicU64::new(0));
-    let first = Arc::new(Mutex::new(None));
+    let progress = Progress::default();
     let mut members: Vec<Member> = (0..3)
-        .map(|_| {
-            Member::start(
-                bootstrap,
-                &group,
-                &topic,
-                heartbeat_ms,
-                counter.clone(),
-                first.clone(),
-            )
-        })
+        .map(|_| Member::start(bootstrap, &group, &topic, heartbeat_ms, progress.clone()))
         .collect::<BenchResult<_>>()?;
     wait_until(|| owned_by(&members) == Some(2))?;
     let leaver = members.pop().ok_or("no member")?;

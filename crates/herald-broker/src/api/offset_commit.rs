@@ -6,12 +6,13 @@
 use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::offset_commit_request::OffsetCommitRequestTopic;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse, RequestHeader};
 
-use crate::coordinator::{CommitRequest, PartitionCommit};
+use crate::coordinator::{CommitOutcome, CommitRequest, PartitionCommit};
 use crate::BrokerState;
 
 /// Answers an OffsetCommit request.
@@ -51,9 +52,18 @@ pub async fn handle(
         commit.topics.push((name, partitions));
     }
     let outcome = state.coordinator.commit_offsets(&commit).await;
+    OffsetCommitResponse::default().with_topics(response_topics(request.topics, &outcome, &unknown))
+}
+
+/// Per-partition answers in request order: UNKNOWN_TOPIC_OR_PARTITION for `unknown`, else the
+/// coordinator's verdict.
+fn response_topics(
+    requested: Vec<OffsetCommitRequestTopic>,
+    outcome: &CommitOutcome,
+    unknown: &[(String, i32)],
+) -> Vec<OffsetCommitResponseTopic> {
     let unknown_code = ResponseError::UnknownTopicOrPartition.code();
-    let topics = request
-        .topics
+    requested
         .into_iter()
         .map(|topic| {
             let errors = outcome
@@ -84,6 +94,5 @@ pub async fn handle(
                 .with_name(topic.name)
                 .with_partitions(partitions)
         })
-        .collect();
-    OffsetCommitResponse::default().with_topics(topics)
+        .collect()
 }

@@ -3,7 +3,7 @@
 
 use kafka_protocol::error::ResponseError;
 
-use super::barrier::{remove_member_and_update_group, try_complete_join};
+use super::barrier::{remove_member_and_update_group, try_complete_join, Step};
 use super::group::{Group, GroupState};
 use super::state_machine::GroupStateMachine;
 use super::types::{
@@ -143,7 +143,7 @@ impl GroupStateMachine {
         if group.is(GroupState::Dead) {
             return top_level(ResponseError::CoordinatorNotAvailable);
         }
-        let mut replies = Vec::new();
+        let mut step = Step::new(now_ms, config);
         let mut members = Vec::with_capacity(leaving.len());
         for member in leaving {
             let instance = member.group_instance_id.as_deref();
@@ -152,10 +152,10 @@ impl GroupStateMachine {
             {
                 Some(ResponseError::FencedInstanceId)
             } else if group.pending_members.remove(&member.member_id).is_some() {
-                try_complete_join(group, now_ms, &mut replies);
+                try_complete_join(group, &mut step);
                 None
             } else if let Some(member_id) = leaving_member_id(group, member) {
-                remove_member_and_update_group(group, &member_id, now_ms, &mut replies, config);
+                remove_member_and_update_group(group, &member_id, &mut step);
                 None
             } else {
                 Some(ResponseError::UnknownMemberId)
@@ -167,7 +167,7 @@ impl GroupStateMachine {
                 error: None,
                 members,
             },
-            replies,
+            step.replies,
         )
     }
 }

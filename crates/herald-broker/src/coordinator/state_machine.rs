@@ -9,7 +9,9 @@ use std::collections::HashMap;
 
 use kafka_protocol::error::ResponseError;
 
-use super::barrier::{advance_barrier, expire_members, maybe_prepare_rebalance, try_complete_join};
+use super::barrier::{
+    advance_barrier, expire_members, maybe_prepare_rebalance, try_complete_join, Step,
+};
 use super::group::{Group, GroupState, Member};
 use super::types::{JoinOutcome, JoinRequest, Reply, SyncOutcome, Token, UNKNOWN_MEMBER_ID};
 
@@ -88,38 +90,30 @@ impl GroupStateMachine {
         let Some(group) = self.groups.get_mut(&request.group_id) else {
             return reject(ResponseError::CoordinatorNotAvailable);
         };
-        let mut replies = Vec::new();
+        let mut step = Step::new(now_ms, self.config);
         if is_unknown {
             if group.members.len() >= GROUP_MEMBERS_MAX {
                 return reject(ResponseError::GroupMaxSizeReached);
             }
-            join_unknown_member(
-                group,
-                token,
-                request,
-                member_id,
-                now_ms,
-                &mut replies,
-                self.config,
-            );
+            join_unknown_member(group, token, request, member_id, &mut step);
         } else {
-            join_known_member(group, token, request, now_ms, &mut replies, self.config);
+            join_known_member(group, token, request, &mut step);
         }
-        try_complete_join(group, now_ms, &mut replies);
-        replies
+        try_complete_join(group, &mut step);
+        step.replies
     }
 
     /// Advances time: expires pending member ids and sessions, and completes join barriers whose deadline
     /// has passed.
     pub fn tick(&mut self, now_ms: i64) -> Vec<Reply> {
-        let mut replies = Vec::new();
+        let mut step = Step::new(now_ms, self.config);
         for group in self.groups.values_mut() {
-            expire_members(group, now_ms, &mut replies, self.config);
+            expire_members(group, &mut step);
             if group.is(GroupState::PreparingRebalance) {
-                advance_barrier(group, now_ms, &mut replies);
+                advance_barrier(group, &mut step);
             }
         }
-        replies
+        step.replies
     }
 
     /// Stops the machine (broker shutdown): every parked JoinGroup/SyncGroup is answered with
@@ -168,17 +162,15 @@ fn join_unknown_member(
     token: Token,
     request: JoinRequest,
     new_member_id: String,
-    now_ms: i64,
-    replies: &mut Vec<Reply>,
-    config: CoordinatorConfig,
+    step: &mut Step,
 ) {
     if group.is(GroupState::Dead) {
-        replies.push(Reply::Join(
+        step.replies.push(Reply::Join(
             token,
             JoinOutcome::error(UNKNOWN_MEMBER_ID, ResponseError::CoordinatorNotAvailable),
         ));
     } else if !group.supports_protocols(&request.protocol_type, &request.protocols) {
-        replies.push(Reply::Join(
+        step.replies.push(Reply::Join(
             token,
             JoinOutcome::error(UNKNOWN_MEMBER_ID, ResponseError::InconsistentGroupProtocol),
         ));
@@ -188,76 +180,48 @@ fn join_unknown_member(
         .and_then(|instance| group.static_members.get(instance))
         .cloned()
     {
-        replace_static_member(
-            group,
-            token,
-            request,
-            &old_member_id,
-            new_member_id,
-            now_ms,
-            replies,
-        );
+        replace_static_member(group, token, request, (&old_member_id, new_member_id), step);
     } else if request.require_known_member_id && request.group_instance_id.is_none() {
-        let deadline_ms = now_ms + i64::from(request.session_timeout_ms);
+        let deadline_ms = step.now_ms + i64::from(request.session_timeout_ms);
         group
             .pending_members
             .insert(new_member_id.clone(), deadline_ms);
-        replies.push(Reply::Join(
+        step.replies.push(Reply::Join(
             token,
             JoinOutcome::error(&new_member_id, ResponseError::MemberIdRequired),
         ));
     } else {
-        add_member_and_rebalance(
-            group,
-            token,
-            request,
-            new_member_id,
-            now_ms,
-            replies,
-            config,
-        );
+        add_member_and_rebalance(group, token, request, new_member_id, step);
     }
 }
 
 /// A member rejoining with the id it was given.
-fn join_known_member(
-    group: &mut Group,
-    token: Token,
-    request: JoinRequest,
-    now_ms: i64,
-    replies: &mut Vec<Reply>,
-    config: CoordinatorConfig,
-) {
+fn join_known_member(group: &mut Group, token: Token, request: JoinRequest, step: &mut Step) {
     let member_id = request.member_id.clone();
     let reject = |error| Reply::Join(token, JoinOutcome::error(&member_id, error));
     let instance = request.group_instance_id.as_deref();
     if group.is(GroupState::Dead) {
-        replies.push(reject(ResponseError::CoordinatorNotAvailable));
+        step.replies
+            .push(reject(ResponseError::CoordinatorNotAvailable));
     } else if !group.supports_protocols(&request.protocol_type, &request.protocols) {
-        replies.push(reject(ResponseError::InconsistentGroupProtocol));
+        step.replies
+            .push(reject(ResponseError::InconsistentGroupProtocol));
     } else if group.pending_members.contains_key(&member_id) && instance.is_none() {
         group.pending_members.remove(&member_id);
-        add_member_and_rebalance(group, token, request, member_id, now_ms, replies, config);
+        add_member_and_rebalance(group, token, request, member_id, step);
     } else if group.is_static_member_fenced(&member_id, instance) {
-        replies.push(reject(ResponseError::FencedInstanceId));
+        step.replies.push(reject(ResponseError::FencedInstanceId));
     } else if !group.members.contains_key(&member_id)
         || instance.is_some_and(|instance| !group.static_members.contains_key(instance))
     {
-        replies.push(reject(ResponseError::UnknownMemberId));
+        step.replies.push(reject(ResponseError::UnknownMemberId));
     } else {
-        rejoin_member(group, token, request, now_ms, replies, config);
+        rejoin_member(group, token, request, step);
     }
 }
 
 /// A known member's JoinGroup, by group state (Kafka's `doJoinGroup` for an existing member).
-fn rejoin_member(
-    group: &mut Group,
-    token: Token,
-    request: JoinRequest,
-    now_ms: i64,
-    replies: &mut Vec<Reply>,
-    config: CoordinatorConfig,
-) {
+fn rejoin_member(group: &mut Group, token: Token, request: JoinRequest, step: &mut Step) {
     let member_id = request.member_id.clone();
     let Some(member) = group.members.get(&member_id) else {
         return;
@@ -277,23 +241,22 @@ fn rejoin_member(
         },
     };
     match group.state {
-        GroupState::PreparingRebalance => {
-            update_member_and_rebalance(group, token, request, now_ms, replies, config)
-        }
+        GroupState::PreparingRebalance => update_member_and_rebalance(group, token, request, step),
         GroupState::CompletingRebalance if unchanged => {
             // The member lost its JoinGroup response: answer again for the current generation.
             let with_members = group.is_leader(&member_id);
-            replies.push(Reply::Join(token, current(group, with_members)));
+            step.replies
+                .push(Reply::Join(token, current(group, with_members)));
         }
         GroupState::Stable if unchanged && !group.is_leader(&member_id) => {
-            replies.push(Reply::Join(token, current(group, false)));
+            step.replies.push(Reply::Join(token, current(group, false)));
         }
         // Changed metadata, or the leader asking for a new assignment (e.g. topic metadata changed).
         GroupState::CompletingRebalance | GroupState::Stable => {
-            update_member_and_rebalance(group, token, request, now_ms, replies, config);
+            update_member_and_rebalance(group, token, request, step);
         }
         GroupState::Empty | GroupState::Dead => {
-            replies.push(Reply::Join(
+            step.replies.push(Reply::Join(
                 token,
                 JoinOutcome::error(&member_id, ResponseError::UnknownMemberId),
             ));
@@ -307,22 +270,20 @@ fn replace_static_member(
     group: &mut Group,
     token: Token,
     request: JoinRequest,
-    old_member_id: &str,
-    new_member_id: String,
-    now_ms: i64,
-    replies: &mut Vec<Reply>,
+    (old_member_id, new_member_id): (&str, String),
+    step: &mut Step,
 ) {
     let Some(mut member) = group.members.shift_remove(old_member_id) else {
         return;
     };
     if let Some(old) = member.awaiting_join.take() {
-        replies.push(Reply::Join(
+        step.replies.push(Reply::Join(
             old,
             JoinOutcome::error(old_member_id, ResponseError::FencedInstanceId),
         ));
     }
     if let Some(old) = member.awaiting_sync.take() {
-        replies.push(Reply::Sync(
+        step.replies.push(Reply::Sync(
             old,
             SyncOutcome::error(ResponseError::FencedInstanceId),
         ));
@@ -335,7 +296,7 @@ fn replace_static_member(
     member.protocols = request.protocols;
     member.session_timeout_ms = request.session_timeout_ms;
     member.rebalance_timeout_ms = request.rebalance_timeout_ms;
-    member.last_heartbeat_ms = now_ms;
+    member.last_heartbeat_ms = step.now_ms;
     if let Some(instance) = &member.group_instance_id {
         group
             .static_members
@@ -349,7 +310,7 @@ fn replace_static_member(
     group.members.insert(new_member_id.clone(), member);
     // The old leader id is returned on purpose: the restarted instance must not think it leads and
     // compute an assignment that a Stable group would never distribute.
-    replies.push(Reply::Join(
+    step.replies.push(Reply::Join(
         token,
         JoinOutcome {
             error: None,
@@ -369,9 +330,7 @@ fn add_member_and_rebalance(
     token: Token,
     request: JoinRequest,
     member_id: String,
-    now_ms: i64,
-    replies: &mut Vec<Reply>,
-    config: CoordinatorConfig,
+    step: &mut Step,
 ) {
     if group.members.is_empty() {
         group.protocol_type = Some(request.protocol_type.clone());
@@ -396,12 +355,12 @@ fn add_member_and_rebalance(
         rebalance_timeout_ms: request.rebalance_timeout_ms,
         protocols: request.protocols,
         assignment: bytes::Bytes::new(),
-        last_heartbeat_ms: now_ms,
+        last_heartbeat_ms: step.now_ms,
         awaiting_join: Some(token),
         awaiting_sync: None,
     };
     group.members.insert(member_id, member);
-    maybe_prepare_rebalance(group, now_ms, replies, config);
+    maybe_prepare_rebalance(group, step);
 }
 
 /// Records a known member's new protocols, parks its join, and starts a rebalance if none is running.
@@ -409,21 +368,19 @@ fn update_member_and_rebalance(
     group: &mut Group,
     token: Token,
     request: JoinRequest,
-    now_ms: i64,
-    replies: &mut Vec<Reply>,
-    config: CoordinatorConfig,
+    step: &mut Step,
 ) {
     if let Some(member) = group.members.get_mut(&request.member_id) {
         if let Some(previous) = member.awaiting_join.replace(token) {
             // A client that retried its JoinGroup: the older request is superseded.
             let outcome =
                 JoinOutcome::error(&request.member_id, ResponseError::RebalanceInProgress);
-            replies.push(Reply::Join(previous, outcome));
+            step.replies.push(Reply::Join(previous, outcome));
         }
         member.protocols = request.protocols;
         member.session_timeout_ms = request.session_timeout_ms;
         member.rebalance_timeout_ms = request.rebalance_timeout_ms;
-        member.last_heartbeat_ms = now_ms;
+        member.last_heartbeat_ms = step.now_ms;
     }
-    maybe_prepare_rebalance(group, now_ms, replies, config);
+    maybe_prepare_rebalance(group, step);
 }
