@@ -20,12 +20,18 @@ pub struct BrokerProcess {
 impl BrokerProcess {
     /// Starts `herald broker --listen 127.0.0.1:0 --data-dir DIR` plus `extra` flags and waits for its
     /// ready line.
+    pub fn start(data_dir: &Path, extra: &[&str]) -> Self {
+        Self::start_at("127.0.0.1:0", data_dir, extra)
+    }
+
+    /// Like `start`, on `listen` (e.g. the address of a killed broker, so that clients reconnect to
+    /// the restarted one; the listener sets SO_REUSEADDR).
     // The child is waited for in every path: by `Drop` once wrapped, and before the panic if it never
     // becomes ready.
     #[allow(clippy::zombie_processes)]
-    pub fn start(data_dir: &Path, extra: &[&str]) -> Self {
+    pub fn start_at(listen: &str, data_dir: &Path, extra: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
-            .args(["broker", "--listen", "127.0.0.1:0", "--data-dir"])
+            .args(["broker", "--listen", listen, "--data-dir"])
             .arg(data_dir)
             .args(extra)
             .env("RUST_LOG", "info")
