@@ -23,9 +23,11 @@ pub const MAX_TIMESTAMP: i64 = -3;
 /// Answers a ListOffsets request.
 pub fn handle(
     state: &Arc<BrokerState>,
-    _header: &RequestHeader,
+    header: &RequestHeader,
     request: ListOffsetsRequest,
 ) -> ListOffsetsResponse {
+    // leader_epoch exists from v4 on; the encoder refuses a set value in older versions (kcat asks v2).
+    let with_epoch = header.request_api_version >= 4;
     let topics = request
         .topics
         .into_iter()
@@ -38,7 +40,14 @@ pub fn handle(
                     let response = ListOffsetsPartitionResponse::default()
                         .with_partition_index(p.partition_index);
                     match found.as_ref().and_then(|t| t.partition(p.partition_index)) {
-                        Some(partition) => lookup(&partition, p.timestamp, response),
+                        Some(partition) => {
+                            let found = lookup(&partition, p.timestamp, response);
+                            if with_epoch {
+                                found
+                            } else {
+                                found.with_leader_epoch(-1)
+                            }
+                        }
                         None => {
                             response.with_error_code(ResponseError::UnknownTopicOrPartition.code())
                         }
