@@ -29,8 +29,11 @@
 mod config;
 mod delivery;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -130,6 +133,19 @@ impl Producer {
         })?
     }
 
+    /// Hands an encoded event to librdkafka now, in call order, and returns a future of the broker's
+    /// acknowledgement. Successive calls for one key are delivered in call order (idempotence);
+    /// the outbox relay enqueues a whole batch this way before awaiting any of it.
+    ///
+    /// Fails at once with [`Error::BufferFull`] when the buffer is full.
+    pub fn enqueue_encoded(&self, topic: &str, encoded: &EncodedEvent) -> Result<PendingDelivery> {
+        let (reply, delivered) = oneshot::channel();
+        let pending = Box::new(Pending { reply: Some(reply) });
+        self.enqueue(topic, encoded, pending)
+            .map_err(|(error, _)| error)?;
+        Ok(PendingDelivery { delivered })
+    }
+
     /// Copies `event` into the producer's bounded buffer and returns at once; librdkafka delivers it
     /// in the background. Never blocks and never waits on the network.
     ///
@@ -214,6 +230,25 @@ impl Producer {
     /// Outcome counts since the producer was created.
     pub fn stats(&self) -> ProducerStats {
         self.inner.counters.snapshot()
+    }
+}
+
+/// The broker's acknowledgement of one enqueued event, still to come (see
+/// [`Producer::enqueue_encoded`]). Dropping it does not cancel the delivery.
+#[derive(Debug)]
+pub struct PendingDelivery {
+    delivered: oneshot::Receiver<Result<Delivery>>,
+}
+
+impl Future for PendingDelivery {
+    type Output = Result<Delivery>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.delivered).poll(cx).map(|outcome| {
+            outcome.unwrap_or(Err(Error::Shutdown {
+                component: "producer",
+            }))
+        })
     }
 }
 
