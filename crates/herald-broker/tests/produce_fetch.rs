@@ -130,35 +130,49 @@ async fn round_trip_zstd() {
     round_trip("zstd").await;
 }
 
-// A fetch for data that does not exist yet waits (long poll) and returns once a record arrives.
+// A fetch at the log end waits (long poll) and returns as soon as a record is appended, well before
+// its max_wait_ms.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_poll_returns_when_data_arrives() {
+    use common::{raw_produce, record_batch, RawClient};
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+
     let broker = TestBroker::start().await;
     create_topic(&broker.bootstrap(), "late", 1, &[]).await;
-    let consumer: StreamConsumer = consumer_config(&broker.bootstrap())
-        .set("fetch.wait.max.ms", "5000")
-        .create()
-        .unwrap();
-    let mut assignment = TopicPartitionList::new();
-    assignment
-        .add_partition_offset("late", 0, Offset::Beginning)
-        .unwrap();
-    consumer.assign(&assignment).unwrap();
-    let producer: FutureProducer = producer_config(&broker.bootstrap()).create().unwrap();
-    let consume = tokio::spawn(async move {
-        let message = consumer.recv().await.unwrap();
-        message.payload().map(<[u8]>::to_vec)
-    });
-    producer
-        .send(
-            FutureRecord::<(), _>::to("late").payload("arrived"),
-            Duration::from_secs(10),
-        )
-        .await
-        .unwrap();
-    let payload = tokio::time::timeout(common::DEADLINE, consume)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(payload.as_deref(), Some(&b"arrived"[..]));
+    let request = FetchRequest::default()
+        .with_replica_id((-1).into())
+        .with_max_wait_ms(20_000)
+        .with_min_bytes(1)
+        .with_max_bytes(1024 * 1024)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(TopicName(StrBytes::from_static_str("late")))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(0)
+                .with_fetch_offset(0)
+                .with_partition_max_bytes(1024 * 1024)])]);
+    let mut fetcher = RawClient::connect(broker.addr()).await;
+    let started = std::time::Instant::now();
+    fetcher.send(ApiKey::Fetch, 12, &request).await;
+    let mut producer = RawClient::connect(broker.addr()).await;
+    let appended = raw_produce(
+        &mut producer,
+        "late",
+        0,
+        record_batch(-1, -1, -1, &["arrived"], 1_000),
+    )
+    .await;
+    assert_eq!(appended.error_code, 0);
+    let response: FetchResponse = fetcher.receive(ApiKey::Fetch, 12).await;
+    let partition = &response.responses[0].partitions[0];
+    assert_eq!(partition.high_watermark, 1);
+    assert!(
+        partition.records.as_ref().is_some_and(|r| !r.is_empty()),
+        "woke with the new batch"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "answered on append, not at the deadline"
+    );
 }
