@@ -301,3 +301,128 @@ async fn admin_commit_survives_restart() {
     let names: Vec<&str> = listed.groups.iter().map(|g| g.group_id.as_str()).collect();
     assert_eq!(names, vec!["tools"]);
 }
+
+// Every membership API answers at every version ApiVersions advertises (a response that fails to
+// encode would close the connection and fail the decode here), on success paths where it has them.
+#[tokio::test]
+async fn membership_apis_answer_at_every_advertised_version() {
+    let broker = TestBroker::start().await;
+    create_topic(&broker.bootstrap(), "events", 1, &[]).await;
+    let mut raw = RawClient::connect(broker.addr()).await;
+    for version in 0..=4 {
+        let request = if version >= 4 {
+            FindCoordinatorRequest::default().with_coordinator_keys(vec![s("g")])
+        } else {
+            FindCoordinatorRequest::default().with_key(s("g"))
+        };
+        let _: FindCoordinatorResponse = raw
+            .request(ApiKey::FindCoordinator, version, &request)
+            .await;
+    }
+    for version in 0..=5 {
+        let group = format!("joined-v{version}");
+        let mut join = join_request(&group, "");
+        if version == 0 {
+            join.rebalance_timeout_ms = -1;
+        }
+        let mut joined: JoinGroupResponse = raw.request(ApiKey::JoinGroup, version, &join).await;
+        if joined.error_code == MEMBER_ID_REQUIRED {
+            join.member_id = joined.member_id.clone();
+            joined = raw.request(ApiKey::JoinGroup, version, &join).await;
+        }
+        assert_eq!(
+            (joined.error_code, joined.members.len()),
+            (NONE, 1),
+            "JoinGroup v{version}"
+        );
+        let described: DescribeGroupsResponse = raw
+            .request(
+                ApiKey::DescribeGroups,
+                version,
+                &DescribeGroupsRequest::default().with_groups(vec![s(&group).into()]),
+            )
+            .await;
+        assert_eq!(
+            described.groups[0].members.len(),
+            1,
+            "DescribeGroups v{version}"
+        );
+    }
+    for version in 0..=4 {
+        let sync = SyncGroupRequest::default()
+            .with_group_id(s("joined-v5").into())
+            .with_member_id(s("x"));
+        let synced: SyncGroupResponse = raw.request(ApiKey::SyncGroup, version, &sync).await;
+        assert_eq!(synced.error_code, UNKNOWN_MEMBER_ID);
+        let beat = HeartbeatRequest::default()
+            .with_group_id(s("joined-v5").into())
+            .with_member_id(s("x"));
+        let beat: HeartbeatResponse = raw.request(ApiKey::Heartbeat, version, &beat).await;
+        assert_eq!(beat.error_code, UNKNOWN_MEMBER_ID);
+        let leave = if version >= 3 {
+            LeaveGroupRequest::default()
+                .with_group_id(s("joined-v5").into())
+                .with_members(vec![MemberIdentity::default().with_member_id(s("x"))])
+        } else {
+            LeaveGroupRequest::default()
+                .with_group_id(s("joined-v5").into())
+                .with_member_id(s("x"))
+        };
+        let _: LeaveGroupResponse = raw.request(ApiKey::LeaveGroup, version, &leave).await;
+        let listed: ListGroupsResponse = raw
+            .request(ApiKey::ListGroups, version, &ListGroupsRequest::default())
+            .await;
+        assert!(listed.groups.len() >= 6, "ListGroups v{version}");
+    }
+}
+
+// The offset APIs answer at every advertised version too: OffsetCommit 2-9, OffsetFetch 1-9 (batched
+// from v8), DeleteGroups 0-2.
+#[tokio::test]
+async fn offset_apis_answer_at_every_advertised_version() {
+    let broker = TestBroker::start().await;
+    create_topic(&broker.bootstrap(), "events", 1, &[]).await;
+    let mut raw = RawClient::connect(broker.addr()).await;
+    for version in 2..=9 {
+        let commit: OffsetCommitResponse = raw
+            .request(
+                ApiKey::OffsetCommit,
+                version,
+                &commit_request("tools", -1, "", "events"),
+            )
+            .await;
+        assert_eq!(
+            commit.topics[0].partitions[0].error_code, NONE,
+            "OffsetCommit v{version}"
+        );
+    }
+    for version in 1..=9 {
+        let request = if version >= 8 {
+            OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default()
+                .with_group_id(s("tools").into())
+                .with_topics(None)])
+        } else {
+            OffsetFetchRequest::default()
+                .with_group_id(s("tools").into())
+                .with_topics(Some(vec![
+                    offset_fetch_request::OffsetFetchRequestTopic::default()
+                        .with_name(s("events").into())
+                        .with_partition_indexes(vec![0]),
+                ]))
+        };
+        let fetched: OffsetFetchResponse =
+            raw.request(ApiKey::OffsetFetch, version, &request).await;
+        let offset = if version >= 8 {
+            fetched.groups[0].topics[0].partitions[0].committed_offset
+        } else {
+            fetched.topics[0].partitions[0].committed_offset
+        };
+        assert_eq!(offset, 7, "OffsetFetch v{version}");
+    }
+    for version in 0..=2 {
+        let request = DeleteGroupsRequest::default().with_groups_names(vec![s("nobody").into()]);
+        let deleted: DeleteGroupsResponse =
+            raw.request(ApiKey::DeleteGroups, version, &request).await;
+        assert_eq!(deleted.results[0].error_code, GROUP_ID_NOT_FOUND);
+    }
+}
