@@ -116,3 +116,22 @@ fn replay_restores_committed_offsets() {
     assert_eq!(fetched[0].1[0].1.as_ref().unwrap().offset, 5);
     assert_eq!(h.state(), GroupState::Empty);
 }
+
+// When dead records dominate a large log, should_compact says so and compact() leaves only the live
+// records, which a reopen replays.
+#[test]
+fn runtime_compaction_when_dead_records_dominate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, _) = OffsetLog::open(dir.path()).unwrap();
+    let count = crate::coordinator::offset_log::COMPACTION_RECORDS_MIN as i64;
+    let records: Vec<OffsetRecord> = (0..count).map(|offset| commit("g", 0, offset)).collect();
+    log.append(&records).unwrap();
+    assert!(!log.should_compact(count as usize), "all records live");
+    assert!(log.should_compact(1));
+    log.compact(&[commit("g", 0, count - 1)]).unwrap();
+    assert_eq!(log.records(), 1);
+    log.append(&[commit("h", 0, 1)]).unwrap();
+    drop(log);
+    let (_, replayed) = OffsetLog::open(dir.path()).unwrap();
+    assert_eq!(replayed, vec![commit("g", 0, count - 1), commit("h", 0, 1)]);
+}
