@@ -247,24 +247,59 @@ impl GroupCoordinator {
                 FlushPolicy::Interval(every) => now - last_flush_ms >= millis(every),
                 _ => false,
             };
-            let mut inner = self.lock();
-            let replies = inner.machine.tick(now);
-            inner.deliver(replies);
+            {
+                let mut inner = self.lock();
+                let replies = inner.machine.tick(now);
+                inner.deliver(replies);
+            }
             if maintenance {
                 last_maintenance_ms = now;
-                inner.maintain(now);
+                // Expiry and compaction write files: off the async threads.
+                let coordinator = self.clone();
+                let pass = tokio::task::spawn_blocking(move || coordinator.lock().maintain(now));
+                if let Err(e) = pass.await {
+                    tracing::warn!(error = %e, "offset maintenance failed");
+                }
+                if self.flush == FlushPolicy::Always {
+                    self.sync_unsynced().await;
+                }
             }
             if flush_due {
                 last_flush_ms = now;
-                inner.sync_now();
+                self.sync_unsynced().await;
             }
         }
-        let mut inner = self.lock();
-        let replies = inner.machine.shutdown();
-        inner.deliver(replies);
-        inner.sync_now();
-        drop(inner);
+        {
+            let mut inner = self.lock();
+            let replies = inner.machine.shutdown();
+            inner.deliver(replies);
+        }
+        self.sync_unsynced().await;
         drop(done);
+    }
+
+    /// fsyncs what was written since the last fsync, without holding the lock during the fsync.
+    async fn sync_unsynced(&self) {
+        let file = {
+            let mut inner = self.lock();
+            if !inner.unsynced {
+                return;
+            }
+            // Cleared before the fsync: a write that lands meanwhile sets it again.
+            inner.unsynced = false;
+            inner.log.sync_handle()
+        };
+        let synced = match file {
+            Ok(file) => tokio::task::spawn_blocking(move || file.sync_data())
+                .await
+                .map_err(std::io::Error::other)
+                .and_then(|result| result),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = synced {
+            tracing::warn!(error = %e, "offset log fsync failed");
+            self.lock().unsynced = true;
+        }
     }
 }
 
@@ -302,16 +337,6 @@ impl Inner {
                 Ok(()) => self.unsynced = false,
                 Err(e) => tracing::warn!(error = %e, "offset log compaction failed"),
             }
-        }
-    }
-
-    fn sync_now(&mut self) {
-        if !self.unsynced {
-            return;
-        }
-        match self.log.sync_handle().and_then(|file| file.sync_data()) {
-            Ok(()) => self.unsynced = false,
-            Err(e) => tracing::warn!(error = %e, "offset log fsync failed"),
         }
     }
 }
