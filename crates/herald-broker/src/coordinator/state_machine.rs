@@ -92,7 +92,8 @@ impl GroupStateMachine {
         };
         let mut step = Step::new(now_ms, self.config);
         if is_unknown {
-            if group.members.len() >= GROUP_MEMBERS_MAX {
+            // Pending ids count too: a client looping on MEMBER_ID_REQUIRED must not grow the group.
+            if group.members.len() + group.pending_members.len() >= GROUP_MEMBERS_MAX {
                 return reject(ResponseError::GroupMaxSizeReached);
             }
             join_unknown_member(group, token, request, member_id, &mut step);

@@ -186,3 +186,22 @@ fn shutdown_answers_parked_requests_with_coordinator_not_available() {
         Err(ResponseError::CoordinatorNotAvailable)
     );
 }
+
+// MEMBER_ID_REQUIRED ids count towards the limit: a client looping on JoinGroup v4 cannot grow a group
+// without bound.
+#[test]
+fn pending_member_ids_count_towards_group_max_size() {
+    let mut h = Harness::new();
+    let mut request = join_request("");
+    request.require_known_member_id = true;
+    for _ in 0..crate::coordinator::state_machine::GROUP_MEMBERS_MAX {
+        assert_eq!(
+            join_error(&mut h, request.clone()),
+            Some(ResponseError::MemberIdRequired)
+        );
+    }
+    assert_eq!(
+        join_error(&mut h, request),
+        Some(ResponseError::GroupMaxSizeReached)
+    );
+}
