@@ -1,10 +1,15 @@
 //! The group coordinator: Kafka's classic consumer-group protocol and committed offsets.
 //!
-//! `state_machine`, `membership` and `offsets` form a pure state machine (no sockets, no tasks, no
-//! clock: it is fed requests and `now_ms` ticks and returns answers plus offset records to persist);
-//! `offset_log` is the file those records go to. Group membership is not persisted: after a restart
-//! clients get UNKNOWN_MEMBER_ID/ILLEGAL_GENERATION and rejoin, which costs one rebalance, while committed
-//! offsets survive in the log.
+//! `state_machine` (JoinGroup, tick), `barrier` (the join barrier, evictions), `membership` (SyncGroup,
+//! Heartbeat, LeaveGroup) and `offsets` (commits, fetch, retention, admin APIs) form a pure state
+//! machine: no sockets, no tasks, no clock; it is fed requests and `now_ms` ticks and returns answers
+//! addressed by token plus offset records to persist. `offset_log` is the file those records go to, and
+//! `shell` the async [`GroupCoordinator`] that owns the lock, the timer and the waiting requests.
+//!
+//! Group membership is deliberately not persisted (Kafka persists it): after a restart clients get
+//! UNKNOWN_MEMBER_ID and rejoin, which costs one rebalance, while committed offsets survive in the log.
+//!
+//! Main types: [`GroupStateMachine`], [`GroupCoordinator`], [`OffsetLog`], [`GroupState`].
 
 mod barrier;
 pub mod group;
