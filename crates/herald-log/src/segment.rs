@@ -11,7 +11,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::batch::{RecordBatchHeader, RECORD_BATCH_HEADER_BYTES};
+use crate::batch::{validate_batch, RecordBatchHeader, RECORD_BATCH_HEADER_BYTES};
 use crate::error::{io_error, LogError};
 use crate::index::{OffsetEntry, OffsetIndex, TimeEntry, TimeIndex};
 
@@ -334,7 +334,13 @@ impl LogSegment {
     ) -> Result<bool, LogError> {
         let mut end = position;
         while end < self.size {
-            let total = self.read_header_at(end)?.total_bytes() as u64;
+            // A header that does not parse after the first batch ends this read before it; the next
+            // read starts there and reports it.
+            let total = match self.read_header_at(end) {
+                Ok(header) => header.total_bytes() as u64,
+                Err(e) if end == position => return Err(e),
+                Err(_) => break,
+            };
             if end + total - position > max_bytes as u64 {
                 if at_least_one && end == position {
                     end += total;
@@ -349,7 +355,53 @@ impl LogSegment {
         self.log
             .read_exact_at(&mut out[start..], position)
             .map_err(io_error("read segment", &self.log_path))?;
+        // Check data on the way back too: segments below the recovery point are not re-validated at
+        // open, so damage there must surface as an error, never be served. Batches before the bad one
+        // are still returned; the next read starts at the bad one and fails.
+        let valid =
+            self.valid_prefix(&out[start..])
+                .map_err(|source| LogError::CorruptSegment {
+                    path: self.log_path.clone(),
+                    position,
+                    source: Box::new(source),
+                })?;
+        if valid < len {
+            out.truncate(start + valid);
+            return Ok(false);
+        }
         Ok(end >= self.size)
+    }
+
+    /// Bytes of the batches at the start of `bytes` that pass their CRC32C and sit where they belong
+    /// (inside this segment's offsets, each right after the previous one; the CRC does not cover the
+    /// base offset). An error if the first batch fails.
+    fn valid_prefix(&self, bytes: &[u8]) -> Result<usize, LogError> {
+        let mut at = 0;
+        let mut previous_last_offset: Option<i64> = None;
+        while at < bytes.len() {
+            let checked = validate_batch(&bytes[at..]).and_then(|header| {
+                let in_place = header.base_offset >= self.base_offset
+                    && header.last_offset() >= header.base_offset
+                    && header.last_offset() < self.next_offset
+                    && previous_last_offset.is_none_or(|last| header.base_offset == last + 1);
+                if in_place {
+                    Ok(header)
+                } else {
+                    Err(LogError::InvalidRecordBatch {
+                        reason: "stored batch offsets out of place",
+                    })
+                }
+            });
+            match checked {
+                Ok(header) => {
+                    previous_last_offset = Some(header.last_offset());
+                    at += header.total_bytes();
+                }
+                Err(e) if at == 0 => return Err(e),
+                Err(_) => break,
+            }
+        }
+        Ok(at)
     }
 
     /// The first batch whose max timestamp is `>= timestamp`: (base offset, max timestamp).
