@@ -217,7 +217,8 @@ impl Producer {
         self.flush(self.inner.close_timeout).await
     }
 
-    /// Messages buffered or in flight, not yet acknowledged nor failed.
+    /// Messages buffered or in flight, not yet acknowledged nor failed, plus librdkafka's pending
+    /// delivery reports and client events: an upper bound on the messages, exact when idle.
     pub fn buffered(&self) -> usize {
         usize::try_from(self.inner.producer.in_flight_count()).unwrap_or(0)
     }

@@ -156,7 +156,7 @@ impl Relay {
         })
     }
 
-    /// Rows this relay has published.
+    /// Rows this relay has published (acknowledged by the broker).
     pub fn published(&self) -> u64 {
         self.published.load(Ordering::Relaxed)
     }
@@ -169,6 +169,7 @@ impl Relay {
             Database::Sqlite(pool) => {
                 let rows = sqlite::unsent(pool, self.config.batch_rows, attempts_max).await?;
                 let progress = self.publish(&rows, shutdown).await;
+                self.count_published(&progress);
                 sqlite::mark_sent(pool, &progress.sent).await?;
                 sqlite::record_failures(pool, &progress.failed).await?;
                 (rows.len(), progress)
@@ -177,21 +178,26 @@ impl Relay {
                 let mut tx = pool.begin().await.map_err(db("begin relay round"))?;
                 let rows = postgres::claim(&mut tx, self.config.batch_rows, attempts_max).await?;
                 let progress = self.publish(&rows, shutdown).await;
+                self.count_published(&progress);
                 postgres::mark_sent(&mut tx, &progress.sent).await?;
                 postgres::record_failures(&mut tx, &progress.failed).await?;
                 tx.commit().await.map_err(db("commit relay round"))?;
                 (rows.len(), progress)
             }
         };
-        let published = progress.sent.len();
-        self.published
-            .fetch_add(published as u64, Ordering::Relaxed);
-        metrics::counter!(PUBLISHED_TOTAL).increment(published as u64);
         Ok(RoundOutcome {
             claimed,
-            published,
+            published: progress.sent.len(),
             failed: progress.failed.len(),
         })
+    }
+
+    /// Counts acknowledged rows as soon as the broker has them, before they are marked sent, so
+    /// `published()` never lags behind the table.
+    fn count_published(&self, progress: &Progress) {
+        let published = progress.sent.len() as u64;
+        self.published.fetch_add(published, Ordering::Relaxed);
+        metrics::counter!(PUBLISHED_TOTAL).increment(published);
     }
 
     /// Hands every row to the producer in id order, then awaits the acknowledgements in order.
