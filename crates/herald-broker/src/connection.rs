@@ -10,22 +10,32 @@
 //!
 //! Main types: [`Connection`], [`FrameError`].
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::messages::{
+    ApiKey, ProduceResponse, RequestHeader, RequestKind, ResponseHeader, ResponseKind,
+};
 use kafka_protocol::protocol::{Decodable, Encodable};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::task::{JoinError, JoinHandle};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{self, api_versions};
+use crate::api::{self, api_versions, produce};
+use crate::config::{CONNECTIONS_MAX_IDLE_MS_DEFAULT, REQUEST_READ_TIMEOUT_MS_DEFAULT};
 use crate::BrokerState;
 
 /// Bytes reserved per read while a frame is incomplete; large frames arrive in chunks of this size
 /// rather than making a client-declared size allocate up front.
 const READ_CHUNK_BYTES: usize = 1024 * 1024;
+/// Produce responses that may wait for their fsync at once on one connection (librdkafka keeps at
+/// most 5 requests in flight with idempotence; Java clients 5 by default).
+const PIPELINED_PRODUCES_MAX: usize = 16;
 /// Bytes of the size prefix.
 const SIZE_PREFIX_BYTES: usize = 4;
 /// api_key (2) + api_version (2) + correlation_id (4): the part of every header version we peek at.
@@ -40,6 +50,8 @@ pub enum FrameError {
     Truncated { buffered: usize },
     #[error("frame of {size} bytes is too short for a request header")]
     TooShort { size: usize },
+    #[error("frame not complete within {timeout_ms} ms ({buffered} bytes buffered)")]
+    ReadTimeout { buffered: usize, timeout_ms: u128 },
     #[error("unknown api key {api_key}")]
     UnknownApiKey { api_key: i16 },
     #[error("{api_key:?} v{version} is not supported (supported {min}-{max})")]
@@ -55,6 +67,8 @@ pub enum FrameError {
     Undecodable { what: &'static str, reason: String },
     #[error("encoding the {api_key:?} response failed: {reason}")]
     Encode { api_key: ApiKey, reason: String },
+    #[error("produce task failed: {0}")]
+    Task(String),
     #[error("socket: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -66,6 +80,13 @@ pub struct Connection {
     peer: SocketAddr,
     buffer: BytesMut,
     max_request_bytes: usize,
+    /// A frame that has begun must be whole within this (slowloris).
+    request_read_timeout: Duration,
+    /// A connection with no frame begun is closed after this (Kafka's `connections.max.idle.ms`).
+    idle_timeout: Duration,
+    /// When the frame being read must be whole; kept here so that a cancelled `read_frame` (it runs
+    /// inside `select!`) does not restart the clock.
+    frame_deadline: Option<Instant>,
 }
 
 /// A decoded request, ready for dispatch.
@@ -88,16 +109,45 @@ impl Connection {
             peer,
             buffer: BytesMut::with_capacity(64 * 1024),
             max_request_bytes,
+            request_read_timeout: Duration::from_millis(REQUEST_READ_TIMEOUT_MS_DEFAULT),
+            idle_timeout: Duration::from_millis(CONNECTIONS_MAX_IDLE_MS_DEFAULT),
+            frame_deadline: None,
         }
     }
 
-    /// The next whole frame (without its size prefix); `None` when the peer closed between frames.
+    /// Sets how long a begun frame may take to arrive whole, and how long the connection may idle.
+    pub fn with_timeouts(mut self, request_read_timeout: Duration, idle_timeout: Duration) -> Self {
+        self.request_read_timeout = request_read_timeout;
+        self.idle_timeout = idle_timeout;
+        self
+    }
+
+    /// The next whole frame (without its size prefix); `None` when the peer closed between frames or
+    /// stayed idle for `idle_timeout`. Cancel-safe.
     pub async fn read_frame(&mut self) -> Result<Option<Bytes>, FrameError> {
         loop {
-            if let Some(frame) = self.parse_frame()? {
+            if let Some(frame) = split_frame(&mut self.buffer, self.max_request_bytes)? {
+                self.frame_deadline = None;
                 return Ok(Some(frame));
             }
-            if 0 == self.stream.read_buf(&mut self.buffer).await? {
+            if !self.buffer.is_empty() && self.frame_deadline.is_none() {
+                self.frame_deadline = Some(Instant::now() + self.request_read_timeout);
+            }
+            let wait_until = self
+                .frame_deadline
+                .unwrap_or_else(|| Instant::now() + self.idle_timeout);
+            let read = tokio::time::timeout_at(wait_until, self.stream.read_buf(&mut self.buffer));
+            let Ok(read) = read.await else {
+                if self.buffer.is_empty() {
+                    tracing::debug!(peer = %self.peer, "closing idle connection");
+                    return Ok(None);
+                }
+                return Err(FrameError::ReadTimeout {
+                    buffered: self.buffer.len(),
+                    timeout_ms: self.request_read_timeout.as_millis(),
+                });
+            };
+            if 0 == read? {
                 if self.buffer.is_empty() {
                     return Ok(None);
                 }
@@ -108,30 +158,6 @@ impl Connection {
         }
     }
 
-    fn parse_frame(&mut self) -> Result<Option<Bytes>, FrameError> {
-        let Some(prefix) = self.buffer.get(..SIZE_PREFIX_BYTES) else {
-            return Ok(None);
-        };
-        let size = i32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
-        let size = match usize::try_from(size) {
-            Ok(size) if size <= self.max_request_bytes => size,
-            _ => {
-                return Err(FrameError::TooLarge {
-                    size: i64::from(size),
-                    max: self.max_request_bytes,
-                })
-            }
-        };
-        let needed = SIZE_PREFIX_BYTES + size;
-        if self.buffer.len() < needed {
-            let missing = needed - self.buffer.len();
-            self.buffer.reserve(missing.min(READ_CHUNK_BYTES));
-            return Ok(None);
-        }
-        self.buffer.advance(SIZE_PREFIX_BYTES);
-        Ok(Some(self.buffer.split_to(size).freeze()))
-    }
-
     /// Writes one encoded response (size prefix included).
     pub async fn write_frame(&mut self, frame: &[u8]) -> Result<(), FrameError> {
         self.stream.write_all(frame).await?;
@@ -139,7 +165,19 @@ impl Connection {
     }
 }
 
+/// A produce response waiting for its fsync (group commit), with what its response header needs.
+struct PendingProduce {
+    correlation_id: i32,
+    version: i16,
+    task: JoinHandle<ProduceResponse>,
+}
+
 /// Serves requests on `connection` until the peer closes, a frame is bad, or shutdown.
+///
+/// Requests are handled one at a time, except that consecutive Produce requests are pipelined: each is
+/// appended as soon as it is read (so in order), and its response waits for durability in a task
+/// while the next one is read and appended; one fsync then covers several requests. Responses still
+/// go out in request order, and any other request waits until every earlier response is written.
 pub async fn serve(
     mut connection: Connection,
     state: Arc<BrokerState>,
@@ -147,34 +185,105 @@ pub async fn serve(
 ) {
     let peer = connection.peer;
     tracing::debug!(%peer, "connection opened");
-    loop {
-        let frame = tokio::select! {
+    let mut pending: VecDeque<PendingProduce> = VecDeque::new();
+    let result = loop {
+        let reading = pending.len() < PIPELINED_PRODUCES_MAX && !shutdown.is_cancelled();
+        tokio::select! {
             biased;
-            _ = shutdown.cancelled() => break,
-            frame = connection.read_frame() => frame,
-        };
-        let result = match frame {
-            Ok(Some(frame)) => respond(&state, &mut connection, frame).await,
-            Ok(None) => break,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = result {
-            match e {
-                FrameError::Io(e) => tracing::debug!(%peer, error = %e, "connection closed"),
-                e => tracing::warn!(%peer, error = %e, "closing connection"),
+            finished = oldest(&mut pending), if !pending.is_empty() => {
+                if let Err(e) = write_oldest(&mut connection, &mut pending, finished).await {
+                    break Err(e);
+                }
             }
-            break;
+            _ = shutdown.cancelled(), if pending.is_empty() => break Ok(()),
+            frame = connection.read_frame(), if reading => match frame {
+                Ok(Some(frame)) => {
+                    if let Err(e) = handle_frame(&state, &mut connection, &mut pending, frame).await {
+                        break Err(e);
+                    }
+                }
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
+            },
         }
+    };
+    // Appends already happened; let their fsyncs finish so no task outlives the connection.
+    for produce in pending {
+        let _ = produce.task.await;
     }
-    tracing::debug!(%peer, "connection closed");
+    match result {
+        Ok(()) => tracing::debug!(%peer, "connection closed"),
+        Err(FrameError::Io(e)) => tracing::debug!(%peer, error = %e, "connection closed"),
+        Err(e) => tracing::warn!(%peer, error = %e, "closing connection"),
+    }
+}
+
+async fn oldest(pending: &mut VecDeque<PendingProduce>) -> Result<ProduceResponse, JoinError> {
+    match pending.front_mut() {
+        Some(produce) => (&mut produce.task).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn write_oldest(
+    connection: &mut Connection,
+    pending: &mut VecDeque<PendingProduce>,
+    finished: Result<ProduceResponse, JoinError>,
+) -> Result<(), FrameError> {
+    let Some(produce) = pending.pop_front() else {
+        return Ok(());
+    };
+    let response = finished.map_err(|e| FrameError::Task(e.to_string()))?;
+    let header_version = ApiKey::Produce.response_header_version(produce.version);
+    let frame = encode_response(
+        produce.correlation_id,
+        header_version,
+        ApiKey::Produce,
+        produce.version,
+        &ResponseKind::Produce(response),
+    )?;
+    connection.write_frame(&frame).await
+}
+
+async fn handle_frame(
+    state: &Arc<BrokerState>,
+    connection: &mut Connection,
+    pending: &mut VecDeque<PendingProduce>,
+    frame: Bytes,
+) -> Result<(), FrameError> {
+    let decoded = match decode_request(frame)? {
+        Decoded::Request { header, body, .. }
+            if matches!(body.as_ref(), RequestKind::Produce(_)) =>
+        {
+            if let RequestKind::Produce(request) = *body {
+                let appended = produce::append(state, &header, request).await;
+                if appended.wants_response() {
+                    let policy = state.flush_policy();
+                    pending.push_back(PendingProduce {
+                        correlation_id: header.correlation_id,
+                        version: header.request_api_version,
+                        task: tokio::spawn(appended.finish(policy)),
+                    });
+                }
+            }
+            return Ok(());
+        }
+        other => other,
+    };
+    // Anything else runs alone, after every earlier response is out.
+    while !pending.is_empty() {
+        let finished = oldest(pending).await;
+        write_oldest(connection, pending, finished).await?;
+    }
+    respond(state, connection, decoded).await
 }
 
 async fn respond(
     state: &Arc<BrokerState>,
     connection: &mut Connection,
-    frame: Bytes,
+    decoded: Decoded,
 ) -> Result<(), FrameError> {
-    match decode_request(frame)? {
+    match decoded {
         Decoded::UnknownApiVersionsVersion { correlation_id } => {
             let body = api_versions::unsupported_version_response();
             let frame = encode_response(
@@ -207,6 +316,50 @@ async fn respond(
             connection.write_frame(&frame).await
         }
     }
+}
+
+/// Splits the first whole frame (without its size prefix) off `buffer`; `None` until it is all there.
+/// The size is checked against `max_request_bytes` before anything is reserved for it.
+fn split_frame(
+    buffer: &mut BytesMut,
+    max_request_bytes: usize,
+) -> Result<Option<Bytes>, FrameError> {
+    let Some(prefix) = buffer.get(..SIZE_PREFIX_BYTES) else {
+        return Ok(None);
+    };
+    let size = i32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
+    let size = match usize::try_from(size) {
+        Ok(size) if size <= max_request_bytes => size,
+        _ => {
+            return Err(FrameError::TooLarge {
+                size: i64::from(size),
+                max: max_request_bytes,
+            })
+        }
+    };
+    let needed = SIZE_PREFIX_BYTES + size;
+    if buffer.len() < needed {
+        let missing = needed - buffer.len();
+        buffer.reserve(missing.min(READ_CHUNK_BYTES));
+        return Ok(None);
+    }
+    buffer.advance(SIZE_PREFIX_BYTES);
+    Ok(Some(buffer.split_to(size).freeze()))
+}
+
+/// What `serve` runs on socket bytes before dispatch (frame splitting, header and body decoding),
+/// without a socket: for fuzzing and tests. Returns the API keys of the requests that decoded, or the
+/// error that would close the connection. Trailing bytes of an incomplete frame are ignored.
+pub fn decode_requests(bytes: &[u8], max_request_bytes: usize) -> Result<Vec<ApiKey>, FrameError> {
+    let mut buffer = BytesMut::from(bytes);
+    let mut decoded = Vec::new();
+    while let Some(frame) = split_frame(&mut buffer, max_request_bytes)? {
+        match decode_request(frame)? {
+            Decoded::Request { api_key, .. } => decoded.push(api_key),
+            Decoded::UnknownApiVersionsVersion { .. } => decoded.push(ApiKey::ApiVersions),
+        }
+    }
+    Ok(decoded)
 }
 
 fn decode_request(mut frame: Bytes) -> Result<Decoded, FrameError> {

@@ -20,18 +20,81 @@ use crate::server::now_ms;
 use crate::topics::Topic;
 use crate::{BrokerError, BrokerState, FlushPolicy};
 
+/// A partition whose append must be durable before the response: (topic position in the response,
+/// partition position in that topic, the partition, the offset everything below must be fsynced).
+type Durability = (usize, usize, Arc<Partition>, i64);
+
+/// A produce request whose batches are appended (in request order) but whose response may still wait
+/// for durability. Splitting the two lets a connection append the next pipelined request while this
+/// one's fsync runs, so that consecutive requests share fsyncs (group commit).
+#[derive(Debug)]
+pub struct Appended {
+    acks: i16,
+    responses: Vec<TopicProduceResponse>,
+    durability: Vec<Durability>,
+}
+
+impl Appended {
+    /// False for acks=0: no response is sent.
+    pub fn wants_response(&self) -> bool {
+        self.acks != 0
+    }
+
+    /// Whether the response must wait for an fsync under `policy`.
+    pub fn needs_flush(&self, policy: FlushPolicy) -> bool {
+        policy == FlushPolicy::Always && !self.durability.is_empty()
+    }
+
+    /// Waits until every appended partition is durable (when the policy asks) and builds the response.
+    pub async fn finish(mut self, policy: FlushPolicy) -> ProduceResponse {
+        if self.needs_flush(policy) {
+            let flushes = self
+                .durability
+                .iter()
+                .map(|(_, _, partition, end)| partition.flush_to(*end));
+            let results = join_all(flushes).await;
+            for ((topic_at, partition_at, _, _), result) in self.durability.iter().zip(results) {
+                let Err(e) = result else { continue };
+                tracing::warn!(error = %e, "fsync failed; produce not acknowledged");
+                if let Some(p) = self
+                    .responses
+                    .get_mut(*topic_at)
+                    .and_then(|t| t.partition_responses.get_mut(*partition_at))
+                {
+                    p.error_code = ResponseError::KafkaStorageError.code();
+                    p.error_message = super::message(&e);
+                    p.base_offset = -1;
+                }
+            }
+        }
+        ProduceResponse::default().with_responses(self.responses)
+    }
+}
+
 /// Answers a Produce request; `None` for acks=0.
 pub async fn handle(
     state: &Arc<BrokerState>,
     header: &RequestHeader,
     request: ProduceRequest,
 ) -> Option<ProduceResponse> {
+    let appended = append(state, header, request).await;
+    if !appended.wants_response() {
+        return None;
+    }
+    Some(appended.finish(state.flush_policy()).await)
+}
+
+/// Appends every partition's batches, in request order; no fsync.
+pub async fn append(
+    state: &Arc<BrokerState>,
+    _header: &RequestHeader,
+    request: ProduceRequest,
+) -> Appended {
     let acks = request.acks;
     let valid_acks = matches!(acks, -1..=1);
     let now = now_ms();
     let mut responses = Vec::with_capacity(request.topic_data.len());
-    // (topic index, partition index in response, partition, offset that must be durable)
-    let mut pending = Vec::new();
+    let mut durability = Vec::new();
     for topic_data in request.topic_data {
         let topic = if valid_acks {
             resolve_topic(state, &topic_data.name).await
@@ -42,18 +105,14 @@ pub async fn handle(
         for data in topic_data.partition_data {
             let index = data.index;
             let outcome = match &topic {
-                Ok(topic) => append(topic, data, now),
+                Ok(topic) => append_partition(topic, data, now),
                 Err(code) => Err((*code, None)),
             };
             let response = PartitionProduceResponse::default().with_index(index);
             partition_responses.push(match outcome {
                 Ok((partition, info)) => {
-                    pending.push((
-                        responses.len(),
-                        partition_responses.len(),
-                        partition,
-                        info.last_offset + 1,
-                    ));
+                    let at = (responses.len(), partition_responses.len());
+                    durability.push((at.0, at.1, partition, info.last_offset + 1));
                     response
                         .with_base_offset(info.base_offset)
                         .with_log_start_offset(info.log_start_offset)
@@ -71,30 +130,11 @@ pub async fn handle(
                 .with_partition_responses(partition_responses),
         );
     }
-    if acks == 0 {
-        return None;
+    Appended {
+        acks,
+        responses,
+        durability,
     }
-    if state.flush_policy() == FlushPolicy::Always {
-        let flushes = pending
-            .iter()
-            .map(|(_, _, partition, end)| partition.flush_to(*end));
-        for ((topic_at, partition_at, _, _), result) in pending.iter().zip(join_all(flushes).await)
-        {
-            if let Err(e) = result {
-                tracing::warn!(error = %e, "fsync failed; produce not acknowledged");
-                if let Some(p) = responses
-                    .get_mut(*topic_at)
-                    .and_then(|t| t.partition_responses.get_mut(*partition_at))
-                {
-                    p.error_code = ResponseError::KafkaStorageError.code();
-                    p.error_message = super::message(&e);
-                    p.base_offset = -1;
-                }
-            }
-        }
-    }
-    let _ = header;
-    Some(ProduceResponse::default().with_responses(responses))
 }
 
 async fn resolve_topic(state: &Arc<BrokerState>, name: &str) -> Result<Arc<Topic>, i16> {
@@ -115,7 +155,7 @@ type AppendOutcome = Result<
     (i16, Option<kafka_protocol::protocol::StrBytes>),
 >;
 
-fn append(topic: &Topic, data: PartitionProduceData, now: i64) -> AppendOutcome {
+fn append_partition(topic: &Topic, data: PartitionProduceData, now: i64) -> AppendOutcome {
     let Some(partition) = topic.partition(data.index) else {
         return Err((ResponseError::UnknownTopicOrPartition.code(), None));
     };
