@@ -33,7 +33,9 @@ impl FromStr for FlushPolicy {
                     .ok()
                     .filter(|ms| *ms > 0)
                     .map(|ms| FlushPolicy::Interval(Duration::from_millis(ms)))
-                    .ok_or_else(|| format!("invalid flush interval {ms:?}: expected milliseconds > 0")),
+                    .ok_or_else(|| {
+                        format!("invalid flush interval {ms:?}: expected milliseconds > 0")
+                    }),
                 None => Err(format!(
                     "invalid flush policy {other:?}: expected always, never or interval:MS"
                 )),
@@ -56,6 +58,12 @@ impl std::fmt::Display for FlushPolicy {
 pub const REQUEST_BYTES_MAX_DEFAULT: usize = 100 * 1024 * 1024;
 /// Connections served at once by default; the next `accept` waits for a free permit.
 pub const CONNECTIONS_MAX_DEFAULT: usize = 10_000;
+/// How long a request frame that has begun may take to arrive whole before its connection is closed
+/// (slowloris). Clients give up on a request after their own `request.timeout.ms`, 30 s by default.
+pub const REQUEST_READ_TIMEOUT_MS_DEFAULT: u64 = 30_000;
+/// How long a connection may sit between requests before it is closed (Kafka's
+/// `connections.max.idle.ms`, 10 minutes); idle connections are normal for Kafka clients.
+pub const CONNECTIONS_MAX_IDLE_MS_DEFAULT: u64 = 10 * 60 * 1000;
 
 /// Everything a broker needs to start.
 #[derive(Debug, Clone)]
@@ -84,6 +92,10 @@ pub struct BrokerConfig {
     pub max_request_bytes: usize,
     /// Connections served at once.
     pub max_connections: usize,
+    /// A begun request frame must be whole within this, or its connection is closed.
+    pub request_read_timeout: Duration,
+    /// A connection idle between requests for this long is closed.
+    pub connections_max_idle: Duration,
     /// This broker's node id (also the controller and every group's coordinator).
     pub node_id: i32,
     /// How long the first join of an empty group waits for more members (Kafka's
@@ -110,6 +122,8 @@ impl Default for BrokerConfig {
             max_message_bytes: herald_log::config::MAX_MESSAGE_BYTES_DEFAULT,
             max_request_bytes: REQUEST_BYTES_MAX_DEFAULT,
             max_connections: CONNECTIONS_MAX_DEFAULT,
+            request_read_timeout: Duration::from_millis(REQUEST_READ_TIMEOUT_MS_DEFAULT),
+            connections_max_idle: Duration::from_millis(CONNECTIONS_MAX_IDLE_MS_DEFAULT),
             node_id: 0,
             group_initial_rebalance_delay: Duration::from_millis(100),
             offsets_retention: Duration::from_secs(7 * 24 * 60 * 60),

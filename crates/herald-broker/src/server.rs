@@ -78,7 +78,11 @@ pub async fn run(
         if let Err(e) = socket.set_nodelay(true) {
             tracing::debug!(%peer, error = %e, "TCP_NODELAY not set");
         }
-        let connection = Connection::new(socket, peer, state.config.max_request_bytes);
+        let connection = Connection::new(socket, peer, state.config.max_request_bytes)
+            .with_timeouts(
+                state.config.request_read_timeout,
+                state.config.connections_max_idle,
+            );
         let (state, shutdown, done) = (state.clone(), shutdown.clone(), done.clone());
         tokio::spawn(async move {
             connection::serve(connection, state, shutdown).await;
