@@ -8,10 +8,35 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use rdkafka::admin::AdminClient;
+use rdkafka::client::ClientContext;
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::BaseConsumer;
+use rdkafka::consumer::{BaseConsumer, ConsumerContext};
+use rdkafka::error::KafkaError;
 use rdkafka::metadata::Metadata;
+use rdkafka::types::RDKafkaErrorCode;
+
+/// The CLI's consumers: a `BaseConsumer` with [`CliContext`].
+pub type Reader = BaseConsumer<CliContext>;
+
+/// librdkafka callbacks for the CLI: end-of-partition is a normal event for `--until-end`, not an
+/// error to print; everything else is logged as a warning.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CliContext;
+
+impl ClientContext for CliContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        let end_of_partition = matches!(
+            error,
+            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)
+        );
+        if !end_of_partition {
+            tracing::warn!(%error, reason, "librdkafka");
+        }
+    }
+}
+
+impl ConsumerContext for CliContext {}
 
 /// Flags for reaching the brokers.
 #[derive(Debug, Clone, clap::Args)]
@@ -62,21 +87,25 @@ impl ClientArgs {
     }
 
     /// A consumer that never joins a group and never commits: for metadata, watermarks and reads.
-    pub fn reader(&self, group: Option<&str>) -> anyhow::Result<BaseConsumer> {
+    pub fn reader(&self, group: Option<&str>) -> anyhow::Result<Reader> {
+        self.reader_config(group)
+            .create_with_context(CliContext)
+            .context("creating a consumer")
+    }
+
+    /// The configuration of [`ClientArgs::reader`], for callers that add settings. Offsets are
+    /// committed only explicitly, for exactly the records the command handled.
+    pub fn reader_config(&self, group: Option<&str>) -> ClientConfig {
         let mut config = self.config();
         config
             .set("group.id", group.unwrap_or("herald-cli"))
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false");
-        config.create().context("creating a consumer")
+        config
     }
 
     /// Cluster metadata for one topic or all, with an error naming the brokers when they can't be reached.
-    pub fn metadata(
-        &self,
-        consumer: &BaseConsumer,
-        topic: Option<&str>,
-    ) -> anyhow::Result<Metadata> {
+    pub fn metadata(&self, consumer: &Reader, topic: Option<&str>) -> anyhow::Result<Metadata> {
         use rdkafka::consumer::Consumer;
         consumer
             .fetch_metadata(topic, self.timeout)
@@ -93,11 +122,11 @@ impl ClientArgs {
 pub fn require_topic(metadata: &Metadata, topic: &str) -> anyhow::Result<()> {
     match metadata.topics().iter().find(|t| t.name() == topic) {
         None => bail!("topic {topic:?} does not exist"),
-        Some(t) => match t.error() {
-            Some(error) => bail!(
-                "topic {topic:?}: {}",
-                rdkafka::types::RDKafkaErrorCode::from(error)
-            ),
+        Some(t) => match t.error().map(rdkafka::types::RDKafkaErrorCode::from) {
+            Some(rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition) => {
+                bail!("topic {topic:?} does not exist")
+            }
+            Some(error) => bail!("topic {topic:?}: {error}"),
             None if t.partitions().is_empty() => bail!("topic {topic:?} does not exist"),
             None => Ok(()),
         },

@@ -8,12 +8,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use herald::envelope::ReceivedEvent;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{json, Value};
 
-use crate::client::{require_topic, ClientArgs};
+use crate::client::{require_topic, CliContext, ClientArgs, Reader};
 use crate::position::Position;
 
 /// How records are printed.
@@ -54,7 +55,24 @@ pub struct ConsumeArgs {
 
 /// Reads and prints until `--max`, `--until-end`, or Ctrl-C.
 pub async fn run(args: ConsumeArgs, client: &ClientArgs) -> anyhow::Result<()> {
-    let consumer = client.reader(args.group.as_deref())?;
+    let mut config = client.reader_config(args.group.as_deref());
+    // A new group starts where --from says; --until-end needs librdkafka's end-of-partition events.
+    config
+        .set(
+            "auto.offset.reset",
+            if args.from == Position::Latest {
+                "latest"
+            } else {
+                "earliest"
+            },
+        )
+        .set(
+            "enable.partition.eof",
+            if args.until_end { "true" } else { "false" },
+        );
+    let consumer: Reader = config
+        .create_with_context(CliContext)
+        .context("creating a consumer")?;
     let metadata = client.metadata(&consumer, Some(&args.topic))?;
     require_topic(&metadata, &args.topic)?;
     let mut partitions: Vec<i32> = metadata
@@ -69,12 +87,6 @@ pub async fn run(args: ConsumeArgs, client: &ClientArgs) -> anyhow::Result<()> {
         }
         partitions = vec![only];
     }
-    // Where each partition ends now, for --until-end.
-    let mut ends = Vec::new();
-    for &partition in &partitions {
-        let (_, high) = consumer.fetch_watermarks(&args.topic, partition, client.timeout)?;
-        ends.push((partition, high));
-    }
     match &args.group {
         Some(_)
             if args.partition.is_none()
@@ -85,16 +97,14 @@ pub async fn run(args: ConsumeArgs, client: &ClientArgs) -> anyhow::Result<()> {
         _ => assign(&consumer, client, &args, &partitions)?,
     }
     let mut printed = 0u64;
-    let mut done: Vec<i32> = ends
-        .iter()
-        .filter(|(_, end)| *end == 0)
-        .map(|(p, _)| *p)
-        .collect();
+    // Partitions that reported end-of-partition since their last record (librdkafka's EOF event).
+    let mut at_end: Vec<i32> = Vec::new();
+    let started = Instant::now();
     let stop = tokio::signal::ctrl_c();
     tokio::pin!(stop);
     loop {
         if args.max.is_some_and(|max| printed >= max)
-            || (args.until_end && done.len() == partitions.len())
+            || (args.until_end && at_end.len() == partitions.len())
         {
             break;
         }
@@ -102,13 +112,33 @@ pub async fn run(args: ConsumeArgs, client: &ClientArgs) -> anyhow::Result<()> {
             _ = &mut stop => break,
             message = poll(&consumer) => message,
         };
-        let Some(message) = message else { continue };
-        let message = message.with_context(|| format!("reading {}", args.topic))?;
-        if let Some((_, end)) = ends.iter().find(|(p, _)| *p == message.partition()) {
-            if message.offset() + 1 >= *end && !done.contains(&message.partition()) {
-                done.push(message.partition());
+        let message = match message {
+            Some(Ok(message)) => message,
+            Some(Err(KafkaError::PartitionEOF(partition))) => {
+                if !at_end.contains(&partition) {
+                    at_end.push(partition);
+                }
+                continue;
             }
-        }
+            Some(Err(error)) => {
+                return Err(error).with_context(|| format!("reading {}", args.topic))
+            }
+            None => {
+                // A script waiting for the end must not hang on a group that never assigns anything.
+                if args.until_end
+                    && started.elapsed() > client.timeout
+                    && consumer.assignment()?.count() == 0
+                {
+                    bail!(
+                        "no partition of {:?} was assigned within {:?}",
+                        args.topic,
+                        client.timeout
+                    );
+                }
+                continue;
+            }
+        };
+        at_end.retain(|p| *p != message.partition());
         print_record(&message, args.format);
         printed += 1;
         if args.group.is_some() {
@@ -124,12 +154,12 @@ pub async fn run(args: ConsumeArgs, client: &ClientArgs) -> anyhow::Result<()> {
 }
 
 /// Polls without blocking the runtime for long: librdkafka's poll is synchronous.
-async fn poll(consumer: &BaseConsumer) -> Option<rdkafka::error::KafkaResult<BorrowedMessage<'_>>> {
+async fn poll(consumer: &Reader) -> Option<rdkafka::error::KafkaResult<BorrowedMessage<'_>>> {
     tokio::task::block_in_place(|| consumer.poll(Duration::from_millis(100)))
 }
 
 fn assign(
-    consumer: &BaseConsumer,
+    consumer: &Reader,
     client: &ClientArgs,
     args: &ConsumeArgs,
     partitions: &[i32],

@@ -4,11 +4,11 @@
 //! group's services still have to process.
 
 use anyhow::Context;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::json;
 
-use crate::client::ClientArgs;
+use crate::client::{ClientArgs, Reader};
 use crate::output::{print_json, OutputFormat, Table};
 
 /// Subcommands of `herald groups`.
@@ -90,9 +90,10 @@ impl PartitionLag {
     }
 }
 
-/// Committed offsets of `group` for every partition of every topic it has committed to (or is assigned).
+/// Committed offsets of `group` for every partition of every topic it has committed to, with each
+/// partition's log start offset.
 pub fn committed(client: &ClientArgs, group: &str) -> anyhow::Result<Vec<(PartitionLag, i64)>> {
-    let reader: BaseConsumer = client.reader(Some(group))?;
+    let reader: Reader = client.reader(Some(group))?;
     let metadata = client.metadata(&reader, None)?;
     let mut list = TopicPartitionList::new();
     for topic in metadata
@@ -107,10 +108,22 @@ pub fn committed(client: &ClientArgs, group: &str) -> anyhow::Result<Vec<(Partit
     let committed = reader
         .committed_offsets(list, client.timeout)
         .with_context(|| format!("reading committed offsets of group {group:?}"))?;
+    // Every partition of a topic the group has committed on at least once: a partition the group
+    // never committed on still has records waiting for it.
+    let topics: Vec<String> = committed
+        .elements()
+        .iter()
+        .filter(|e| matches!(e.offset(), Offset::Offset(_)))
+        .map(|e| e.topic().to_string())
+        .collect();
     let mut rows = Vec::new();
     for element in committed.elements() {
-        let Offset::Offset(offset) = element.offset() else {
+        if !topics.iter().any(|t| t == element.topic()) {
             continue;
+        }
+        let committed = match element.offset() {
+            Offset::Offset(offset) => Some(offset),
+            _ => None,
         };
         let (low, high) =
             reader.fetch_watermarks(element.topic(), element.partition(), client.timeout)?;
@@ -118,7 +131,7 @@ pub fn committed(client: &ClientArgs, group: &str) -> anyhow::Result<Vec<(Partit
             PartitionLag {
                 topic: element.topic().to_string(),
                 partition: element.partition(),
-                committed: Some(offset),
+                committed,
                 log_end_offset: high,
                 owner: None,
             },

@@ -2,10 +2,10 @@
 
 use anyhow::{bail, Context};
 use rdkafka::admin::{AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::Consumer;
 use serde_json::json;
 
-use crate::client::{require_topic, ClientArgs};
+use crate::client::{require_topic, ClientArgs, Reader};
 use crate::output::{print_json, OutputFormat, Table};
 
 /// Subcommands of `herald topics`.
@@ -56,7 +56,7 @@ pub async fn run(
 
 /// Sum over partitions of (high watermark - low watermark): the records a full read returns.
 fn record_count(
-    reader: &BaseConsumer,
+    reader: &Reader,
     client: &ClientArgs,
     topic: &str,
     partitions: &[i32],
