@@ -166,7 +166,7 @@ fn write_corpora(fuzz_dir: &Path, streams: &[Vec<u8>], broker: &TestBroker) {
     write_seed(&corpus.join("log_recovery"), "segment", &recovery);
     let index = std::fs::read(partition.join("00000000000000000000.index")).unwrap_or_default();
     let mut with_index = vec![1u8]; // selector 1: the first 8 bytes are the index
-    with_index.extend_from_slice(&index.get(..8).unwrap_or(&[0; 8]));
+    with_index.extend_from_slice(index.get(..8).unwrap_or(&[0; 8]));
     with_index.extend_from_slice(&segment);
     write_seed(
         &corpus.join("log_recovery"),
