@@ -44,6 +44,9 @@ enum Command {
     /// Consumer groups: members, committed offsets, lag; reset offsets.
     #[command(subcommand)]
     Groups(commands::groups::GroupsCommand),
+    /// Replay a topic into a group's service: reset its offsets to the earliest (the service must be
+    /// stopped), then start it again.
+    Replay(commands::reset::ReplayArgs),
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
             Command::Groups(command) => {
                 commands::groups::run(command, &cli.client, cli.output).await
             }
+            Command::Replay(args) => commands::reset::replay(args, &cli.client, cli.output).await,
             Command::Completions { shell } => {
                 commands::completions::run::<Cli>(shell);
                 Ok(())

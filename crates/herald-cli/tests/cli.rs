@@ -214,9 +214,129 @@ fn produce_consume_groups_scenario(b: &str) {
     assert_eq!(described["total_lag"], 2, "{described}");
 }
 
+/// Reset: a dry run changes nothing, a reset to earliest replays everything into the group, and a reset
+/// of a group with a live member is refused with a reason.
+fn reset_scenario(b: &str) {
+    herald_ok(
+        b,
+        &["produce", "ledger", "--key", "k"],
+        "{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n",
+    );
+    let read_as_group = || {
+        herald_ok(
+            b,
+            &[
+                "consume",
+                "ledger",
+                "--group",
+                "books",
+                "--from",
+                "earliest",
+                "--until-end",
+                "--format",
+                "raw",
+            ],
+            "",
+        )
+        .lines()
+        .count()
+    };
+    assert_eq!(read_as_group(), 3);
+    assert_eq!(
+        read_as_group(),
+        0,
+        "a group resumes from its committed offsets"
+    );
+
+    let dry = json(&herald_ok(
+        b,
+        &[
+            "groups",
+            "reset",
+            "books",
+            "--topic",
+            "ledger",
+            "--to",
+            "earliest",
+            "--dry-run",
+            "--output",
+            "json",
+        ],
+        "",
+    ));
+    assert_eq!(dry["partitions"][0]["previous_offset"], 3);
+    assert_eq!(dry["partitions"][0]["new_offset"], 0);
+    assert_eq!(read_as_group(), 0, "a dry run commits nothing");
+
+    herald_ok(b, &["replay", "books", "--topic", "ledger"], "");
+    assert_eq!(
+        read_as_group(),
+        3,
+        "replay hands the whole history to the group again"
+    );
+    herald_ok(
+        b,
+        &["groups", "reset", "books", "--topic", "ledger", "--to", "1"],
+        "",
+    );
+    assert_eq!(read_as_group(), 2);
+
+    // A member that stays: the reset must be refused while it lives.
+    let mut live = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args([
+            "consume",
+            "ledger",
+            "--group",
+            "books",
+            "--format",
+            "raw",
+            "--brokers",
+            b,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let described = json(&herald_ok(
+            b,
+            &["groups", "describe", "books", "--output", "json"],
+            "",
+        ));
+        if described["members"]
+            .as_array()
+            .is_some_and(|m| m.len() == 1)
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the live member never joined: {described}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let refused = herald(
+        b,
+        &[
+            "groups", "reset", "books", "--topic", "ledger", "--to", "earliest",
+        ],
+        "",
+    );
+    live.kill().unwrap();
+    live.wait().unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("live member"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}
+
 fn all_scenarios(bootstrap: &str) {
     topics_scenario(bootstrap);
     produce_consume_groups_scenario(bootstrap);
+    reset_scenario(bootstrap);
 }
 
 // Every command works against a broker embedded in this test process.

@@ -162,6 +162,28 @@ impl Admin {
         .await
     }
 
+    /// The offsets [`Admin::reset_offsets`] would commit for `topic`, without committing anything
+    /// and without checking for live members (a dry run).
+    pub async fn planned_offsets(
+        &self,
+        group: &str,
+        topic: &str,
+        reset: OffsetReset,
+    ) -> Result<Vec<PartitionOffset>> {
+        let consumer = self.consumer(group)?;
+        let topic = topic.to_string();
+        blocking(move || {
+            Ok(target_offsets(&consumer, &topic, reset)?
+                .into_iter()
+                .map(|(partition, offset)| PartitionOffset {
+                    partition,
+                    offset: Some(offset),
+                })
+                .collect())
+        })
+        .await
+    }
+
     fn consumer(&self, group: &str) -> Result<BaseConsumer> {
         let mut config = self.base.clone();
         config

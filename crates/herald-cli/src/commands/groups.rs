@@ -21,6 +21,8 @@ pub enum GroupsCommand {
         /// The group id.
         group: String,
     },
+    /// Move a group's committed offsets for a topic (refused while the group has live members).
+    Reset(crate::commands::reset::ResetArgs),
 }
 
 /// Runs a `herald groups` subcommand.
@@ -32,6 +34,7 @@ pub async fn run(
     match command {
         GroupsCommand::List => list(client, output),
         GroupsCommand::Describe { group } => describe(client, &group, output),
+        GroupsCommand::Reset(args) => crate::commands::reset::reset(args, client, output).await,
     }
 }
 

@@ -5,4 +5,5 @@ pub mod completions;
 pub mod consume;
 pub mod groups;
 pub mod produce;
+pub mod reset;
 pub mod topics;
