@@ -29,3 +29,19 @@ async fn two_relays_publish_each_row_once() {
     outbox_common::concurrent_relays_publish_once(pg.database.clone(), 20, 100).await;
     pg.drop_schema().await;
 }
+
+// A relay round publishes and marks rows; pruning deletes sent rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_then_prune() {
+    let pg = PgSchema::create().await;
+    outbox_common::round_then_prune(pg.database.clone()).await;
+    pg.drop_schema().await;
+}
+
+// LISTEN/NOTIFY wakes an idle relay at commit, long before its (here 10-minute) fallback poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_wakes_an_idle_relay() {
+    let pg = PgSchema::create().await;
+    outbox_common::commit_wakes_an_idle_relay(pg.database.clone()).await;
+    pg.drop_schema().await;
+}

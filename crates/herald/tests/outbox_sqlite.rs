@@ -17,3 +17,10 @@ async fn ten_thousand_events_survive_an_outage() {
     let (db, _dir) = producer_common::sqlite_database().await;
     outbox_common::outage_only_delays(db, 50, 200).await;
 }
+
+// A relay round publishes and marks rows; pruning deletes sent rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_then_prune() {
+    let (db, _dir) = producer_common::sqlite_database().await;
+    outbox_common::round_then_prune(db).await;
+}

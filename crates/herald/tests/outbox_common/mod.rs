@@ -264,3 +264,86 @@ pub async fn concurrent_relays_publish_once(db: Database, entities: u32, per_ent
     assert_once_each_in_order(&events, entities, per_entity);
     broker.shutdown().await.unwrap();
 }
+
+/// One relay round publishes what is committed and marks it sent; pruning then deletes the sent
+/// rows, and the next round finds nothing.
+pub async fn round_then_prune(db: Database) {
+    use herald::outbox::RoundOutcome;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path(), SocketAddr::from(([127, 0, 0, 1], 0))).await;
+    let outbox = Outbox::new(db.clone()).await.unwrap();
+    let mut tx = db.begin().await.unwrap();
+    for entity in 0..3 {
+        let event = Event::new("step", &Step { entity, seq: 0 })
+            .unwrap()
+            .key(entity);
+        outbox.enqueue(&mut tx, "pruned", &event).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let relay = outbox
+        .relay(
+            producer_config(&broker.bootstrap_servers()),
+            RelayConfig::default().prune_after(Duration::ZERO),
+        )
+        .unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let outcome = relay.publish_round(&shutdown).await.unwrap();
+    let expected = RoundOutcome {
+        claimed: 3,
+        published: 3,
+        failed: 0,
+    };
+    assert_eq!(outcome, expected);
+    assert_eq!(outbox.unsent().await.unwrap(), 0);
+
+    // Rows sent in this very millisecond are not yet older than zero: prune until all three went.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut pruned = 0;
+    while pruned < 3 && std::time::Instant::now() < deadline {
+        pruned += relay.prune().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert_eq!(pruned, 3);
+    let next = relay.publish_round(&shutdown).await.unwrap();
+    assert_eq!(next, RoundOutcome::default());
+    broker.shutdown().await.unwrap();
+}
+
+/// An idle relay is woken by the enqueueing transaction's commit (PostgreSQL NOTIFY), long before
+/// its fallback poll.
+pub async fn commit_wakes_an_idle_relay(db: Database) {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path(), SocketAddr::from(([127, 0, 0, 1], 0))).await;
+    let outbox = Outbox::new(db.clone()).await.unwrap();
+    let config = RelayConfig::default()
+        .listen_fallback(Duration::from_secs(600))
+        .poll_interval(Duration::from_secs(600));
+    let relay = outbox
+        .relay(producer_config(&broker.bootstrap_servers()), config)
+        .unwrap()
+        .spawn();
+    for published in 1..=2 {
+        let mut tx = db.begin().await.unwrap();
+        let event = Event::new(
+            "step",
+            &Step {
+                entity: 1,
+                seq: published,
+            },
+        )
+        .unwrap();
+        outbox.enqueue(&mut tx, "woken", &event).await.unwrap();
+        tx.commit().await.unwrap();
+        let woken = common::eventually(Duration::from_secs(20), || {
+            relay.published() == u64::from(published)
+        })
+        .await;
+        assert!(
+            woken,
+            "event {published} published without waiting for the fallback poll"
+        );
+    }
+    relay.shutdown().await.unwrap();
+    broker.shutdown().await.unwrap();
+}
