@@ -92,3 +92,53 @@ fn acknowledged_writes_survive_kill_9() {
     let broker = BrokerProcess::start(dir.path(), &[]);
     assert_eq!(read_all(&broker.bootstrap(), "kill_nine"), input);
 }
+
+// Two kcat balanced consumers (-G) in one group split a 3-partition topic between them and together read
+// every record.
+#[test]
+fn kcat_balanced_consumers_share_a_topic() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), &["--default-partitions", "3"]);
+    let bootstrap = broker.bootstrap();
+    let input = keyed_lines(300);
+    kcat(
+        &["-b", &bootstrap, "-P", "-t", "balanced", "-K:"],
+        input.as_bytes(),
+    );
+
+    let member = || {
+        Command::new("kcat")
+            .args([
+                "-b",
+                &bootstrap,
+                "-G",
+                "kcat_group",
+                "-o",
+                "beginning",
+                "-e",
+                "-q",
+            ])
+            .args(["-f", "%p %k:%s\n", "balanced"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kcat is not installed: apt-get install kcat")
+    };
+    let (first, second) = (member(), member());
+    let mut keys = std::collections::BTreeSet::new();
+    for child in [first, second] {
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        for line in String::from_utf8(output.stdout).unwrap().lines() {
+            let (_partition, record) = line.split_once(' ').unwrap();
+            keys.insert(record.to_string());
+        }
+    }
+    let expected: std::collections::BTreeSet<String> = input.lines().map(str::to_string).collect();
+    assert_eq!(keys, expected, "the group as a whole read every record");
+}
