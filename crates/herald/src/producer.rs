@@ -57,6 +57,10 @@ use delivery::{Counters, DeliveryContext, Pending};
 const BUFFER_FULL_BACKOFF_MS: u64 = 5;
 
 /// A Kafka producer for herald events. Cheap to clone: clones share one librdkafka client.
+///
+/// Dropping the last clone delivers what is still buffered first, blocking the dropping thread
+/// for at most the close timeout; in async code prefer [`Producer::close`], which waits without
+/// blocking a runtime thread.
 #[derive(Clone)]
 pub struct Producer {
     inner: Arc<Inner>,

@@ -8,6 +8,10 @@
 //! A row is published at least once: if the relay stops between the broker's ack and the row's
 //! update, the row is sent again later (consumers deduplicate on `ce_id` with the inbox).
 //!
+//! A row the broker refuses outright (too large, invalid topic) fails its attempt; after
+//! `attempts_max` failed attempts it is left aside with its `last_error`, and later rows of its key
+//! are not held back by it.
+//!
 //! Between rounds the relay waits for `NOTIFY herald_outbox` (PostgreSQL) or polls (SQLite), and
 //! every `prune_interval` deletes rows sent more than `prune_after` ago.
 //!
