@@ -36,6 +36,7 @@ use crate::error::{Error, Result};
 /// A herald-broker running in this process on a loopback port, with its data in a temp directory.
 pub struct TestBroker {
     handle: Option<BrokerHandle>,
+    config: BrokerConfig,
     address: SocketAddr,
     bootstrap_servers: String,
     // Declared last: removed only after the broker has stopped.
@@ -73,16 +74,19 @@ impl TestBroker {
         let mut config = BrokerConfig::for_tests(data_dir.path());
         configure(&mut config);
         config.data_dir = data_dir.path().to_path_buf();
-        let handle = Broker::start(config)
+        let handle = Broker::start(config.clone())
             .await
             .map_err(|source| Error::TestBroker {
                 operation: "start",
                 source,
             })?;
         let address = handle.local_addr();
+        // A restart must come back on the same port, not on a new free one.
+        config.listen = address;
         Ok(Self {
             bootstrap_servers: handle.bootstrap_servers(),
             handle: Some(handle),
+            config,
             address,
             data_dir,
         })
@@ -110,7 +114,7 @@ impl TestBroker {
     }
 
     /// Stops the broker, runs `during_outage` while it is down, then starts it again on the same
-    /// address with the same data: an outage clients must survive.
+    /// address with the same data and configuration: an outage clients must survive.
     pub async fn restart<F, Fut>(&mut self, during_outage: F) -> Result<()>
     where
         F: FnOnce() -> Fut,
@@ -118,14 +122,13 @@ impl TestBroker {
     {
         self.shut_down().await?;
         during_outage().await;
-        let mut config = BrokerConfig::for_tests(self.data_dir.path());
-        config.listen = self.address;
-        let handle = Broker::start(config)
-            .await
-            .map_err(|source| Error::TestBroker {
-                operation: "restart",
-                source,
-            })?;
+        let handle =
+            Broker::start(self.config.clone())
+                .await
+                .map_err(|source| Error::TestBroker {
+                    operation: "restart",
+                    source,
+                })?;
         self.handle = Some(handle);
         Ok(())
     }

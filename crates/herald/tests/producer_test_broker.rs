@@ -41,3 +41,25 @@ async fn restart_keeps_address_and_data() {
     producer.close().await.unwrap();
     broker.stop().await.unwrap();
 }
+
+// A broker started with a custom configuration keeps it across a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_keeps_the_configuration() {
+    let mut broker = TestBroker::start_with(|config| config.default_partitions = 3)
+        .await
+        .unwrap();
+    broker.restart(|| async {}).await.unwrap();
+    let producer = Producer::new(ProducerConfig::new(broker.bootstrap_servers())).unwrap();
+    let mut partitions = std::collections::HashSet::new();
+    for key in 0..30 {
+        let event = Event::new("tick", &key).unwrap().key(key);
+        partitions.insert(producer.deliver("spread", &event).await.unwrap().partition);
+    }
+    assert_eq!(
+        partitions.len(),
+        3,
+        "auto-created with 3 partitions: {partitions:?}"
+    );
+    producer.close().await.unwrap();
+    broker.stop().await.unwrap();
+}

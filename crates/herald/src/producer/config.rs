@@ -124,6 +124,18 @@ impl ProducerConfig {
         self
     }
 
+    /// Several librdkafka settings at once (e.g. the security settings of a cluster); applied
+    /// last, so they win.
+    pub fn settings<K, V>(mut self, settings: impl IntoIterator<Item = (K, V)>) -> Self
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        self.settings
+            .extend(settings.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
+    }
+
     /// Called for every `deliver_async` message that failed after librdkafka's retries. Runs on
     /// librdkafka's delivery thread: keep it short and never block in it.
     pub fn on_delivery_failure(
