@@ -50,31 +50,8 @@ fn percentile(sorted: &[Duration], pct: usize) -> Duration {
         .unwrap_or_default()
 }
 
-#[tokio::main]
-async fn main() -> AnyResult<()> {
-    let dir = tempfile::tempdir()?;
-    let (mut broker, brokers) = match std::env::var("HERALD_BROKERS") {
-        Ok(brokers) => (None, brokers),
-        Err(_) => {
-            let broker = start_broker(dir.path(), SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-            let brokers = broker.bootstrap_servers();
-            (Some(broker), brokers)
-        }
-    };
-    let producer = Producer::new(
-        ProducerConfig::new(&brokers)
-            .source("users-service")
-            .set("reconnect.backoff.max.ms", "200"),
-    )?;
-
-    // 1. deliver: awaited, returns where the broker stored the event.
-    let delivery = producer.deliver("user_activity", &user_created(0)?).await?;
-    println!(
-        "deliver: stored at partition {} offset {}",
-        delivery.partition, delivery.offset
-    );
-
-    // 2. deliver_async: each call only copies the event into librdkafka's buffer.
+/// Times `EVENTS` deliver_async calls, then how long until the broker acknowledged them all.
+async fn measure_deliver_async(producer: &Producer) -> AnyResult<()> {
     let mut latencies = Vec::with_capacity(EVENTS);
     let started = Instant::now();
     for id in 1..=EVENTS as u64 {
@@ -105,26 +82,63 @@ async fn main() -> AnyResult<()> {
         delivered,
         EVENTS as f64 / delivered.as_secs_f64()
     );
+    Ok(())
+}
 
+/// Stops the broker, keeps calling deliver_async, restarts it and waits for the backlog.
+async fn survive_outage(
+    producer: &Producer,
+    running: BrokerHandle,
+    dir: &std::path::Path,
+) -> AnyResult<BrokerHandle> {
+    let address = running.local_addr();
+    running.shutdown().await?;
+    let mut slowest = Duration::ZERO;
+    for id in 0..OUTAGE_EVENTS as u64 {
+        let event = user_created(1_000_000 + id)?;
+        let call = Instant::now();
+        producer.deliver_async("user_activity", &event)?;
+        slowest = slowest.max(call.elapsed());
+    }
+    println!("broker down: {OUTAGE_EVENTS} deliver_async calls, slowest {slowest:?}");
+    let restarted = Instant::now();
+    let broker = start_broker(dir, address).await?;
+    producer.flush(Duration::from_secs(60)).await?;
+    println!(
+        "broker back: buffered events delivered {:?} after restart",
+        restarted.elapsed()
+    );
+    Ok(broker)
+}
+
+#[tokio::main]
+async fn main() -> AnyResult<()> {
+    let dir = tempfile::tempdir()?;
+    let (mut broker, brokers) = match std::env::var("HERALD_BROKERS") {
+        Ok(brokers) => (None, brokers),
+        Err(_) => {
+            let broker = start_broker(dir.path(), SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+            let brokers = broker.bootstrap_servers();
+            (Some(broker), brokers)
+        }
+    };
+    let producer = Producer::new(
+        ProducerConfig::new(&brokers)
+            .source("users-service")
+            .set("reconnect.backoff.max.ms", "200"),
+    )?;
+
+    // 1. deliver: awaited, returns where the broker stored the event.
+    let delivery = producer.deliver("user_activity", &user_created(0)?).await?;
+    println!(
+        "deliver: stored at partition {} offset {}",
+        delivery.partition, delivery.offset
+    );
+    // 2. deliver_async: each call only copies the event into librdkafka's buffer.
+    measure_deliver_async(&producer).await?;
     // 3. An outage (in-process broker only): deliver_async keeps returning at once.
     if let Some(running) = broker.take() {
-        let address = running.local_addr();
-        running.shutdown().await?;
-        let mut slowest = Duration::ZERO;
-        for id in 0..OUTAGE_EVENTS as u64 {
-            let event = user_created(1_000_000 + id)?;
-            let call = Instant::now();
-            producer.deliver_async("user_activity", &event)?;
-            slowest = slowest.max(call.elapsed());
-        }
-        println!("broker down: {OUTAGE_EVENTS} deliver_async calls, slowest {slowest:?}");
-        let restarted = Instant::now();
-        broker = Some(start_broker(dir.path(), address).await?);
-        producer.flush(Duration::from_secs(60)).await?;
-        println!(
-            "broker back: buffered events delivered {:?} after restart",
-            restarted.elapsed()
-        );
+        broker = Some(survive_outage(&producer, running, dir.path()).await?);
     }
 
     let stats = producer.stats();
