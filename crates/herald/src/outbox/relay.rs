@@ -302,7 +302,9 @@ impl RelayHandle {
         self.published.load(Ordering::Relaxed)
     }
 
-    /// Stops the relay and waits until it has closed its producer.
+    /// Stops the relay and waits until it has closed its producer; during a broker outage that
+    /// takes up to the producer's close timeout (rows not acknowledged by then go out again
+    /// after the next start).
     pub async fn shutdown(self) -> Result<()> {
         self.shutdown.cancel();
         self.task.await.map_err(|_| Error::Shutdown {
