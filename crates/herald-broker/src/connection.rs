@@ -36,6 +36,8 @@ const READ_CHUNK_BYTES: usize = 1024 * 1024;
 /// Produce responses that may wait for their fsync at once on one connection (librdkafka keeps at
 /// most 5 requests in flight with idempotence; Java clients 5 by default).
 const PIPELINED_PRODUCES_MAX: usize = 16;
+/// Room for the size prefix and any response header (correlation id and tagged fields).
+const RESPONSE_HEADER_BYTES_MAX: usize = 64;
 /// Bytes of the size prefix.
 const SIZE_PREFIX_BYTES: usize = 4;
 /// api_key (2) + api_version (2) + correlation_id (4): the part of every header version we peek at.
@@ -423,7 +425,12 @@ fn encode_response(
         api_key,
         reason: e.to_string(),
     };
-    let mut buf = BytesMut::with_capacity(256);
+    // Fetch responses carry megabytes of records: size the buffer once instead of doubling it.
+    let body_size_hint = match body {
+        ResponseKind::Fetch(fetch) => fetch.compute_size(version).unwrap_or(0),
+        _ => 0,
+    };
+    let mut buf = BytesMut::with_capacity(RESPONSE_HEADER_BYTES_MAX + body_size_hint.max(256));
     buf.put_i32(0); // size, patched below
     ResponseHeader::default()
         .with_correlation_id(correlation_id)
