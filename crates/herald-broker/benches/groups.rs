@@ -6,8 +6,10 @@
 //! 2. Hand-over: in a 3-member group one member leaves cleanly; the time until the other two own all 6
 //!    partitions, with heartbeat.interval.ms 3000 and 500 (budget: one interval + 500 ms).
 //!
-//! The broker runs with `FlushPolicy::Never` so that loading the data is quick; consuming does not
-//! depend on the flush policy. Consumers are librdkafka `BaseConsumer`s polled on their own threads.
+//! The broker runs with `FlushPolicy::Never` so that loading the data is quick (consuming does not
+//! depend on the flush policy) and a 1 s initial rebalance delay so that the three members form one
+//! generation. Rates count from the first record received to the last, best of 3 rounds. Consumers are
+//! librdkafka `BaseConsumer`s polled on their own threads.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -28,6 +30,8 @@ const PARTITIONS: i32 = 6;
 const RECORDS_DEFAULT: u64 = 1_000_000;
 const RECORD_BYTES: usize = 100;
 const WAIT_LIMIT: Duration = Duration::from_secs(300);
+/// Rounds of each consume measurement; the best is reported.
+const ROUNDS: usize = 3;
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -43,6 +47,9 @@ fn main() -> BenchResult<()> {
     let dir = tempfile::tempdir()?;
     let mut config = BrokerConfig::for_tests(dir.path());
     config.flush = FlushPolicy::Never;
+    // Long enough that all three members make the first generation together, as Kafka's 3 s default
+    // intends; otherwise a late member forces a second rebalance while the clock already runs.
+    config.group_initial_rebalance_delay = Duration::from_secs(1);
     let broker = runtime.block_on(Broker::start(config))?;
     let bootstrap = broker.bootstrap_servers();
 
@@ -54,8 +61,22 @@ fn main() -> BenchResult<()> {
         started.elapsed().as_secs_f64()
     );
 
-    let single = consume_rate(&bootstrap, "single", 1, records)?;
-    let group = consume_rate(&bootstrap, "trio", 3, records)?;
+    // Best of a few rounds each: the machine is shared, and a single round is noisy.
+    let (mut single, mut group) = (0.0_f64, 0.0_f64);
+    for round in 0..ROUNDS {
+        single = single.max(consume_rate(
+            &bootstrap,
+            &format!("single-{round}"),
+            1,
+            records,
+        )?);
+        group = group.max(consume_rate(
+            &bootstrap,
+            &format!("trio-{round}"),
+            3,
+            records,
+        )?);
+    }
     println!(
         "group consume: 1 consumer {single:.0} records/s; 3 members {group:.0} records/s; ratio {:.2} (target >= 0.80)",
         group / single

@@ -121,16 +121,17 @@ async fn await_balanced(members: &[&Member], per_member: usize) -> Vec<BTreeSet<
 
 async fn produce(bootstrap: &str, topic: &str, count: usize) {
     let producer: FutureProducer = producer_config(bootstrap).create().unwrap();
-    for i in 0..count {
-        let payload = format!("record-{i}");
+    let payloads: Vec<String> = (0..count).map(|i| format!("record-{i}")).collect();
+    // All sends in flight at once: the producer batches them, so loading takes a moment, not seconds.
+    let sends = payloads.iter().enumerate().map(|(i, payload)| {
         let record = FutureRecord::to(topic)
-            .payload(&payload)
-            .key(&payload)
+            .payload(payload)
+            .key(payload)
             .partition((i % PARTITIONS as usize) as i32);
-        producer
-            .send(record, Duration::from_secs(10))
-            .await
-            .unwrap();
+        producer.send(record, Duration::from_secs(10))
+    });
+    for delivery in futures::future::join_all(sends).await {
+        delivery.unwrap();
     }
 }
 
