@@ -21,11 +21,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use sqlx::{Postgres, QueryBuilder, Row, Sqlite};
+use sqlx::{Postgres, QueryBuilder, Sqlite};
 
 use crate::consumer::{Consumer, HandlerResult, Message, TopicPartition};
 use crate::db::{db, Database, Migration, Transaction};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Default time an event id is remembered.
 pub const RETENTION_DEFAULT: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -66,6 +66,9 @@ pub struct Inbox {
     retention: Duration,
     last_expiry: Mutex<Option<Instant>>,
     duplicates: AtomicU64,
+    /// SQLite allows one writer at a time; partition workers queue here instead of spinning in
+    /// SQLite's busy handler (which sleeps in growing steps and wastes most of the time).
+    sqlite_writer: tokio::sync::Mutex<()>,
 }
 
 impl Inbox {
@@ -77,6 +80,7 @@ impl Inbox {
             retention: RETENTION_DEFAULT,
             last_expiry: Mutex::new(None),
             duplicates: AtomicU64::new(0),
+            sqlite_writer: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -135,45 +139,71 @@ impl Inbox {
 
     /// Records every event id of `batch` in `tx` and returns the indexes of the messages seen for the
     /// first time (a duplicate inside the batch counts once).
+    ///
+    /// Two statements per chunk: a `SELECT` of the ids already recorded (usually none), then one
+    /// multi-row `INSERT` of the rest. If another transaction recorded one of them in between (two
+    /// members briefly processing the same partition during a rebalance), the insert comes up short
+    /// and this returns an error, so the batch is retried and then sees the id as a duplicate.
     pub async fn record_batch(
         &self,
         tx: &mut Transaction,
         batch: &[Message],
     ) -> Result<Vec<usize>> {
-        let now = now_ms();
-        let mut inserted: HashSet<String> = HashSet::with_capacity(batch.len());
-        for chunk in batch.chunks(INSERT_ROWS_MAX) {
-            let ids = match tx {
+        let Some(first) = batch.first() else {
+            return Ok(Vec::new());
+        };
+        let group: &str = &first.consumer_group;
+        let ids: Vec<String> = batch.iter().map(|m| m.event.id.to_string()).collect();
+        let mut recorded: HashSet<String> = HashSet::new();
+        for chunk in ids.chunks(INSERT_ROWS_MAX) {
+            let found = match tx {
                 Transaction::Sqlite(tx) => {
-                    let mut query = insert_many::<Sqlite>(chunk, now);
-                    let rows = query
-                        .build()
+                    select_recorded::<Sqlite>(group, chunk)
+                        .build_query_scalar::<String>()
                         .fetch_all(&mut **tx)
                         .await
-                        .map_err(db("insert inbox rows"))?;
-                    rows.iter()
-                        .map(|row| row.try_get::<String, _>(0))
-                        .collect::<Result<Vec<_>, _>>()
                 }
                 Transaction::Postgres(tx) => {
-                    let mut query = insert_many::<Postgres>(chunk, now);
-                    let rows = query
-                        .build()
+                    select_recorded::<Postgres>(group, chunk)
+                        .build_query_scalar::<String>()
                         .fetch_all(&mut **tx)
                         .await
-                        .map_err(db("insert inbox rows"))?;
-                    rows.iter()
-                        .map(|row| row.try_get::<String, _>(0))
-                        .collect::<Result<Vec<_>, _>>()
                 }
             };
-            inserted.extend(ids.map_err(db("read inserted inbox ids"))?);
+            recorded.extend(found.map_err(db("look up inbox rows"))?);
         }
-        let mut fresh = Vec::with_capacity(inserted.len());
-        for (index, message) in batch.iter().enumerate() {
-            // remove(): a second message with the same id in this batch is a duplicate.
-            if inserted.remove(&message.event.id.to_string()) {
-                fresh.push(index);
+        let mut seen: HashSet<&str> = HashSet::with_capacity(batch.len());
+        let fresh: Vec<usize> = (0..batch.len())
+            .filter(|&i| !recorded.contains(&ids[i]) && seen.insert(ids[i].as_str()))
+            .collect();
+        let now = now_ms();
+        for chunk in fresh.chunks(INSERT_ROWS_MAX) {
+            let rows: Vec<(&Message, &str)> = chunk
+                .iter()
+                .map(|&i| (&batch[i], ids[i].as_str()))
+                .collect();
+            let inserted = match tx {
+                Transaction::Sqlite(tx) => insert_many::<Sqlite>(&rows, now)
+                    .build()
+                    .execute(&mut **tx)
+                    .await
+                    .map(|done| done.rows_affected()),
+                Transaction::Postgres(tx) => insert_many::<Postgres>(&rows, now)
+                    .build()
+                    .execute(&mut **tx)
+                    .await
+                    .map(|done| done.rows_affected()),
+            }
+            .map_err(db("insert inbox rows"))?;
+            if inserted != rows.len() as u64 {
+                let reason = format!(
+                    "{inserted} of {} inbox rows inserted: recorded concurrently",
+                    rows.len()
+                );
+                return Err(Error::database(
+                    "insert inbox rows",
+                    sqlx::Error::Protocol(reason),
+                ));
             }
         }
         Ok(fresh)
@@ -243,6 +273,14 @@ impl Inbox {
         }
     }
 
+    /// Serialises this process's SQLite write transactions (a no-op guard on PostgreSQL).
+    async fn writer(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.db {
+            Database::Sqlite(_) => Some(self.sqlite_writer.lock().await),
+            Database::Postgres(_) => None,
+        }
+    }
+
     fn count_duplicates(&self, message: &Message, count: u64) {
         if count > 0 {
             self.duplicates.fetch_add(count, Ordering::Relaxed);
@@ -251,27 +289,42 @@ impl Inbox {
     }
 }
 
-/// `INSERT ... VALUES (...), (...) ON CONFLICT DO NOTHING RETURNING event_id` for a chunk.
-fn insert_many<'a, DB>(chunk: &'a [Message], now: i64) -> QueryBuilder<'a, DB>
+/// `SELECT event_id ... WHERE consumer_group = ? AND event_id IN (...)` for a chunk of ids.
+fn select_recorded<'a, DB>(group: &'a str, ids: &'a [String]) -> QueryBuilder<'a, DB>
 where
     DB: sqlx::Database,
     &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    let mut query = QueryBuilder::new("SELECT event_id FROM herald_inbox WHERE consumer_group = ");
+    query.push_bind(group).push(" AND event_id IN (");
+    let mut list = query.separated(", ");
+    for id in ids {
+        list.push_bind(id.as_str());
+    }
+    query.push(")");
+    query
+}
+
+/// `INSERT ... VALUES (...), (...) ON CONFLICT DO NOTHING` for a chunk of (message, event id).
+fn insert_many<'a, DB>(rows: &[(&'a Message, &'a str)], now: i64) -> QueryBuilder<'a, DB>
+where
+    DB: sqlx::Database,
+    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
     i32: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
     i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
 {
     let mut query = QueryBuilder::new(
         "INSERT INTO herald_inbox (consumer_group, event_id, kafka_topic, kafka_partition, kafka_offset, received_at_ms) ",
     );
-    query.push_values(chunk, |mut row, message| {
+    query.push_values(rows.iter().copied(), |mut row, (message, id)| {
         row.push_bind(&*message.consumer_group)
-            .push_bind(message.event.id.to_string())
+            .push_bind(id)
             .push_bind(message.topic())
             .push_bind(message.partition())
             .push_bind(message.offset())
             .push_bind(now);
     });
-    query.push(" ON CONFLICT DO NOTHING RETURNING event_id");
+    query.push(" ON CONFLICT DO NOTHING");
     query
 }
 
@@ -334,6 +387,7 @@ impl<H: InboxHandler> Consumer for InboxConsumer<H> {
 
     async fn process(&self, message: &Message) -> HandlerResult {
         self.inbox.expire_if_due(&message.consumer_group).await;
+        let _writer = self.inbox.writer().await;
         let mut tx = self.inbox.db.begin().await?;
         if !self.inbox.record(&mut tx, message).await? {
             tx.rollback().await?;
@@ -351,6 +405,7 @@ impl<H: InboxHandler> Consumer for InboxConsumer<H> {
             return Ok(());
         };
         self.inbox.expire_if_due(&first.consumer_group).await;
+        let _writer = self.inbox.writer().await;
         let mut tx = self.inbox.db.begin().await?;
         let fresh = self.inbox.record_batch(&mut tx, batch).await?;
         let duplicates = (batch.len() - fresh.len()) as u64;

@@ -72,7 +72,9 @@ pub struct ConsumerConfig {
     pub retry: RetryPolicy,
     /// Dead-letter topic; `None` means `<original topic>.dlq`.
     pub dead_letter_topic: Option<String>,
-    /// Serve Prometheus metrics on this address (`GET /metrics`).
+    /// Serve Prometheus metrics on this address (`GET /metrics`). This installs herald's Prometheus
+    /// recorder as the process's `metrics` recorder, so leave it unset if the application installs
+    /// its own (herald's metrics then go to that one).
     pub metrics_listen: Option<SocketAddr>,
     /// `client.id` reported to the brokers.
     pub client_id: String,

@@ -1,9 +1,11 @@
 //! The runner: joins the group, polls Kafka, hands records to partition workers, commits progress.
 //!
 //! One poll loop per consumer. It never blocks on a worker: a record goes into the partition's bounded
-//! queue, and when that queue is full (the worker is slow or waiting to retry) the record is kept in a
-//! small overflow and the partition alone is paused in librdkafka until the worker catches up. So other
-//! partitions keep flowing and the member keeps polling (librdkafka heartbeats from its own thread).
+//! queue; when that queue is full (the worker is slow, or waiting to retry) records wait in the
+//! partition's overflow, and once the overflow reaches a high-water mark the partition alone is paused
+//! in librdkafka, to be resumed when the worker has drained it to a low-water mark (the gap keeps the
+//! worker busy while fetching restarts). So other partitions keep flowing and the member keeps
+//! polling (librdkafka heartbeats from its own thread), and memory stays bounded.
 //! Offsets are committed every `commit_interval_ms`, when partitions are revoked, and at shutdown —
 //! always the offset after the last message that was processed or dead-lettered.
 //!
@@ -29,7 +31,11 @@ use crate::metrics::ConsumerCounters;
 use crate::middleware::dead_letter::{DeadLetterPublisher, DeadLetterSource};
 
 /// How often the loop wakes without messages: drains overflows, resumes partitions, commits.
-const TICK_MS: u64 = 20;
+const TICK_MS: u64 = 10;
+/// Overflow records of one partition at which it is paused, at least (else `8 * batch_size`).
+const OVERFLOW_PAUSE_RECORDS_MIN: usize = 4_096;
+/// Overflow records of one partition at which it is paused, at most.
+const OVERFLOW_PAUSE_RECORDS_MAX: usize = 100_000;
 /// Records queued per partition ahead of its worker, at least.
 const PARTITION_QUEUE_RECORDS_MIN: usize = 64;
 /// Records queued per partition ahead of its worker, at most.
@@ -71,7 +77,13 @@ impl Runner {
             ));
         }
         let stop = shutdown.child_token();
-        let metrics = serve_metrics(self.config.metrics_listen, stop.clone());
+        let metrics = async {
+            let result = serve_metrics(self.config.metrics_listen, stop.clone()).await;
+            if result.is_err() {
+                stop.cancel(); // a configured exporter that cannot run is a startup failure
+            }
+            result
+        };
         let runs = self.consumers.iter().map(|consumer| {
             let stop = stop.clone();
             let config = self.config.clone();
@@ -122,8 +134,10 @@ async fn serve_metrics(
 /// A partition's worker as the poll loop sees it.
 struct WorkerSlot {
     records: mpsc::Sender<Record>,
-    /// Records that did not fit in the queue, in order; non-empty means the partition is paused.
+    /// Records that did not fit in the queue yet, in order.
     overflow: VecDeque<Record>,
+    /// Whether this loop paused the partition (overflow reached the high-water mark).
+    paused: bool,
     progress: Arc<PartitionProgress>,
     task: JoinHandle<()>,
 }
@@ -136,6 +150,8 @@ struct PollLoop {
     /// Workers of revoked partitions that may still be finishing their in-flight batch.
     retiring: HashMap<TopicPartition, JoinHandle<()>>,
     queue_records: usize,
+    /// Overflow high-water mark: pause at this many records, resume at a quarter of it.
+    overflow_pause: usize,
     last_commit: Instant,
 }
 
@@ -178,6 +194,7 @@ async fn run_consumer(
         .subscribe(&topic_refs)
         .map_err(|e| Error::kafka("subscribe", e))?;
     tracing::info!(consumer = %name, %group, ?topics, "consumer started");
+    let poll_batch_size = config.batch_size;
     let queue_records =
         (config.batch_size * 2).clamp(PARTITION_QUEUE_RECORDS_MIN, PARTITION_QUEUE_RECORDS_MAX);
     let shared = Arc::new(WorkerShared {
@@ -195,6 +212,8 @@ async fn run_consumer(
         slots: HashMap::new(),
         retiring: HashMap::new(),
         queue_records,
+        overflow_pause: (poll_batch_size * 8)
+            .clamp(OVERFLOW_PAUSE_RECORDS_MIN, OVERFLOW_PAUSE_RECORDS_MAX),
         last_commit: Instant::now(),
     };
     poll.run(&stop).await;
@@ -255,21 +274,19 @@ impl PollLoop {
             }
         };
         let Some(slot) = slot else { return };
-        if !slot.overflow.is_empty() {
-            slot.overflow.push_back(record);
-            return;
-        }
-        match slot.records.try_send(record) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(record)) => {
-                slot.overflow.push_back(record);
-                // Stop fetching this partition only; records already fetched wait in the overflow.
-                if let Err(error) = self.kafka.pause(&single(&tp)) {
-                    tracing::warn!(%error, topic = %tp.topic, partition = tp.partition, "pause failed");
+        slot.overflow.push_back(record);
+        drain(slot);
+        if !slot.paused && slot.overflow.len() >= self.overflow_pause {
+            // Stop fetching this partition only; records already fetched wait in the overflow.
+            match self.kafka.pause(&single(&tp)) {
+                Ok(()) => {
+                    slot.paused = true;
+                    tracing::debug!(topic = %tp.topic, partition = tp.partition, overflow = slot.overflow.len(), "partition paused");
+                }
+                Err(error) => {
+                    tracing::warn!(%error, topic = %tp.topic, partition = tp.partition, "pause failed")
                 }
             }
-            // The worker stopped (shutdown): the record stays uncommitted and is redelivered.
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
     }
 
@@ -286,6 +303,7 @@ impl PollLoop {
         WorkerSlot {
             records: sender,
             overflow: VecDeque::new(),
+            paused: false,
             progress,
             task: tokio::spawn(worker.run()),
         }
@@ -332,25 +350,16 @@ impl PollLoop {
     /// Moves overflow into queues that have room, resumes drained partitions, commits on schedule.
     fn housekeeping(&mut self) {
         for (tp, slot) in &mut self.slots {
-            if slot.overflow.is_empty() {
-                continue;
-            }
-            while let Some(record) = slot.overflow.pop_front() {
-                match slot.records.try_send(record) {
-                    Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(record)) => {
-                        slot.overflow.push_front(record);
-                        break;
+            drain(slot);
+            if slot.paused && slot.overflow.len() <= self.overflow_pause / 4 {
+                match self.kafka.resume(&single(tp)) {
+                    Ok(()) => {
+                        slot.paused = false;
+                        tracing::debug!(topic = %tp.topic, partition = tp.partition, "partition resumed");
                     }
-                    Err(mpsc::error::TrySendError::Closed(_)) => {
-                        slot.overflow.clear();
-                        break;
+                    Err(error) => {
+                        tracing::warn!(%error, topic = %tp.topic, partition = tp.partition, "resume failed")
                     }
-                }
-            }
-            if slot.overflow.is_empty() {
-                if let Err(error) = self.kafka.resume(&single(tp)) {
-                    tracing::warn!(%error, topic = %tp.topic, partition = tp.partition, "resume failed");
                 }
             }
         }
@@ -398,6 +407,25 @@ impl PollLoop {
             .map_err(|e| Error::config("consumer close", e.to_string()))?;
         tracing::info!(%group, "consumer stopped");
         Ok(())
+    }
+}
+
+/// Moves overflow records into the worker's queue while it has room.
+fn drain(slot: &mut WorkerSlot) {
+    while let Some(record) = slot.overflow.pop_front() {
+        match slot.records.try_send(record) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(record)) => {
+                slot.overflow.push_front(record);
+                return;
+            }
+            // The worker stopped (shutdown or revocation): the records stay uncommitted and are
+            // delivered again later.
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                slot.overflow.clear();
+                return;
+            }
+        }
     }
 }
 

@@ -88,18 +88,23 @@ impl PartitionWorker {
         if batch_size == 1 {
             return Some(batch);
         }
-        let deadline = tokio::time::Instant::now() + self.shared.config.max_wait();
-        while batch.len() < batch_size {
-            match self.records.try_recv() {
-                Ok(record) => batch.push(record),
-                Err(mpsc::error::TryRecvError::Disconnected) => break,
-                Err(mpsc::error::TryRecvError::Empty) => tokio::select! {
-                    record = self.records.recv() => match record {
-                        Some(record) => batch.push(record),
-                        None => break,
-                    },
-                    _ = tokio::time::sleep_until(deadline) => break,
-                },
+        let deadline = tokio::time::sleep(self.shared.config.max_wait());
+        tokio::pin!(deadline);
+        loop {
+            let wanted = batch_size - batch.len();
+            if wanted == 0 {
+                break;
+            }
+            tokio::select! {
+                received = self.records.recv_many(&mut batch, wanted) => if received == 0 { break },
+                _ = &mut deadline => break,
+            }
+            if batch.len() < batch_size {
+                // Let the queue fill for a moment rather than waking up for every record.
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(BATCH_FILL_PAUSE_MS)) => {}
+                    _ = &mut deadline => break,
+                }
             }
         }
         Some(batch)
@@ -198,7 +203,16 @@ impl PartitionWorker {
             offset = message.offset(),
             event_id = %message.event.id,
             event_type = %message.event.event_type,
+            traceparent = tracing::field::Empty,
         );
+        // W3C trace context from the producer, so the handler's span can be joined to its trace.
+        if let Some(traceparent) = message
+            .event
+            .header("traceparent")
+            .and_then(|v| std::str::from_utf8(v).ok())
+        {
+            span.record("traceparent", traceparent);
+        }
         let mut failures = 0u32;
         loop {
             let result = {
@@ -277,5 +291,7 @@ impl PartitionWorker {
     }
 }
 
+/// While filling a batch, how long a worker lets its queue fill before taking what arrived.
+const BATCH_FILL_PAUSE_MS: u64 = 1;
 /// How often a worker waiting for a retry checks whether its partition was revoked.
 const REVOKE_CHECK_MS: u64 = 100;

@@ -1,0 +1,257 @@
+//! Consumer throughput: herald's runner with the inbox in batch mode (one SQLite transaction per batch,
+//! one row per event) against a bare rdkafka consumer doing no work, in the same run, on the same
+//! topic, against an in-process herald-broker.
+//!
+//! `cargo bench -p herald --bench consumer` (1,000,000 events; `HERALD_BENCH_EVENTS=100000` to shrink).
+//! Prints events/s for both and herald's share of the bare consumer's rate.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use herald::consumer::{ConsumerConfig, HandlerResult, Message, Runner};
+use herald::db::{Database, Transaction};
+use herald::envelope::Event;
+use herald::inbox::{Inbox, InboxConsumer, InboxHandler};
+use herald_broker::{Broker, BrokerConfig, FlushPolicy};
+use rdkafka::consumer::{Consumer as _, StreamConsumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::ClientConfig;
+use sqlx::QueryBuilder;
+use tokio_util::sync::CancellationToken;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+const TOPIC: &str = "user_created";
+const PARTITIONS: i32 = 4;
+const EVENTS_DEFAULT: u64 = 1_000_000;
+/// Sends in flight while loading the topic.
+const PRODUCE_WINDOW: usize = 20_000;
+/// Rows per multi-row INSERT of the handler.
+const INSERT_ROWS_MAX: usize = 1_000;
+/// How long one measured run may take before the benchmark gives up.
+const RUN_DEADLINE: Duration = Duration::from_secs(600);
+
+/// Inserts one `users` row per event, all rows of a batch in one statement per chunk.
+struct UsersTable {
+    done: Arc<AtomicU64>,
+}
+
+#[async_trait::async_trait]
+impl InboxHandler for UsersTable {
+    fn subscribes_to(&self) -> Vec<String> {
+        vec![TOPIC.into()]
+    }
+
+    async fn process(&self, tx: &mut Transaction, message: &Message) -> HandlerResult {
+        self.process_batch(tx, std::slice::from_ref(message)).await
+    }
+
+    async fn process_batch(&self, tx: &mut Transaction, batch: &[Message]) -> HandlerResult {
+        let Transaction::Sqlite(tx) = tx else {
+            return Err("benchmark runs on SQLite".into());
+        };
+        for chunk in batch.chunks(INSERT_ROWS_MAX) {
+            let mut query = QueryBuilder::new("INSERT INTO users (event_id, name) ");
+            query.push_values(chunk, |mut row, message| {
+                row.push_bind(message.event.id.to_string()).push_bind(
+                    message.event.data["user"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                );
+            });
+            query.build().execute(&mut **tx).await?;
+        }
+        // Counted before the commit: the runner stops only after every transaction committed.
+        self.done.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .init();
+    }
+    let events: u64 = std::env::var("HERALD_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(EVENTS_DEFAULT);
+    let dir = tempfile::tempdir()?;
+    let mut config = BrokerConfig::for_tests(dir.path().join("broker"));
+    config.flush = FlushPolicy::Never; // loading the topic is not what is measured
+    config.default_partitions = PARTITIONS;
+    let broker = Broker::start(config).await?;
+    let brokers = broker.bootstrap_servers();
+
+    let loading = Instant::now();
+    produce(&brokers, events).await?;
+    println!(
+        "loaded {events} events in {:.1}s",
+        loading.elapsed().as_secs_f64()
+    );
+
+    let bare = bare_consumer(&brokers, events).await?;
+    let noop = herald_noop(&brokers, events).await?;
+    let herald = herald_inbox(&brokers, events, dir.path()).await?;
+    println!("bare rdkafka consumer (no work):            {bare:>10.0} events/s");
+    println!("herald runner, no-op batch handler:         {noop:>10.0} events/s");
+    println!("herald runner + SQLite inbox, batch mode:   {herald:>10.0} events/s");
+    println!(
+        "ratio herald/bare:                          {:>10.2}",
+        herald / bare
+    );
+    broker.shutdown().await?;
+    Ok(())
+}
+
+async fn produce(brokers: &str, events: u64) -> Result<(), BoxError> {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "20")
+        .set("batch.size", "1000000")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()?;
+    let mut pending = Vec::with_capacity(PRODUCE_WINDOW);
+    for i in 0..events {
+        let name = format!("user{i}");
+        let encoded = Event::new(
+            "user_created",
+            &serde_json::json!({ "user": { "name": name } }),
+        )?
+        .key(&name)
+        .encode("bench");
+        let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(TOPIC)
+            .payload(encoded.payload.as_slice())
+            .headers(encoded.kafka_headers());
+        if let Some(key) = &encoded.key {
+            record = record.key(key.as_slice());
+        }
+        pending.push(producer.send_result(record).map_err(|(e, _)| e)?);
+        if pending.len() == PRODUCE_WINDOW {
+            for delivery in pending.drain(..) {
+                delivery.await?.map_err(|(e, _)| e)?;
+            }
+        }
+    }
+    for delivery in pending {
+        delivery.await?.map_err(|(e, _)| e)?;
+    }
+    Ok(())
+}
+
+/// Events/s of a group consumer that only counts messages.
+async fn bare_consumer(brokers: &str, events: u64) -> Result<f64, BoxError> {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "bench-bare")
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()?;
+    consumer.subscribe(&[TOPIC])?;
+    let first = consumer.recv().await?;
+    drop(first);
+    let started = Instant::now();
+    let mut seen = 1u64;
+    while seen < events {
+        let _message = tokio::time::timeout(RUN_DEADLINE, consumer.recv()).await??;
+        seen += 1;
+    }
+    Ok((events - 1) as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Does nothing with each batch but count it.
+struct Noop {
+    done: Arc<AtomicU64>,
+}
+
+#[async_trait::async_trait]
+impl herald::consumer::Consumer for Noop {
+    fn subscribes_to(&self) -> Vec<String> {
+        vec![TOPIC.into()]
+    }
+
+    async fn process(&self, _message: &Message) -> HandlerResult {
+        self.done.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    async fn process_batch(&self, batch: &[Message]) -> HandlerResult {
+        self.done.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// Events/s of herald's runner (decode, batching, commits) with a handler that does nothing.
+async fn herald_noop(brokers: &str, events: u64) -> Result<f64, BoxError> {
+    let done = Arc::new(AtomicU64::new(0));
+    let config = runner_config(brokers, "bench-noop");
+    let consumer = Noop { done: done.clone() };
+    let stop = CancellationToken::new();
+    let runner = tokio::spawn(Runner::new(config).consumer(consumer).run(stop.clone()));
+    let rate = measure(&done, events).await;
+    stop.cancel();
+    runner.await??;
+    rate
+}
+
+fn runner_config(brokers: &str, group: &str) -> ConsumerConfig {
+    ConsumerConfig {
+        brokers: brokers.to_string(),
+        group_id: Some(group.into()),
+        batch_size: 2_000,
+        max_wait_ms: 50,
+        ..ConsumerConfig::default()
+    }
+}
+
+/// Events/s from the first processed batch (the group is joined) until `done` reaches `events`.
+async fn measure(done: &AtomicU64, events: u64) -> Result<f64, BoxError> {
+    let deadline = Instant::now() + RUN_DEADLINE;
+    while done.load(Ordering::Relaxed) == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let (started, first) = (Instant::now(), done.load(Ordering::Relaxed));
+    while done.load(Ordering::Relaxed) < events && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    if done.load(Ordering::Relaxed) < events {
+        return Err(format!(
+            "only {} of {events} events processed",
+            done.load(Ordering::Relaxed)
+        )
+        .into());
+    }
+    Ok((events - first) as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Events/s of herald's runner with the inbox in batch mode on SQLite.
+async fn herald_inbox(brokers: &str, events: u64, dir: &std::path::Path) -> Result<f64, BoxError> {
+    let db = Database::connect(&format!("sqlite://{}", dir.join("bench.db").display())).await?;
+    db.execute_script("CREATE TABLE users (event_id TEXT NOT NULL, name TEXT NOT NULL)")
+        .await?;
+    let inbox = Arc::new(Inbox::new(db.clone()).await?);
+    let done = Arc::new(AtomicU64::new(0));
+    let config = runner_config(brokers, "bench-herald");
+    let stop = CancellationToken::new();
+    let consumer = InboxConsumer::new(inbox, UsersTable { done: done.clone() });
+    let runner = tokio::spawn(Runner::new(config).consumer(consumer).run(stop.clone()));
+    let rate = measure(&done, events).await;
+    stop.cancel();
+    runner.await??;
+    let Database::Sqlite(pool) = &db else {
+        unreachable!()
+    };
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(pool)
+        .await?;
+    if rows as u64 != events {
+        return Err(format!("expected {events} rows, found {rows}").into());
+    }
+    rate
+}
