@@ -7,7 +7,7 @@
 //! that queued on the mutex meanwhile usually find their offsets already covered and return without a
 //! second fsync. Not here: topic metadata and persistence (`topics.rs`).
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use herald_log::{AppendInfo, Log, LogConfig, LogError};
@@ -25,6 +25,8 @@ pub struct Partition {
     flush_lock: Mutex<()>,
     /// Everything below this offset is known to be fsynced.
     durable_offset: AtomicI64,
+    /// fsyncs done by `flush_to` (group commit makes this smaller than the acknowledged produces).
+    fsyncs: AtomicU64,
 }
 
 /// What a read returned, with the offsets a fetch response reports.
@@ -47,6 +49,7 @@ impl Partition {
             log_end_tx,
             flush_lock: Mutex::new(()),
             durable_offset: AtomicI64::new(log_end_offset),
+            fsyncs: AtomicU64::new(0),
         }
     }
 
@@ -133,7 +136,13 @@ impl Partition {
         self.write_log().mark_flushed(up_to_offset);
         self.durable_offset
             .fetch_max(up_to_offset, Ordering::AcqRel);
+        self.fsyncs.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// How many fsyncs produce acknowledgements have waited for so far.
+    pub fn fsync_count(&self) -> u64 {
+        self.fsyncs.load(Ordering::Relaxed)
     }
 
     /// Fsyncs everything appended so far (interval flush policy).

@@ -280,6 +280,23 @@ impl RawClient {
         Resp::decode(&mut frame, version).unwrap()
     }
 
+    /// Receives the response to the request sent with `correlation_id` (pipelined requests).
+    pub async fn receive_in_order<Resp: Decodable>(
+        &mut self,
+        api_key: ApiKey,
+        version: i16,
+        correlation_id: i32,
+    ) -> Resp {
+        let mut frame = self.read_frame().await.expect("connection closed");
+        let header =
+            ResponseHeader::decode(&mut frame, api_key.response_header_version(version)).unwrap();
+        assert_eq!(
+            header.correlation_id, correlation_id,
+            "responses must come in request order"
+        );
+        Resp::decode(&mut frame, version).unwrap()
+    }
+
     /// The next frame, or `None` if the broker closed the connection.
     pub async fn read_frame(&mut self) -> Option<Bytes> {
         let mut size = [0u8; 4];
