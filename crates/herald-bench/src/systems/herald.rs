@@ -1,0 +1,237 @@
+//! herald-broker as a child process (`herald broker`, or `herald-bench serve-herald` when no herald
+//! binary is at hand), driven by librdkafka: idempotent producer with acks=all, manually assigned
+//! consumer.
+//!
+//! Not the in-process broker: a child process has its own /proc entry, so its peak RSS is measurable.
+//! Main types: `Herald`.
+
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use async_trait::async_trait;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{DeliveryResult, Message};
+use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::{
+    latency_histogram, record_latency, Binaries, ConsumeJob, ConsumeOutcome, Durability,
+    ProduceJob, ProduceOutcome, Running, System, STALL_TIMEOUT_MS,
+};
+use crate::server::{free_port, ServerProcess};
+
+/// How long a producer may take to get every acknowledgement after its last send.
+const FLUSH_TIMEOUT_MS: u64 = 300_000;
+
+/// Starts a herald broker child with `--flush always` (equal) or `--flush never` (relaxed).
+pub async fn start(durability: Durability, binaries: &Binaries) -> anyhow::Result<Running> {
+    let dir = tempfile::Builder::new()
+        .prefix("herald-bench-herald")
+        .tempdir()?;
+    let port = free_port()?;
+    let flush = match durability {
+        Durability::Equal => "always",
+        Durability::Relaxed => "never",
+    };
+    let mut command = match &binaries.herald {
+        Some(herald) => {
+            let mut command = Command::new(herald);
+            command.arg("broker");
+            command
+        }
+        None => {
+            let mut command = Command::new(std::env::current_exe()?);
+            command.arg("serve-herald");
+            command
+        }
+    };
+    command
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("--flush")
+        .arg(flush)
+        .arg("--retention-ms")
+        .arg("-1");
+    let server = tokio::task::spawn_blocking(move || {
+        ServerProcess::spawn("herald", &mut command, dir, port)
+    })
+    .await??;
+    let system = Arc::new(Herald {
+        bootstrap: format!("127.0.0.1:{port}"),
+    });
+    Ok(Running { server, system })
+}
+
+/// Kafka clients of one broker.
+pub struct Herald {
+    bootstrap: String,
+}
+
+/// Counts delivery reports.
+#[derive(Default, Clone)]
+struct Deliveries {
+    delivered: Arc<AtomicU64>,
+    failed: Arc<AtomicU64>,
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(_) => self.delivered.fetch_add(1, Ordering::Relaxed),
+            Err(_) => self.failed.fetch_add(1, Ordering::Relaxed),
+        };
+    }
+}
+
+#[async_trait]
+impl System for Herald {
+    async fn prepare(&self, topic: &str, partitions: u32) -> anyhow::Result<()> {
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", &self.bootstrap)
+            .create()?;
+        let partitions = i32::try_from(partitions)?;
+        let results = admin
+            .create_topics(
+                [&NewTopic::new(
+                    topic,
+                    partitions,
+                    TopicReplication::Fixed(1),
+                )],
+                &AdminOptions::new(),
+            )
+            .await?;
+        for result in results {
+            result.map_err(|(topic, code)| anyhow::anyhow!("creating {topic}: {code}"))?;
+        }
+        Ok(())
+    }
+
+    async fn produce(&self, job: ProduceJob) -> anyhow::Result<ProduceOutcome> {
+        let bootstrap = self.bootstrap.clone();
+        tokio::task::spawn_blocking(move || produce_blocking(&bootstrap, &job)).await?
+    }
+
+    async fn consume(&self, job: ConsumeJob) -> anyhow::Result<ConsumeOutcome> {
+        let bootstrap = self.bootstrap.clone();
+        tokio::task::spawn_blocking(move || consume_blocking(&bootstrap, &job)).await?
+    }
+}
+
+fn producer(
+    bootstrap: &str,
+    low_latency: bool,
+) -> anyhow::Result<(ThreadedProducer<Deliveries>, Deliveries)> {
+    let deliveries = Deliveries::default();
+    let producer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("acks", "all") // answered only after the broker's fsync under --flush always
+        .set("enable.idempotence", "true") // no duplicates on retry, as a real user would run it
+        .set("linger.ms", if low_latency { "0" } else { "5" })
+        .set("batch.size", "1000000")
+        .set("batch.num.messages", "100000")
+        .set("compression.type", "none") // peers do not compress either
+        .set("queue.buffering.max.messages", "1000000")
+        .set("queue.buffering.max.kbytes", "1048576")
+        .create_with_context(deliveries.clone())
+        .context("creating the Kafka producer")?;
+    Ok((producer, deliveries))
+}
+
+fn produce_blocking(bootstrap: &str, job: &ProduceJob) -> anyhow::Result<ProduceOutcome> {
+    let (producer, deliveries) = producer(bootstrap, job.low_latency)?;
+    let partition = i32::try_from(job.partition)?;
+    let start = Instant::now();
+    let mut index = 0u64;
+    while index < job.records {
+        let chunk = match &job.pacer {
+            Some(pacer) => pacer.ready_blocking(index, job.records - index),
+            None => job.records - index,
+        };
+        for _ in 0..chunk {
+            let payload = crate::payload::stamped(job.size_bytes, job.first_seq + index);
+            let mut record = BaseRecord::<(), [u8]>::to(&job.topic)
+                .payload(&payload)
+                .partition(partition);
+            loop {
+                match producer.send(record) {
+                    Ok(()) => break,
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        record = back;
+                        // The local queue drains as acknowledgements arrive.
+                        producer.poll(Duration::from_millis(1));
+                    }
+                    Err((error, _)) => bail!("producing to {}: {error}", job.topic),
+                }
+            }
+            index += 1;
+        }
+    }
+    producer
+        .flush(Duration::from_millis(FLUSH_TIMEOUT_MS))
+        .context("waiting for acknowledgements")?;
+    let seconds = start.elapsed().as_secs_f64();
+    let failed = deliveries.failed.load(Ordering::Relaxed);
+    if failed > 0 {
+        bail!("{failed} records were not acknowledged");
+    }
+    Ok(ProduceOutcome {
+        acked: deliveries.delivered.load(Ordering::Relaxed),
+        seconds,
+    })
+}
+
+fn consume_blocking(bootstrap: &str, job: &ConsumeJob) -> anyhow::Result<ConsumeOutcome> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "herald-bench") // required by librdkafka; nothing is committed
+        .set("enable.auto.commit", "false") // peers' consumers do not acknowledge either
+        .set("max.partition.fetch.bytes", "16777216")
+        .set("fetch.max.bytes", "67108864")
+        .set("queued.max.messages.kbytes", "262144")
+        // librdkafka pauses fetching for fetch.queue.backoff.ms (1 s) once its local queue holds
+        // queued.min.messages (100k); one 16 MiB fetch of 100 B records is more than that.
+        .set("queued.min.messages", "2000000")
+        .set("fetch.queue.backoff.ms", "10")
+        .create()
+        .context("creating the Kafka consumer")?;
+    let mut assignment = TopicPartitionList::new();
+    assignment.add_partition_offset(
+        &job.topic,
+        i32::try_from(job.partition)?,
+        Offset::Beginning,
+    )?;
+    consumer.assign(&assignment)?;
+    let mut latency = latency_histogram()?;
+    let start = Instant::now();
+    let mut received = 0u64;
+    while received < job.records {
+        match consumer.poll(Duration::from_millis(STALL_TIMEOUT_MS)) {
+            Some(Ok(message)) => {
+                if let Some(payload) = message.payload() {
+                    record_latency(&mut latency, payload, job.latency_from_seq);
+                }
+                received += 1;
+                job.progress.fetch_add(1, Ordering::Relaxed);
+            }
+            Some(Err(error)) => bail!("consuming {}: {error}", job.topic),
+            None => bail!("no record within {STALL_TIMEOUT_MS} ms after {received}"),
+        }
+    }
+    Ok(ConsumeOutcome {
+        received,
+        seconds: start.elapsed().as_secs_f64(),
+        latency,
+    })
+}

@@ -1,0 +1,353 @@
+//! The workloads: bulk produce then consume (100 B and 1 KiB), end-to-end latency at a fixed rate with
+//! one producer and one consumer, and eight producers with eight consumers on eight partitions.
+//!
+//! Each run starts a fresh server, so peak RSS belongs to one workload. Not a load generator for
+//! anything but these shapes. Main types: `Workload`, `Settings`, `Measurement`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::payload::Pacer;
+use crate::systems::{self, Binaries, ConsumeJob, ProduceJob, System, Target};
+
+/// How long the warm-up record of a latency run may take to arrive.
+const WARMUP_TIMEOUT_MS: u64 = 30_000;
+/// Record size of the latency and fan-out workloads.
+const SMALL_RECORD_BYTES: usize = 100;
+
+/// One workload shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    /// Produce `records` of this size as fast as acknowledgements allow, then consume them back.
+    Throughput { size_bytes: usize },
+    /// One producer at a fixed rate, one consumer, latency from the payload's send stamp.
+    Latency,
+    /// `partitions` producers and consumers at once, one partition each.
+    Fanout,
+}
+
+impl Workload {
+    /// Names of the report rows this workload produces.
+    pub fn row_names(&self, settings: &Settings) -> Vec<String> {
+        match self {
+            Workload::Throughput { size_bytes } => vec![
+                format!("produce {}", size_label(*size_bytes)),
+                format!("consume {}", size_label(*size_bytes)),
+            ],
+            Workload::Latency => vec![format!(
+                "e2e latency at {} records/s",
+                settings.latency_rate
+            )],
+            Workload::Fanout => vec![format!(
+                "{0} producers + {0} consumers, {0} partitions",
+                settings.partitions
+            )],
+        }
+    }
+}
+
+fn size_label(size_bytes: usize) -> String {
+    if size_bytes % 1024 == 0 {
+        format!("{} KiB", size_bytes / 1024)
+    } else {
+        format!("{size_bytes} B")
+    }
+}
+
+/// Sizes of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    /// Records per throughput workload and in total for the fan-out workload.
+    pub records: u64,
+    pub latency_seconds: u64,
+    pub latency_rate: u64,
+    pub partitions: u32,
+}
+
+/// One row of the report: one workload phase on one system.
+#[derive(Debug, Clone, Serialize)]
+pub struct Measurement {
+    pub workload: String,
+    pub target: Target,
+    pub system: String,
+    pub record_bytes: usize,
+    pub records_produced: u64,
+    pub records_consumed: u64,
+    pub seconds: f64,
+    pub records_per_second: f64,
+    pub megabytes_per_second: f64,
+    pub latency_p50_us: Option<u64>,
+    pub latency_p99_us: Option<u64>,
+    pub latency_p999_us: Option<u64>,
+    pub server_peak_rss_kib: Option<u64>,
+    pub error: Option<String>,
+}
+
+impl Measurement {
+    fn new(workload: String, target: Target, record_bytes: usize) -> Self {
+        Self {
+            workload,
+            target,
+            system: target.label().to_owned(),
+            record_bytes,
+            records_produced: 0,
+            records_consumed: 0,
+            seconds: 0.0,
+            records_per_second: 0.0,
+            megabytes_per_second: 0.0,
+            latency_p50_us: None,
+            latency_p99_us: None,
+            latency_p999_us: None,
+            server_peak_rss_kib: None,
+            error: None,
+        }
+    }
+
+    fn rate(mut self, records: u64, seconds: f64) -> Self {
+        self.seconds = seconds;
+        self.records_per_second = if seconds > 0.0 {
+            records as f64 / seconds
+        } else {
+            0.0
+        };
+        self.megabytes_per_second = self.records_per_second * self.record_bytes as f64 / 1e6;
+        self
+    }
+
+    fn latency(mut self, histogram: &Histogram<u64>) -> Self {
+        if !histogram.is_empty() {
+            self.latency_p50_us = Some(histogram.value_at_quantile(0.50));
+            self.latency_p99_us = Some(histogram.value_at_quantile(0.99));
+            self.latency_p999_us = Some(histogram.value_at_quantile(0.999));
+        }
+        self
+    }
+}
+
+/// Runs `workload` on a fresh server of `target`; a failure becomes rows carrying the error.
+pub async fn run(
+    workload: Workload,
+    target: Target,
+    binaries: &Binaries,
+    settings: &Settings,
+) -> Vec<Measurement> {
+    let topic = format!("bench-{}", workload_slug(workload));
+    let result = async {
+        let mut running = systems::start(target, binaries).await?;
+        let system = running.system.clone();
+        let outcome = match workload {
+            Workload::Throughput { size_bytes } => {
+                throughput(&*system, target, &topic, size_bytes, settings).await
+            }
+            Workload::Latency => latency(system, target, &topic, settings).await,
+            Workload::Fanout => fanout(system, target, &topic, settings).await,
+        };
+        running.server.check_alive()?;
+        let rss = running.server.peak_rss_kib();
+        tokio::task::spawn_blocking(move || running.server.stop()).await??;
+        let mut rows = outcome?;
+        for row in &mut rows {
+            row.server_peak_rss_kib = rss;
+        }
+        anyhow::Ok(rows)
+    }
+    .await;
+    let label = systems::label(target, binaries);
+    let mut rows = match result {
+        Ok(rows) => rows,
+        Err(error) => {
+            tracing::error!(system = target.label(), ?workload, "{error:#}");
+            let size = match workload {
+                Workload::Throughput { size_bytes } => size_bytes,
+                Workload::Latency | Workload::Fanout => SMALL_RECORD_BYTES,
+            };
+            workload
+                .row_names(settings)
+                .into_iter()
+                .map(|name| Measurement {
+                    error: Some(format!("{error:#}")),
+                    ..Measurement::new(name, target, size)
+                })
+                .collect()
+        }
+    };
+    for row in &mut rows {
+        row.system.clone_from(&label);
+    }
+    rows
+}
+
+fn workload_slug(workload: Workload) -> String {
+    match workload {
+        Workload::Throughput { size_bytes } => format!("throughput-{size_bytes}"),
+        Workload::Latency => "latency".to_owned(),
+        Workload::Fanout => "fanout".to_owned(),
+    }
+}
+
+async fn throughput(
+    system: &dyn System,
+    target: Target,
+    topic: &str,
+    size_bytes: usize,
+    settings: &Settings,
+) -> anyhow::Result<Vec<Measurement>> {
+    system.prepare(topic, 1).await?;
+    let produced = system
+        .produce(ProduceJob {
+            topic: topic.to_owned(),
+            partition: 0,
+            first_seq: 0,
+            records: settings.records,
+            size_bytes,
+            pacer: None,
+            low_latency: false,
+        })
+        .await
+        .context("produce phase")?;
+    let consumed = system
+        .consume(ConsumeJob {
+            topic: topic.to_owned(),
+            partition: 0,
+            records: settings.records,
+            progress: Arc::new(AtomicU64::new(0)),
+            latency_from_seq: u64::MAX, // records were written long ago: no latency here
+        })
+        .await
+        .context("consume phase")?;
+    let names = Workload::Throughput { size_bytes }.row_names(settings);
+    let counts = |mut row: Measurement| {
+        row.records_produced = produced.acked;
+        row.records_consumed = consumed.received;
+        row
+    };
+    Ok(vec![
+        counts(Measurement::new(names[0].clone(), target, size_bytes))
+            .rate(produced.acked, produced.seconds),
+        counts(Measurement::new(names[1].clone(), target, size_bytes))
+            .rate(consumed.received, consumed.seconds),
+    ])
+}
+
+async fn latency(
+    system: Arc<dyn System>,
+    target: Target,
+    topic: &str,
+    settings: &Settings,
+) -> anyhow::Result<Vec<Measurement>> {
+    system.prepare(topic, 1).await?;
+    let records = settings.latency_rate * settings.latency_seconds;
+    let progress = Arc::new(AtomicU64::new(0));
+    let consumer = tokio::spawn({
+        let (system, job) = (
+            system.clone(),
+            ConsumeJob {
+                topic: topic.to_owned(),
+                partition: 0,
+                records: records + 1,
+                progress: progress.clone(),
+                latency_from_seq: 1, // record 0 warms up both clients and is not measured
+            },
+        );
+        async move { system.consume(job).await }
+    });
+    let job = |first_seq, records, pacer| ProduceJob {
+        topic: topic.to_owned(),
+        partition: 0,
+        first_seq,
+        records,
+        size_bytes: SMALL_RECORD_BYTES,
+        pacer,
+        low_latency: true,
+    };
+    let warmup = system.produce(job(0, 1, None)).await.context("warm-up")?;
+    wait_for(&progress, 1, &consumer).await?;
+    let produced = system
+        .produce(job(1, records, Some(Pacer::new(settings.latency_rate))))
+        .await
+        .context("paced produce")?;
+    let consumed = consumer.await??;
+    let name = Workload::Latency.row_names(settings).remove(0);
+    let mut row = Measurement::new(name, target, SMALL_RECORD_BYTES)
+        .rate(produced.acked, produced.seconds)
+        .latency(&consumed.latency);
+    row.records_produced = warmup.acked + produced.acked;
+    row.records_consumed = consumed.received;
+    Ok(vec![row])
+}
+
+/// Waits until the consumer has seen `count` records (or has failed).
+async fn wait_for(
+    progress: &AtomicU64,
+    count: u64,
+    consumer: &tokio::task::JoinHandle<anyhow::Result<systems::ConsumeOutcome>>,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_millis(WARMUP_TIMEOUT_MS);
+    while progress.load(Ordering::Relaxed) < count {
+        if consumer.is_finished() {
+            bail!("the consumer stopped during warm-up");
+        }
+        if Instant::now() > deadline {
+            bail!("the warm-up record did not arrive within {WARMUP_TIMEOUT_MS} ms");
+        }
+        systems::poll_pause().await;
+    }
+    Ok(())
+}
+
+async fn fanout(
+    system: Arc<dyn System>,
+    target: Target,
+    topic: &str,
+    settings: &Settings,
+) -> anyhow::Result<Vec<Measurement>> {
+    system.prepare(topic, settings.partitions).await?;
+    let per_partition = (settings.records / u64::from(settings.partitions)).max(1);
+    let start = Instant::now();
+    let mut consumers = Vec::new();
+    let mut producers = Vec::new();
+    for partition in 0..settings.partitions {
+        let (system_c, system_p) = (system.clone(), system.clone());
+        let consume = ConsumeJob {
+            topic: topic.to_owned(),
+            partition,
+            records: per_partition,
+            progress: Arc::new(AtomicU64::new(0)),
+            latency_from_seq: 0,
+        };
+        consumers.push(tokio::spawn(async move { system_c.consume(consume).await }));
+        let produce = ProduceJob {
+            topic: topic.to_owned(),
+            partition,
+            first_seq: 0,
+            records: per_partition,
+            size_bytes: SMALL_RECORD_BYTES,
+            pacer: None,
+            low_latency: false,
+        };
+        producers.push(tokio::spawn(async move { system_p.produce(produce).await }));
+    }
+    let (mut produced, mut consumed) = (0u64, 0u64);
+    let mut latency = systems::latency_histogram()?;
+    for producer in producers {
+        produced += producer.await??.acked;
+    }
+    for consumer in consumers {
+        let outcome = consumer.await??;
+        consumed += outcome.received;
+        latency.add(&outcome.latency).ok();
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let name = Workload::Fanout.row_names(settings).remove(0);
+    let mut row = Measurement::new(name, target, SMALL_RECORD_BYTES)
+        .rate(consumed, seconds)
+        .latency(&latency);
+    row.records_produced = produced;
+    row.records_consumed = consumed;
+    Ok(vec![row])
+}
