@@ -100,6 +100,8 @@
 //!     _ => panic!()
 //! }
 //! ```
+// herald: a vendored dependency; its warnings are upstream's, as they would be for a registry crate.
+#![allow(warnings)]
 #![deny(missing_docs)]
 // Display required features for items when rendering for docs.rs
 #![cfg_attr(docsrs, feature(doc_cfg))]
