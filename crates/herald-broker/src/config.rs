@@ -65,6 +65,13 @@ pub const REQUEST_READ_TIMEOUT_MS_DEFAULT: u64 = 30_000;
 /// `connections.max.idle.ms`, 10 minutes); idle connections are normal for Kafka clients.
 pub const CONNECTIONS_MAX_IDLE_MS_DEFAULT: u64 = 10 * 60 * 1000;
 
+/// TLS on the listener: a PEM certificate chain and its PEM private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    pub cert_path: PathBuf,
+    pub key_path: PathBuf,
+}
+
 /// Everything a broker needs to start.
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
@@ -105,6 +112,12 @@ pub struct BrokerConfig {
     pub offsets_retention: Duration,
     /// How often retention and group expiry run.
     pub retention_check_interval: Duration,
+    /// TLS on the listener; `None` serves plaintext.
+    pub tls: Option<TlsConfig>,
+    /// The SASL users file (`auth/users.rs` has the format); `Some` requires every client to log in.
+    pub sasl_users: Option<PathBuf>,
+    /// The ACL file (`auth/acl.rs`); `None` lets every authenticated principal do everything.
+    pub acl: Option<PathBuf>,
 }
 
 impl Default for BrokerConfig {
@@ -128,6 +141,9 @@ impl Default for BrokerConfig {
             group_initial_rebalance_delay: Duration::from_millis(100),
             offsets_retention: Duration::from_secs(7 * 24 * 60 * 60),
             retention_check_interval: Duration::from_secs(30),
+            tls: None,
+            sasl_users: None,
+            acl: None,
         }
     }
 }

@@ -20,13 +20,13 @@ use kafka_protocol::messages::{
     ApiKey, ProduceResponse, RequestHeader, RequestKind, ResponseHeader, ResponseKind,
 };
 use kafka_protocol::protocol::{Decodable, Encodable};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::task::{JoinError, JoinHandle};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{self, api_versions, produce};
+use crate::api::{api_versions, produce};
+use crate::auth::{self, Security, Session};
 use crate::config::{CONNECTIONS_MAX_IDLE_MS_DEFAULT, REQUEST_READ_TIMEOUT_MS_DEFAULT};
 use crate::BrokerState;
 
@@ -69,16 +69,23 @@ pub enum FrameError {
     Undecodable { what: &'static str, reason: String },
     #[error("encoding the {api_key:?} response failed: {reason}")]
     Encode { api_key: ApiKey, reason: String },
+    #[error("{api_key:?} before SASL authentication")]
+    Unauthenticated { api_key: ApiKey },
+    #[error("SASL authentication failed: {reason}")]
+    AuthenticationFailed { reason: String },
     #[error("produce task failed: {0}")]
     Task(String),
     #[error("socket: {0}")]
     Io(#[from] std::io::Error),
 }
 
-/// A TCP stream plus the bytes read from it that do not yet form a whole frame.
-#[derive(Debug)]
+/// What a connection reads and writes: a TCP stream, or TLS over one.
+pub trait ByteStream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> ByteStream for T {}
+
+/// A TCP (or TLS) stream plus the bytes read from it that do not yet form a whole frame.
 pub struct Connection {
-    stream: TcpStream,
+    stream: Box<dyn ByteStream>,
     peer: SocketAddr,
     buffer: BytesMut,
     max_request_bytes: usize,
@@ -89,6 +96,18 @@ pub struct Connection {
     /// When the frame being read must be whole; kept here so that a cancelled `read_frame` (it runs
     /// inside `select!`) does not restart the clock.
     frame_deadline: Option<Instant>,
+    /// Who is on the other end, once authenticated (`auth/`).
+    session: Session,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("peer", &self.peer)
+            .field("buffered", &self.buffer.len())
+            .field("session", &self.session)
+            .finish()
+    }
 }
 
 /// A decoded request, ready for dispatch.
@@ -105,16 +124,23 @@ enum Decoded {
 
 impl Connection {
     /// Wraps an accepted socket.
-    pub fn new(stream: TcpStream, peer: SocketAddr, max_request_bytes: usize) -> Self {
+    pub fn new(stream: impl ByteStream + 'static, peer: SocketAddr, max_request_bytes: usize) -> Self {
         Self {
-            stream,
+            stream: Box::new(stream),
             peer,
             buffer: BytesMut::with_capacity(64 * 1024),
             max_request_bytes,
             request_read_timeout: Duration::from_millis(REQUEST_READ_TIMEOUT_MS_DEFAULT),
             idle_timeout: Duration::from_millis(CONNECTIONS_MAX_IDLE_MS_DEFAULT),
             frame_deadline: None,
+            session: Session::new(Arc::new(Security::default())),
         }
+    }
+
+    /// Sets the session (SASL state, ACLs) this connection serves under.
+    pub fn with_session(mut self, session: Session) -> Self {
+        self.session = session;
+        self
     }
 
     /// Sets how long a begun frame may take to arrive whole, and how long the connection may idle.
@@ -253,9 +279,14 @@ async fn handle_frame(
     pending: &mut VecDeque<PendingProduce>,
     frame: Bytes,
 ) -> Result<(), FrameError> {
-    let decoded = match decode_request(frame)? {
+    let decoded = decode_request(frame)?;
+    if let Decoded::Request { api_key, .. } = &decoded {
+        connection.session.admit(*api_key)?;
+    }
+    let decoded = match decoded {
         Decoded::Request { header, body, .. }
-            if matches!(body.as_ref(), RequestKind::Produce(_)) =>
+            if matches!(body.as_ref(), RequestKind::Produce(_))
+                && connection.session.may_pipeline(&body) =>
         {
             if let RequestKind::Produce(request) = *body {
                 let appended = produce::append(state, &header, request).await;
@@ -304,7 +335,8 @@ async fn respond(
         } => {
             let correlation_id = header.correlation_id;
             let version = header.request_api_version;
-            let Some(response) = api::handle(state, &header, *body).await else {
+            let handled = auth::handle(state, &mut connection.session, &header, *body).await;
+            let Some(response) = handled.response else {
                 return Ok(()); // acks=0 produce: no response
             };
             // ApiVersions' response header is always v0: clients parse it before knowing versions.
@@ -315,7 +347,11 @@ async fn respond(
             };
             let frame =
                 encode_response(correlation_id, header_version, api_key, version, &response)?;
-            connection.write_frame(&frame).await
+            connection.write_frame(&frame).await?;
+            match handled.close {
+                Some(reason) => Err(FrameError::AuthenticationFailed { reason }),
+                None => Ok(()),
+            }
         }
     }
 }

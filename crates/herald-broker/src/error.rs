@@ -56,6 +56,9 @@ pub enum BrokerError {
     /// A topic that does not exist.
     #[error("unknown topic {name}")]
     UnknownTopic { name: String },
+    /// A users, ACL, certificate or key file that does not parse.
+    #[error("invalid security file {}: {reason}", path.display())]
+    InvalidSecurityFile { path: PathBuf, reason: String },
 }
 
 impl BrokerError {
@@ -77,7 +80,9 @@ impl BrokerError {
             BrokerError::InvalidConfig { .. } => ResponseError::InvalidConfig,
             BrokerError::UnknownTopic { .. } => ResponseError::UnknownTopicOrPartition,
             BrokerError::Storage(_) | BrokerError::Io { .. } => ResponseError::KafkaStorageError,
-            BrokerError::Bind { .. } | BrokerError::CorruptMetadata { .. } => {
+            BrokerError::Bind { .. }
+            | BrokerError::CorruptMetadata { .. }
+            | BrokerError::InvalidSecurityFile { .. } => {
                 ResponseError::UnknownServerError
             }
         };

@@ -15,6 +15,7 @@
 //! Main types: [`Broker`], [`BrokerHandle`], [`BrokerConfig`], [`BrokerError`].
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod connection;
 pub mod coordinator;
@@ -26,7 +27,7 @@ pub mod state;
 pub mod topic_config;
 pub mod topics;
 
-pub use config::{BrokerConfig, FlushPolicy};
+pub use config::{BrokerConfig, FlushPolicy, TlsConfig};
 pub use error::BrokerError;
 pub use state::BrokerState;
 
@@ -43,6 +44,7 @@ pub struct Broker;
 impl Broker {
     /// Binds `config.listen`, opens the data directory, and serves until the handle's `shutdown`.
     pub async fn start(config: BrokerConfig) -> Result<BrokerHandle, BrokerError> {
+        let security = Arc::new(auth::Security::load(&config)?);
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| BrokerError::Bind {
@@ -70,6 +72,7 @@ impl Broker {
             state.clone(),
             shutdown.clone(),
             done_tx,
+            security,
         ));
         tracing::info!(address = %local_addr, data_dir = %config.data_dir.display(),
             flush = %config.flush, "herald-broker ready");

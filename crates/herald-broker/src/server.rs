@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::{tls, Security, Session};
 use crate::connection::{self, Connection};
 use crate::{BrokerState, FlushPolicy};
 
@@ -32,6 +33,7 @@ pub async fn run(
     state: Arc<BrokerState>,
     shutdown: CancellationToken,
     done: mpsc::Sender<()>,
+    security: Arc<Security>,
 ) {
     tokio::spawn(retention_loop(
         state.clone(),
@@ -78,14 +80,21 @@ pub async fn run(
         if let Err(e) = socket.set_nodelay(true) {
             tracing::debug!(%peer, error = %e, "TCP_NODELAY not set");
         }
-        let connection = Connection::new(socket, peer, state.config.max_request_bytes)
-            .with_timeouts(
-                state.config.request_read_timeout,
-                state.config.connections_max_idle,
-            );
         let (state, shutdown, done) = (state.clone(), shutdown.clone(), done.clone());
+        let security = security.clone();
         tokio::spawn(async move {
-            connection::serve(connection, state, shutdown).await;
+            // The TLS handshake runs here, not in the accept loop, so a slow client delays no one.
+            let timeout = state.config.request_read_timeout;
+            let stream = tokio::select! {
+                _ = shutdown.cancelled() => None,
+                stream = tls::accept(security.tls.as_ref(), socket, peer, timeout) => stream,
+            };
+            if let Some(stream) = stream {
+                let connection = Connection::new(stream, peer, state.config.max_request_bytes)
+                    .with_timeouts(timeout, state.config.connections_max_idle)
+                    .with_session(Session::new(security));
+                connection::serve(connection, state, shutdown).await;
+            }
             drop(permit);
             drop(done);
         });

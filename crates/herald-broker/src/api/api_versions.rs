@@ -40,16 +40,36 @@ const SUPPORTED: [(ApiKey, i16, i16); 22] = [
     (ApiKey::OffsetDelete, 0, 0),
 ];
 
-/// The versions of `api_key` this broker serves, if any.
+/// Served and advertised only when SASL is configured; `auth::Session::admit` refuses them otherwise.
+const SASL_SUPPORTED: [(ApiKey, i16, i16); 2] = [
+    (ApiKey::SaslHandshake, 0, 1),
+    (ApiKey::SaslAuthenticate, 0, 2),
+];
+
+/// The versions of `api_key` this broker serves, if any (the SASL APIs included).
 pub fn supported(api_key: ApiKey) -> Option<VersionRange> {
     SUPPORTED
         .iter()
+        .chain(SASL_SUPPORTED.iter())
         .find(|(key, _, _)| *key == api_key)
         .map(|&(_, min, max)| VersionRange { min, max })
 }
 
 fn api_keys() -> Vec<ApiVersion> {
     SUPPORTED
+        .iter()
+        .map(|&(key, min, max)| {
+            ApiVersion::default()
+                .with_api_key(key as i16)
+                .with_min_version(min)
+                .with_max_version(max)
+        })
+        .collect()
+}
+
+/// The SASL APIs' entries, which `auth::handle` adds to ApiVersions when SASL is configured.
+pub fn sasl_api_keys() -> Vec<ApiVersion> {
+    SASL_SUPPORTED
         .iter()
         .map(|&(key, min, max)| {
             ApiVersion::default()

@@ -1,0 +1,356 @@
+//! ACL enforcement: which operation each API needs, applied before the request reaches its handler.
+//!
+//! Topic-level denials are per topic, as in Kafka: the denied topics are taken out of the request,
+//! the rest is served, and the denied ones come back with TOPIC_AUTHORIZATION_FAILED. Group-level
+//! denials answer the whole request with GROUP_AUTHORIZATION_FAILED.
+//!
+//! | API | needs |
+//! |---|---|
+//! | Produce | write on the topic |
+//! | Fetch | read on the topic |
+//! | ListOffsets | describe on the topic |
+//! | Metadata | describe (other topics are left out; named ones answer 29) |
+//! | CreateTopics / DeleteTopics | create / delete on the topic |
+//! | JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetFetch | read on the group |
+//! | OffsetCommit | read on the group and read on each topic |
+//!
+//! Not checked (served to any authenticated principal): ApiVersions, FindCoordinator, ListGroups,
+//! DescribeGroups, DeleteGroups, OffsetDelete, DescribeConfigs, CreatePartitions, InitProducerId,
+//! OffsetForLeaderEpoch. Not here: the rules themselves (`acl.rs`).
+
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::*;
+
+use super::acl::{Acls, Operation, ResourceType};
+use crate::api;
+use crate::BrokerState;
+
+const TOPIC_DENIED: i16 = 29;
+const GROUP_DENIED: i16 = 30;
+
+/// Serves `request` as far as `principal`'s ACLs allow.
+pub async fn handle(
+    state: &Arc<BrokerState>,
+    acls: &Acls,
+    principal: &str,
+    header: &RequestHeader,
+    request: RequestKind,
+) -> Option<ResponseKind> {
+    let topic = |name: &str, op| acls.allows(principal, ResourceType::Topic, name, op);
+    let group = |name: &str| acls.allows(principal, ResourceType::Group, name, Operation::Read);
+    debug_assert_eq!(TOPIC_DENIED, ResponseError::TopicAuthorizationFailed.code());
+    debug_assert_eq!(GROUP_DENIED, ResponseError::GroupAuthorizationFailed.code());
+    match request {
+        RequestKind::Produce(r) => produce(state, header, r, &|n| topic(n, Operation::Write)).await,
+        RequestKind::Fetch(r) => fetch(state, header, r, &|n| topic(n, Operation::Read)).await,
+        RequestKind::ListOffsets(r) => {
+            list_offsets(state, header, r, &|n| topic(n, Operation::Describe)).await
+        }
+        RequestKind::Metadata(r) => {
+            metadata(state, header, r, &|n| topic(n, Operation::Describe)).await
+        }
+        RequestKind::CreateTopics(r) => {
+            create_topics(state, header, r, &|n| topic(n, Operation::Create)).await
+        }
+        RequestKind::DeleteTopics(r) => {
+            delete_topics(state, header, r, &|n| topic(n, Operation::Delete)).await
+        }
+        RequestKind::OffsetCommit(r) if group(&r.group_id) => {
+            offset_commit(state, header, r, &|n| topic(n, Operation::Read)).await
+        }
+        other => match group_of(&other) {
+            Some(denied) if !denied.iter().all(|g| group(g)) => Some(group_denied(other)),
+            _ => api::handle(state, header, other).await,
+        },
+    }
+}
+
+/// Whether every topic of a Produce may be written (then it can take the pipelined path).
+pub fn produce_fully_allowed(acls: &Acls, principal: &str, request: &ProduceRequest) -> bool {
+    request
+        .topic_data
+        .iter()
+        .all(|t| acls.allows(principal, ResourceType::Topic, &t.name, Operation::Write))
+}
+
+/// The groups a group API names; `None` for APIs without a group check.
+fn group_of(request: &RequestKind) -> Option<Vec<&str>> {
+    Some(match request {
+        RequestKind::JoinGroup(r) => vec![&*r.group_id],
+        RequestKind::SyncGroup(r) => vec![&*r.group_id],
+        RequestKind::Heartbeat(r) => vec![&*r.group_id],
+        RequestKind::LeaveGroup(r) => vec![&*r.group_id],
+        RequestKind::OffsetCommit(r) => vec![&*r.group_id],
+        RequestKind::OffsetFetch(r) if r.groups.is_empty() => vec![&*r.group_id],
+        RequestKind::OffsetFetch(r) => r.groups.iter().map(|g| &**g.group_id).collect(),
+        _ => return None,
+    })
+}
+
+/// The whole-request answer to a group API whose group is denied.
+fn group_denied(request: RequestKind) -> ResponseKind {
+    match request {
+        RequestKind::JoinGroup(_) => {
+            ResponseKind::JoinGroup(JoinGroupResponse::default().with_error_code(GROUP_DENIED))
+        }
+        RequestKind::SyncGroup(_) => {
+            ResponseKind::SyncGroup(SyncGroupResponse::default().with_error_code(GROUP_DENIED))
+        }
+        RequestKind::Heartbeat(_) => {
+            ResponseKind::Heartbeat(HeartbeatResponse::default().with_error_code(GROUP_DENIED))
+        }
+        RequestKind::LeaveGroup(_) => {
+            ResponseKind::LeaveGroup(LeaveGroupResponse::default().with_error_code(GROUP_DENIED))
+        }
+        RequestKind::OffsetCommit(r) => ResponseKind::OffsetCommit(
+            OffsetCommitResponse::default().with_topics(
+                r.topics
+                    .into_iter()
+                    .map(|t| commit_topic_error(t, GROUP_DENIED))
+                    .collect(),
+            ),
+        ),
+        RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(
+            OffsetFetchResponse::default()
+                .with_error_code(GROUP_DENIED)
+                .with_groups(
+                    r.groups
+                        .into_iter()
+                        .map(|g| {
+                            offset_fetch_response::OffsetFetchResponseGroup::default()
+                                .with_group_id(g.group_id)
+                                .with_error_code(GROUP_DENIED)
+                        })
+                        .collect(),
+                ),
+        ),
+        // group_of lists only the APIs above.
+        _ => ResponseKind::Heartbeat(HeartbeatResponse::default().with_error_code(GROUP_DENIED)),
+    }
+}
+
+fn commit_topic_error(
+    topic: offset_commit_request::OffsetCommitRequestTopic,
+    error_code: i16,
+) -> offset_commit_response::OffsetCommitResponseTopic {
+    offset_commit_response::OffsetCommitResponseTopic::default()
+        .with_name(topic.name)
+        .with_partitions(
+            topic
+                .partitions
+                .iter()
+                .map(|p| {
+                    offset_commit_response::OffsetCommitResponsePartition::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(error_code)
+                })
+                .collect(),
+        )
+}
+
+type Allowed<'a> = &'a (dyn Fn(&str) -> bool + Sync);
+
+async fn produce(
+    state: &Arc<BrokerState>,
+    header: &RequestHeader,
+    mut request: ProduceRequest,
+    allowed: Allowed<'_>,
+) -> Option<ResponseKind> {
+    let (kept, denied): (Vec<_>, Vec<_>) = std::mem::take(&mut request.topic_data)
+        .into_iter()
+        .partition(|t| allowed(&t.name));
+    request.topic_data = kept;
+    let response = api::handle(state, header, RequestKind::Produce(request)).await;
+    let Some(ResponseKind::Produce(mut response)) = response else {
+        return response; // acks=0: nothing is sent
+    };
+    for topic in denied {
+        let partitions = topic.partition_data.iter().map(|p| {
+            produce_response::PartitionProduceResponse::default()
+                .with_index(p.index)
+                .with_error_code(TOPIC_DENIED)
+                .with_base_offset(-1)
+        });
+        response.responses.push(
+            produce_response::TopicProduceResponse::default()
+                .with_name(topic.name)
+                .with_partition_responses(partitions.collect()),
+        );
+    }
+    Some(ResponseKind::Produce(response))
+}
+
+async fn fetch(
+    state: &Arc<BrokerState>,
+    header: &RequestHeader,
+    mut request: FetchRequest,
+    allowed: Allowed<'_>,
+) -> Option<ResponseKind> {
+    let (kept, denied): (Vec<_>, Vec<_>) = std::mem::take(&mut request.topics)
+        .into_iter()
+        .partition(|t| allowed(&t.topic));
+    request.topics = kept;
+    let response = api::handle(state, header, RequestKind::Fetch(request)).await;
+    let Some(ResponseKind::Fetch(mut response)) = response else {
+        return response;
+    };
+    for topic in denied {
+        let partitions = topic.partitions.iter().map(|p| {
+            fetch_response::PartitionData::default()
+                .with_partition_index(p.partition)
+                .with_error_code(TOPIC_DENIED)
+                .with_high_watermark(-1)
+        });
+        response.responses.push(
+            fetch_response::FetchableTopicResponse::default()
+                .with_topic(topic.topic)
+                .with_partitions(partitions.collect()),
+        );
+    }
+    Some(ResponseKind::Fetch(response))
+}
+
+async fn list_offsets(
+    state: &Arc<BrokerState>,
+    header: &RequestHeader,
+    mut request: ListOffsetsRequest,
+    allowed: Allowed<'_>,
+) -> Option<ResponseKind> {
+    let (kept, denied): (Vec<_>, Vec<_>) = std::mem::take(&mut request.topics)
+        .into_iter()
+        .partition(|t| allowed(&t.name));
+    request.topics = kept;
+    let response = api::handle(state, header, RequestKind::ListOffsets(request)).await;
+    let Some(ResponseKind::ListOffsets(mut response)) = response else {
+        return response;
+    };
+    for topic in denied {
+        let partitions = topic.partitions.iter().map(|p| {
+            list_offsets_response::ListOffsetsPartitionResponse::default()
+                .with_partition_index(p.partition_index)
+                .with_error_code(TOPIC_DENIED)
+                .with_offset(-1)
+                .with_timestamp(-1)
+        });
+        response.topics.push(
+            list_offsets_response::ListOffsetsTopicResponse::default()
+                .with_name(topic.name)
+                .with_partitions(partitions.collect()),
+        );
+    }
+    Some(ResponseKind::ListOffsets(response))
+}
+
+async fn metadata(
+    state: &Arc<BrokerState>,
+    header: &RequestHeader,
+    mut request: MetadataRequest,
+    allowed: Allowed<'_>,
+) -> Option<ResponseKind> {
+    let mut denied = Vec::new();
+    if let Some(topics) = request.topics.as_mut() {
+        let (kept, refused): (Vec<_>, Vec<_>) = std::mem::take(topics)
+            .into_iter()
+            .partition(|t| t.name.as_ref().is_none_or(|n| allowed(n)));
+        *topics = kept;
+        denied = refused;
+    }
+    let response = api::handle(state, header, RequestKind::Metadata(request)).await;
+    let Some(ResponseKind::Metadata(mut response)) = response else {
+        return response;
+    };
+    // Listing every topic shows only the describable ones, as Kafka does.
+    response
+        .topics
+        .retain(|t| t.name.as_ref().is_none_or(|n| allowed(n)));
+    for topic in denied {
+        response.topics.push(
+            metadata_response::MetadataResponseTopic::default()
+                .with_name(topic.name)
+                .with_error_code(TOPIC_DENIED),
+        );
+    }
+    Some(ResponseKind::Metadata(response))
+}
+
+async fn create_topics(
+    state: &Arc<BrokerState>,
+    header: &RequestHeader,
+    mut request: CreateTopicsRequest,
+    allowed: Allowed<'_>,
+) -> Option<ResponseKind> {
+    let (kept, denied): (Vec<_>, Vec<_>) = std::mem::take(&mut request.topics)
+        .into_iter()
+        .partition(|t| allowed(&t.name));
+    request.topics = kept;
+    let response = api::handle(state, header, RequestKind::CreateTopics(request)).await;
+    let Some(ResponseKind::CreateTopics(mut response)) = response else {
+        return response;
+    };
+    for topic in denied {
+        response.topics.push(
+            create_topics_response::CreatableTopicResult::default()
+                .with_name(topic.name)
+                .with_error_code(TOPIC_DENIED)
+                .with_num_partitions(-1)
+                .with_replication_factor(-1),
+        );
+    }
+    Some(ResponseKind::CreateTopics(response))
+}
+
+async fn delete_topics(
+    state: &Arc<BrokerState>,
+    header: &RequestHeader,
+    mut request: DeleteTopicsRequest,
+    allowed: Allowed<'_>,
+) -> Option<ResponseKind> {
+    let (kept, denied_names): (Vec<_>, Vec<_>) = std::mem::take(&mut request.topic_names)
+        .into_iter()
+        .partition(|t| allowed(t));
+    request.topic_names = kept;
+    let (kept, denied_states): (Vec<_>, Vec<_>) = std::mem::take(&mut request.topics)
+        .into_iter()
+        .partition(|t| t.name.as_ref().is_some_and(|n| allowed(n)));
+    request.topics = kept;
+    let response = api::handle(state, header, RequestKind::DeleteTopics(request)).await;
+    let Some(ResponseKind::DeleteTopics(mut response)) = response else {
+        return response;
+    };
+    let denied = denied_names
+        .into_iter()
+        .map(Some)
+        .chain(denied_states.into_iter().map(|t| t.name));
+    for name in denied {
+        response.responses.push(
+            delete_topics_response::DeletableTopicResult::default()
+                .with_name(name)
+                .with_error_code(TOPIC_DENIED),
+        );
+    }
+    Some(ResponseKind::DeleteTopics(response))
+}
+
+async fn offset_commit(
+    state: &Arc<BrokerState>,
+    header: &RequestHeader,
+    mut request: OffsetCommitRequest,
+    allowed: Allowed<'_>,
+) -> Option<ResponseKind> {
+    let (kept, denied): (Vec<_>, Vec<_>) = std::mem::take(&mut request.topics)
+        .into_iter()
+        .partition(|t| allowed(&t.name));
+    request.topics = kept;
+    let response = api::handle(state, header, RequestKind::OffsetCommit(request)).await;
+    let Some(ResponseKind::OffsetCommit(mut response)) = response else {
+        return response;
+    };
+    for topic in denied {
+        response
+            .topics
+            .push(commit_topic_error(topic, TOPIC_DENIED));
+    }
+    Some(ResponseKind::OffsetCommit(response))
+}

@@ -1,0 +1,278 @@
+//! Security: SASL authentication (PLAIN, SCRAM-SHA-256/512), per-principal ACLs and TLS on the
+//! listener, all off by default.
+//!
+//! [`Security`] is loaded once at start from the files `BrokerConfig` names (`sasl_users`, `acl`,
+//! `tls`). Each connection owns a [`Session`]: with SASL configured it serves nothing but ApiVersions,
+//! SaslHandshake and SaslAuthenticate until a login succeeds ([`Session::admit`]); any other request
+//! before that closes the connection, as Kafka does. [`handle`] is what `connection.rs` calls instead
+//! of `api::handle`: it answers the SASL APIs from the session, adds them to ApiVersions when SASL is
+//! on, and applies ACLs (`acl.rs`, `enforce.rs`) before a request reaches its handler.
+//!
+//! Principals are `User:<name>` after a SASL login and `User:ANONYMOUS` without SASL. Without an ACL
+//! file every authenticated principal may do everything. SaslHandshake v0 (raw SASL tokens on the
+//! wire, outside Kafka framing) is refused with UNSUPPORTED_SASL_MECHANISM; clients use v1 plus
+//! SaslAuthenticate. Re-authentication (KIP-368) is not offered (session lifetime 0).
+//!
+//! Main types: [`Security`], [`Session`], [`Handled`].
+
+pub mod acl;
+pub mod enforce;
+pub mod plain;
+pub mod scram;
+pub mod tls;
+pub mod users;
+
+use std::sync::Arc;
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use bytes::Bytes;
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind};
+use rand::RngCore;
+
+use crate::api::{self, api_versions, sasl_authenticate, sasl_handshake};
+use crate::connection::FrameError;
+use crate::{BrokerConfig, BrokerError, BrokerState};
+use acl::Acls;
+use scram::ScramServer;
+use users::{Mechanism, Users};
+
+/// The principal of a connection without SASL.
+pub const ANONYMOUS_PRINCIPAL: &str = "User:ANONYMOUS";
+/// Random bytes in a SCRAM server nonce (base64-encoded on the wire).
+const SERVER_NONCE_BYTES: usize = 24;
+
+/// What the broker's security files say, loaded once at start.
+#[derive(Default)]
+pub struct Security {
+    /// Users who may log in; `Some` turns SASL on for every connection.
+    pub users: Option<Users>,
+    /// Who may do what; `None` lets every authenticated principal do everything.
+    pub acls: Option<Acls>,
+    /// TLS for the listener.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl std::fmt::Debug for Security {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Security")
+            .field("sasl_users", &self.users.as_ref().map(Users::len))
+            .field("acls", &self.acls.as_ref().map(Acls::len))
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
+}
+
+impl Security {
+    /// Loads every file `config` names; a missing or malformed file fails the start.
+    pub fn load(config: &BrokerConfig) -> Result<Self, BrokerError> {
+        let users = config.sasl_users.as_deref().map(Users::load).transpose()?;
+        let acls = config.acl.as_deref().map(Acls::load).transpose()?;
+        let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
+        Ok(Self { users, acls, tls })
+    }
+
+    /// Whether clients must log in with SASL.
+    pub fn sasl_enabled(&self) -> bool {
+        self.users.is_some()
+    }
+}
+
+/// Where a connection's SASL exchange stands.
+#[derive(Debug)]
+enum SaslState {
+    /// Nothing yet (or SASL is off).
+    Start,
+    /// SaslHandshake chose a mechanism; SaslAuthenticate comes next.
+    Handshaken(Mechanism),
+    /// SCRAM server-first was sent; client-final comes next.
+    ScramFirstSent(Box<ScramServer>),
+    /// Logged in (or SASL is off).
+    Authenticated,
+}
+
+/// One connection's authentication state and principal.
+#[derive(Debug)]
+pub struct Session {
+    security: Arc<Security>,
+    sasl: SaslState,
+    principal: Option<String>,
+}
+
+impl Session {
+    /// A fresh connection's session: authenticated as ANONYMOUS when SASL is off.
+    pub fn new(security: Arc<Security>) -> Self {
+        let (sasl, principal) = if security.sasl_enabled() {
+            (SaslState::Start, None)
+        } else {
+            (
+                SaslState::Authenticated,
+                Some(ANONYMOUS_PRINCIPAL.to_string()),
+            )
+        };
+        Self {
+            security,
+            sasl,
+            principal,
+        }
+    }
+
+    /// The principal (`User:alice`) once authenticated.
+    pub fn principal(&self) -> Option<&str> {
+        self.principal.as_deref()
+    }
+
+    /// Whether this connection may send `api_key` now; an error closes the connection.
+    pub fn admit(&self, api_key: ApiKey) -> Result<(), FrameError> {
+        let sasl_api = matches!(api_key, ApiKey::SaslHandshake | ApiKey::SaslAuthenticate);
+        if sasl_api && !self.security.sasl_enabled() {
+            return Err(FrameError::UnsupportedApi { api_key });
+        }
+        if self.principal.is_none() && !sasl_api && api_key != ApiKey::ApiVersions {
+            return Err(FrameError::Unauthenticated { api_key });
+        }
+        Ok(())
+    }
+
+    /// Whether a Produce may take the pipelined path (no ACL needs to edit its response).
+    pub fn may_pipeline(&self, request: &RequestKind) -> bool {
+        match (&self.security.acls, request, self.principal()) {
+            (None, _, _) => true,
+            (Some(acls), RequestKind::Produce(produce), Some(principal)) => {
+                enforce::produce_fully_allowed(acls, principal, produce)
+            }
+            _ => false,
+        }
+    }
+
+    /// SaslHandshake: picks the mechanism. `Err` is the Kafka error code to answer.
+    pub fn handshake(&mut self, mechanism: &str, version: i16) -> Result<(), i16> {
+        use kafka_protocol::error::ResponseError;
+        if !matches!(self.sasl, SaslState::Start) {
+            return Err(ResponseError::IllegalSaslState.code());
+        }
+        match Mechanism::from_name(mechanism) {
+            Some(m) if version >= 1 => {
+                self.sasl = SaslState::Handshaken(m);
+                Ok(())
+            }
+            _ => Err(ResponseError::UnsupportedSaslMechanism.code()),
+        }
+    }
+
+    /// SaslAuthenticate: one client token in, one server token out. `Err` fails the login with a
+    /// message for the client; the connection is then closed.
+    pub fn authenticate(&mut self, token: &[u8]) -> Result<Bytes, String> {
+        let Some(users) = self.security.users.as_ref() else {
+            return Err("SASL is not enabled".into());
+        };
+        match std::mem::replace(&mut self.sasl, SaslState::Start) {
+            SaslState::Handshaken(Mechanism::Plain) => {
+                let credentials = plain::parse_plain(token).map_err(str::to_string)?;
+                if !users.verify_password(&credentials.username, &credentials.password) {
+                    return Err(invalid_credentials(Mechanism::Plain));
+                }
+                self.logged_in(&credentials.username);
+                Ok(Bytes::new())
+            }
+            SaslState::Handshaken(Mechanism::Scram(m)) => {
+                let first = scram::parse_client_first(token).map_err(|e| e.to_string())?;
+                let mechanism = Mechanism::Scram(m);
+                let Some(credential) = users.credential(&first.username, mechanism) else {
+                    return Err(invalid_credentials(mechanism));
+                };
+                let (server, server_first) =
+                    ScramServer::start(m, credential.clone(), first, &server_nonce());
+                self.sasl = SaslState::ScramFirstSent(Box::new(server));
+                Ok(Bytes::from(server_first))
+            }
+            SaslState::ScramFirstSent(server) => {
+                let server_final = server.finish(token).map_err(|e| match e {
+                    scram::ScramError::InvalidProof => {
+                        invalid_credentials(Mechanism::Scram(server_mechanism(&server)))
+                    }
+                    other => other.to_string(),
+                })?;
+                self.logged_in(server.username());
+                Ok(Bytes::from(server_final))
+            }
+            SaslState::Start | SaslState::Authenticated => {
+                Err("SaslAuthenticate without a SaslHandshake".into())
+            }
+        }
+    }
+
+    fn logged_in(&mut self, username: &str) {
+        tracing::debug!(user = username, "SASL login");
+        self.sasl = SaslState::Authenticated;
+        self.principal = Some(format!("User:{username}"));
+    }
+}
+
+fn server_mechanism(server: &ScramServer) -> scram::ScramMechanism {
+    server.mechanism()
+}
+
+fn invalid_credentials(mechanism: Mechanism) -> String {
+    format!(
+        "Authentication failed during authentication due to invalid credentials with SASL mechanism {}",
+        mechanism.name()
+    )
+}
+
+fn server_nonce() -> String {
+    let mut bytes = [0u8; SERVER_NONCE_BYTES];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    BASE64.encode(bytes)
+}
+
+/// What `connection.rs` does with a request after [`handle`].
+#[derive(Debug)]
+pub struct Handled {
+    /// The response body; `None` sends nothing (acks=0 produce).
+    pub response: Option<ResponseKind>,
+    /// Close the connection after writing the response (failed login).
+    pub close: Option<String>,
+}
+
+/// Serves one admitted request: SASL from the session, everything else through ACLs to `api::handle`.
+pub async fn handle(
+    state: &Arc<BrokerState>,
+    session: &mut Session,
+    header: &RequestHeader,
+    request: RequestKind,
+) -> Handled {
+    let reply = |response| Handled {
+        response: Some(response),
+        close: None,
+    };
+    match request {
+        RequestKind::SaslHandshake(r) => reply(ResponseKind::SaslHandshake(
+            sasl_handshake::handle(session, header, r),
+        )),
+        RequestKind::SaslAuthenticate(r) => {
+            let (response, failure) = sasl_authenticate::handle(session, header, r);
+            Handled {
+                response: Some(ResponseKind::SaslAuthenticate(response)),
+                close: failure,
+            }
+        }
+        RequestKind::ApiVersions(r) if session.security.sasl_enabled() => {
+            let mut response = api_versions::handle(header, r);
+            response.api_keys.extend(api_versions::sasl_api_keys());
+            reply(ResponseKind::ApiVersions(response))
+        }
+        other => {
+            let response = match (&session.security.acls, session.principal()) {
+                (Some(acls), Some(principal)) => {
+                    enforce::handle(state, acls, principal, header, other).await
+                }
+                _ => api::handle(state, header, other).await,
+            };
+            Handled {
+                response,
+                close: None,
+            }
+        }
+    }
+}
