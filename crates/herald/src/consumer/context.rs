@@ -67,6 +67,7 @@ pub(crate) struct HeraldContext {
     pub commit_offsets: bool,
     partitions: Mutex<HashMap<TopicPartition, Arc<PartitionProgress>>>,
     events: Mutex<Vec<RebalanceEvent>>,
+    events_pending: AtomicBool,
 }
 
 impl HeraldContext {
@@ -76,6 +77,7 @@ impl HeraldContext {
             commit_offsets,
             partitions: Mutex::new(HashMap::new()),
             events: Mutex::new(Vec::new()),
+            events_pending: AtomicBool::new(false),
         }
     }
 
@@ -94,7 +96,18 @@ impl HeraldContext {
 
     /// Rebalance events since the last call.
     pub fn take_events(&self) -> Vec<RebalanceEvent> {
+        if !self.events_pending.swap(false, Ordering::AcqRel) {
+            return Vec::new(); // the common case, without taking the lock
+        }
         std::mem::take(&mut *self.events.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn push_event(&self, event: RebalanceEvent) {
+        self.events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(event);
+        self.events_pending.store(true, Ordering::Release);
     }
 
     /// Offsets to commit for every assigned partition that progressed beyond its committed offset.
@@ -193,10 +206,7 @@ impl ConsumerContext for HeraldContext {
                 }
             }
         }
-        self.events
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(RebalanceEvent::Revoked(revoked));
+        self.push_event(RebalanceEvent::Revoked(revoked));
     }
 
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -209,10 +219,7 @@ impl ConsumerContext for HeraldContext {
                         partitions.insert(tp.clone(), PartitionProgress::new());
                     }
                 }
-                self.events
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(RebalanceEvent::Assigned(assigned));
+                self.push_event(RebalanceEvent::Assigned(assigned));
             }
             Rebalance::Revoke(_) => {}
             Rebalance::Error(error) => {

@@ -16,6 +16,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::FutureExt as _;
 use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Headers, Message as _};
 use rdkafka::TopicPartitionList;
@@ -40,6 +41,8 @@ const OVERFLOW_PAUSE_RECORDS_MAX: usize = 100_000;
 const PARTITION_QUEUE_RECORDS_MIN: usize = 64;
 /// Records queued per partition ahead of its worker, at most.
 const PARTITION_QUEUE_RECORDS_MAX: usize = 20_000;
+/// Records taken from librdkafka's queue in one round of the poll loop, at most.
+const POLL_DRAIN_RECORDS_MAX: usize = 1_024;
 /// Pause after a poll error before polling again.
 const POLL_ERROR_BACKOFF_MS: u64 = 100;
 
@@ -234,15 +237,26 @@ impl PollLoop {
                     self.housekeeping();
                 }
                 received = kafka.recv() => {
-                    let record = received.map(|message| to_record(&message));
-                    self.handle_rebalances().await;
-                    match record {
-                        Ok(record) => self.dispatch(record),
-                        Err(error) => {
-                            tracing::warn!(group = %self.shared.group, %error, "poll error");
-                            tokio::select! {
-                                _ = tokio::time::sleep(Duration::from_millis(POLL_ERROR_BACKOFF_MS)) => {}
-                                _ = stop.cancelled() => break,
+                    let mut received = Some(received.map(|message| to_record(&message)));
+                    // Take what librdkafka already has queued without going back through select!
+                    // (each round re-arms the tick and the stop future); bounded so the tick runs.
+                    for drained in 0..POLL_DRAIN_RECORDS_MAX {
+                        if drained > 0 {
+                            // Fetch before dispatching, never after the last round: a record taken
+                            // from librdkafka must always be dispatched.
+                            received = kafka.recv().now_or_never().map(|r| r.map(|message| to_record(&message)));
+                        }
+                        let Some(record) = received.take() else { break };
+                        self.handle_rebalances().await;
+                        match record {
+                            Ok(record) => self.dispatch(record),
+                            Err(error) => {
+                                tracing::warn!(group = %self.shared.group, %error, "poll error");
+                                tokio::select! {
+                                    _ = tokio::time::sleep(Duration::from_millis(POLL_ERROR_BACKOFF_MS)) => {}
+                                    _ = stop.cancelled() => return,
+                                }
+                                break;
                             }
                         }
                     }
