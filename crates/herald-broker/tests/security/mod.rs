@@ -81,3 +81,39 @@ pub fn first_error_containing(config: &ClientConfig, needle: &str) -> (KafkaErro
     }
     panic!("no error containing {needle:?} within the deadline; saw {seen:?}");
 }
+
+/// Paths of a test CA and a server certificate it signed (for localhost and 127.0.0.1).
+pub struct TestCerts {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Generates a CA and a server certificate signed by it into `dir`.
+pub fn write_certs(dir: &Path) -> TestCerts {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    // Distinct names: a leaf whose issuer equals its subject looks self-signed to OpenSSL.
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "herald test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let server_key = KeyPair::generate().unwrap();
+    let mut server_params =
+        CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+    server_params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
+    let server = server_params.signed_by(&server_key, &ca, &ca_key).unwrap();
+    let certs = TestCerts {
+        ca: dir.join("ca.pem"),
+        cert: dir.join("server.pem"),
+        key: dir.join("server.key"),
+    };
+    std::fs::write(&certs.ca, ca.pem()).unwrap();
+    std::fs::write(&certs.cert, server.pem()).unwrap();
+    std::fs::write(&certs.key, server_key.serialize_pem()).unwrap();
+    certs
+}
