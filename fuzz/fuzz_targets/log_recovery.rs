@@ -27,7 +27,9 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut offset = log.log_start_offset();
     while offset < log.log_end_offset() {
-        let bytes = log.read(offset, READ_BYTES_MAX).expect("recovered data reads back");
+        let bytes = log
+            .read(offset, READ_BYTES_MAX)
+            .expect("recovered data reads back");
         assert!(!bytes.is_empty(), "empty read below the log end offset");
         let mut at = 0;
         while at < bytes.len() {
