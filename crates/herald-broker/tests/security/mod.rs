@@ -117,3 +117,35 @@ pub fn write_certs(dir: &Path) -> TestCerts {
     std::fs::write(&certs.key, server_key.serialize_pem()).unwrap();
     certs
 }
+
+/// A raw protocol client logged in with SASL PLAIN (SaslHandshake v1 + SaslAuthenticate v2).
+pub async fn raw_login(
+    addr: std::net::SocketAddr,
+    user: &str,
+    password: &str,
+) -> super::common::RawClient {
+    use kafka_protocol::messages::{
+        ApiKey, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
+        SaslHandshakeResponse,
+    };
+    use kafka_protocol::protocol::StrBytes;
+    let mut client = super::common::RawClient::connect(addr).await;
+    let handshake: SaslHandshakeResponse = client
+        .request(
+            ApiKey::SaslHandshake,
+            1,
+            &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN")),
+        )
+        .await;
+    assert_eq!(handshake.error_code, 0);
+    let token = format!("\0{user}\0{password}");
+    let login: SaslAuthenticateResponse = client
+        .request(
+            ApiKey::SaslAuthenticate,
+            2,
+            &SaslAuthenticateRequest::default().with_auth_bytes(bytes::Bytes::from(token)),
+        )
+        .await;
+    assert_eq!(login.error_code, 0, "{:?}", login.error_message);
+    client
+}
