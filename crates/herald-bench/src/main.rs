@@ -65,6 +65,9 @@ struct RunArgs {
     /// Partitions (streams for the peers), producers and consumers of the fan-out workload.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
     partitions: u32,
+    /// Longest a produce phase may run; a slower system stops short and is rated on what it wrote.
+    #[arg(long, default_value_t = 45, value_parser = clap::value_parser!(u64).range(1..))]
+    phase_seconds_max: u64,
     /// Workloads to run.
     #[arg(
         long,
@@ -162,6 +165,7 @@ async fn run(args: RunArgs) -> anyhow::Result<usize> {
         latency_seconds: args.latency_seconds,
         latency_rate: args.latency_rate,
         partitions: args.partitions,
+        phase_seconds_max: args.phase_seconds_max,
     };
     let mut measurements = Vec::new();
     for workload in workloads(&args.workloads) {

@@ -17,6 +17,8 @@ use crate::systems::{self, Binaries, ConsumeJob, ProduceJob, System, Target};
 
 /// How long the warm-up record of a latency run may take to arrive.
 const WARMUP_TIMEOUT_MS: u64 = 30_000;
+/// How long past its nominal duration a paced producer may keep trying to catch up.
+const LATENCY_GRACE_SECONDS: u64 = 5;
 /// Record size of the latency and fan-out workloads.
 const SMALL_RECORD_BYTES: usize = 100;
 
@@ -67,6 +69,15 @@ pub struct Settings {
     pub latency_seconds: u64,
     pub latency_rate: u64,
     pub partitions: u32,
+    /// Longest a produce phase may run before it stops short (fsync-per-write peers can be slow).
+    pub phase_seconds_max: u64,
+}
+
+impl Settings {
+    /// When a produce phase starting now must stop.
+    fn deadline(&self) -> Instant {
+        Instant::now() + Duration::from_secs(self.phase_seconds_max)
+    }
 }
 
 /// One row of the report: one workload phase on one system.
@@ -207,6 +218,7 @@ async fn throughput(
             size_bytes,
             pacer: None,
             low_latency: false,
+            deadline: settings.deadline(),
         })
         .await
         .context("produce phase")?;
@@ -214,7 +226,7 @@ async fn throughput(
         .consume(ConsumeJob {
             topic: topic.to_owned(),
             partition: 0,
-            records: settings.records,
+            records: Arc::new(AtomicU64::new(produced.acked)),
             progress: Arc::new(AtomicU64::new(0)),
             latency_from_seq: u64::MAX, // records were written long ago: no latency here
         })
@@ -243,13 +255,14 @@ async fn latency(
     system.prepare(topic, 1).await?;
     let records = settings.latency_rate * settings.latency_seconds;
     let progress = Arc::new(AtomicU64::new(0));
+    let expected = Arc::new(AtomicU64::new(records + 1));
     let consumer = tokio::spawn({
         let (system, job) = (
             system.clone(),
             ConsumeJob {
                 topic: topic.to_owned(),
                 partition: 0,
-                records: records + 1,
+                records: expected.clone(),
                 progress: progress.clone(),
                 latency_from_seq: 1, // record 0 warms up both clients and is not measured
             },
@@ -264,13 +277,30 @@ async fn latency(
         size_bytes: SMALL_RECORD_BYTES,
         pacer,
         low_latency: true,
+        deadline: Instant::now()
+            + Duration::from_secs(settings.latency_seconds + LATENCY_GRACE_SECONDS),
     };
-    let warmup = system.produce(job(0, 1, None)).await.context("warm-up")?;
-    wait_for(&progress, 1, &consumer).await?;
-    let produced = system
-        .produce(job(1, records, Some(Pacer::new(settings.latency_rate))))
-        .await
-        .context("paced produce")?;
+    let sent = async {
+        let warmup = system.produce(job(0, 1, None)).await.context("warm-up")?;
+        wait_for(&progress, 1, &consumer).await?;
+        let paced = system
+            .produce(job(1, records, Some(Pacer::new(settings.latency_rate))))
+            .await
+            .context("paced produce")?;
+        anyhow::Ok((warmup, paced))
+    }
+    .await;
+    let (warmup, produced) = match sent {
+        Ok(sent) => sent,
+        Err(error) => {
+            // The consumer would wait for records that never come: stop it before returning.
+            consumer.abort();
+            let _ = consumer.await;
+            return Err(error);
+        }
+    };
+    // A peer that cannot keep the rate stops at the deadline; read back what it wrote.
+    expected.store(warmup.acked + produced.acked, Ordering::Relaxed);
     let consumed = consumer.await??;
     let name = Workload::Latency.row_names(settings).remove(0);
     let mut row = Measurement::new(name, target, SMALL_RECORD_BYTES)
@@ -313,10 +343,11 @@ async fn fanout(
     let mut producers = Vec::new();
     for partition in 0..settings.partitions {
         let (system_c, system_p) = (system.clone(), system.clone());
+        let expected = Arc::new(AtomicU64::new(per_partition));
         let consume = ConsumeJob {
             topic: topic.to_owned(),
             partition,
-            records: per_partition,
+            records: expected.clone(),
             progress: Arc::new(AtomicU64::new(0)),
             latency_from_seq: 0,
         };
@@ -329,18 +360,43 @@ async fn fanout(
             size_bytes: SMALL_RECORD_BYTES,
             pacer: None,
             low_latency: false,
+            deadline: settings.deadline(),
         };
-        producers.push(tokio::spawn(async move { system_p.produce(produce).await }));
+        producers.push(tokio::spawn(async move {
+            let outcome = system_p.produce(produce).await?;
+            // Stopped short by the time budget: the consumer reads what was written.
+            expected.store(outcome.acked, Ordering::Relaxed);
+            anyhow::Ok(outcome)
+        }));
     }
     let (mut produced, mut consumed) = (0u64, 0u64);
     let mut latency = systems::latency_histogram()?;
+    let mut failure: Option<anyhow::Error> = None;
     for producer in producers {
-        produced += producer.await??.acked;
+        match producer.await.map_err(anyhow::Error::from).and_then(|r| r) {
+            Ok(outcome) => produced += outcome.acked,
+            Err(error) => {
+                failure.get_or_insert(error);
+            }
+        }
+    }
+    if failure.is_some() {
+        // Consumers would wait for records that never come.
+        consumers.iter().for_each(|consumer| consumer.abort());
     }
     for consumer in consumers {
-        let outcome = consumer.await??;
-        consumed += outcome.received;
-        latency.add(&outcome.latency).ok();
+        match consumer.await.map_err(anyhow::Error::from).and_then(|r| r) {
+            Ok(outcome) => {
+                consumed += outcome.received;
+                latency.add(&outcome.latency).ok();
+            }
+            Err(error) => {
+                failure.get_or_insert(error);
+            }
+        }
+    }
+    if let Some(error) = failure {
+        return Err(error);
     }
     let seconds = start.elapsed().as_secs_f64();
     let name = Workload::Fanout.row_names(settings).remove(0);

@@ -11,7 +11,7 @@ pub mod redis;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use hdrhistogram::Histogram;
@@ -98,6 +98,15 @@ pub struct ProduceJob {
     pub pacer: Option<Pacer>,
     /// Tuned for latency (no lingering) rather than throughput.
     pub low_latency: bool,
+    /// Stop sending at this instant (fewer records than asked; the outcome says how many).
+    pub deadline: Instant,
+}
+
+impl ProduceJob {
+    /// Whether sending should stop (the time budget is spent).
+    pub fn out_of_time(&self) -> bool {
+        Instant::now() >= self.deadline
+    }
 }
 
 /// What a producer did: acknowledged records and seconds from first send to last acknowledgement.
@@ -112,7 +121,8 @@ pub struct ProduceOutcome {
 pub struct ConsumeJob {
     pub topic: String,
     pub partition: u32,
-    pub records: u64,
+    /// Records to read; lowered by the workload when a producer ran out of time.
+    pub records: Arc<AtomicU64>,
     /// Records seen so far, for other tasks to wait on.
     pub progress: Arc<AtomicU64>,
     /// Latency is recorded only for records with at least this sequence number (skips warm-up).
@@ -168,6 +178,16 @@ pub async fn start(target: Target, binaries: &Binaries) -> anyhow::Result<Runnin
         Kind::Nats => nats::start(target.durability, binaries).await,
     }
 }
+
+impl ConsumeJob {
+    /// Whether `received` records are all this consumer has to read.
+    pub fn done(&self, received: u64) -> bool {
+        received >= self.records.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// How long a consumer waits for one record before checking whether it is done.
+pub const POLL_INTERVAL_MS: u64 = 100;
 
 /// Sleeps a little; for loops polling a condition with a deadline.
 pub async fn poll_pause() {

@@ -110,7 +110,7 @@ impl System for RedisStreams {
         let mut in_flight = FuturesUnordered::new();
         let (mut index, mut acked) = (0u64, 0u64);
         let start = Instant::now();
-        while index < job.records {
+        while index < job.records && !job.out_of_time() {
             let remaining = job.records - index;
             let chunk = crate::payload::next_chunk(
                 job.pacer.as_ref(),
@@ -161,14 +161,14 @@ impl System for RedisStreams {
         let start = Instant::now();
         let mut last_progress = Instant::now();
         let mut received = 0u64;
-        while received < job.records {
+        while !job.done(received) {
             // NOACK: entries are not kept pending, like a Kafka consumer that commits nothing.
             let reply: Value = redis::cmd("XREADGROUP")
                 .arg("GROUP")
                 .arg(GROUP)
                 .arg(&consumer)
                 .arg("COUNT")
-                .arg(READ_COUNT_MAX.min(job.records - received))
+                .arg(READ_COUNT_MAX)
                 .arg("BLOCK")
                 .arg(READ_BLOCK_MS)
                 .arg("NOACK")
