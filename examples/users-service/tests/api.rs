@@ -36,13 +36,13 @@ async fn create_read_list(backend: Backend) {
 }
 
 // Proves a created user comes back by id and in the list, on SQLite.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_read_list_sqlite() {
     create_read_list(Backend::Sqlite).await;
 }
 
 // Proves a created user comes back by id and in the list, on PostgreSQL.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_read_list_postgres() {
     create_read_list(Backend::Postgres).await;
 }
@@ -94,13 +94,13 @@ async fn bad_inputs(backend: Backend) {
 }
 
 // Proves every bad POST body is refused with its status and a JSON message, and stores nothing (SQLite).
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_inputs_sqlite() {
     bad_inputs(Backend::Sqlite).await;
 }
 
 // Proves every bad POST body is refused with its status and a JSON message, and stores nothing (PostgreSQL).
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_inputs_postgres() {
     bad_inputs(Backend::Postgres).await;
 }
@@ -132,13 +132,13 @@ async fn conflicts_and_missing(backend: Backend) {
 }
 
 // Proves a duplicate email (case and blanks aside) is a 409 and an unknown id a 404 (SQLite).
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conflicts_and_missing_sqlite() {
     conflicts_and_missing(Backend::Sqlite).await;
 }
 
 // Proves a duplicate email (case and blanks aside) is a 409 and an unknown id a 404 (PostgreSQL).
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conflicts_and_missing_postgres() {
     conflicts_and_missing(Backend::Postgres).await;
 }
@@ -180,19 +180,19 @@ async fn updates(backend: Backend) {
 }
 
 // Proves PUT changes only the given fields, and answers 409/422/404 for conflicts, bad and unknown (SQLite).
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn updates_sqlite() {
     updates(Backend::Sqlite).await;
 }
 
 // Proves PUT changes only the given fields, and answers 409/422/404 for conflicts, bad and unknown (PostgreSQL).
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn updates_postgres() {
     updates(Backend::Postgres).await;
 }
 
 // Proves /health reports the outbox and /metrics counts created and rejected writes in Prometheus text.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_metrics() {
     let h = Harness::start(Backend::Sqlite).await;
     let (status, health) = h.get_json("/health").await;

@@ -1,0 +1,38 @@
+//! `mailer-service`: parses flags and runs the service until SIGINT/SIGTERM (see the library).
+
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+
+/// The mailer service: one welcome email per new user (herald consumer + inbox).
+#[derive(Debug, Parser)]
+struct Cli {
+    #[command(flatten)]
+    config: mailer_service::Config,
+    /// Kafka bootstrap brokers, host:port[,host:port...].
+    #[arg(long, env = "HERALD_BROKERS", default_value = "127.0.0.1:9092")]
+    brokers: String,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let shutdown = CancellationToken::new();
+    let run = async {
+        let result = mailer_service::run(cli.config, &cli.brokers, shutdown.clone()).await;
+        shutdown.cancel();
+        result
+    };
+    let signal = async {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => shutdown.cancel(),
+            _ = shutdown.cancelled() => {}
+        }
+    };
+    let (result, ()) = tokio::join!(run, signal);
+    result
+}
