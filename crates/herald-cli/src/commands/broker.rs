@@ -38,6 +38,22 @@ pub struct BrokerArgs {
     /// Default segment.bytes of new topics [default: 1 GiB].
     #[arg(long, env = "HERALD_SEGMENT_BYTES", value_parser = clap::value_parser!(u64).range(1024..))]
     segment_bytes: Option<u64>,
+    /// PEM certificate chain: serve TLS on the listener (with --tls-key).
+    #[arg(long, env = "HERALD_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "HERALD_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Users file: require SASL (PLAIN, SCRAM-SHA-256/512) logins from every client.
+    #[arg(long, env = "HERALD_SASL_USERS", value_name = "FILE")]
+    sasl_users: Option<PathBuf>,
+    /// ACL file: allow only what its rules grant to each principal (deny by default).
+    #[arg(long, env = "HERALD_ACL", value_name = "FILE")]
+    acl: Option<PathBuf>,
+    /// Print a users-file line for USER:MECHANISM (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) with the
+    /// password read from stdin, and exit without starting the broker.
+    #[arg(long, value_name = "USER:MECHANISM")]
+    hash_password: Option<String>,
 }
 
 impl BrokerArgs {
@@ -62,6 +78,15 @@ impl BrokerArgs {
                 None => defaults.retention_bytes,
             },
             segment_bytes: self.segment_bytes.unwrap_or(defaults.segment_bytes),
+            tls: match (&self.tls_cert, &self.tls_key) {
+                (Some(cert_path), Some(key_path)) => Some(herald_broker::TlsConfig {
+                    cert_path: cert_path.clone(),
+                    key_path: key_path.clone(),
+                }),
+                _ => None,
+            },
+            sasl_users: self.sasl_users.clone(),
+            acl: self.acl.clone(),
             ..defaults
         }
     }
@@ -70,6 +95,9 @@ impl BrokerArgs {
 /// Starts the broker, waits for SIGINT/SIGTERM, then shuts down cleanly (in-flight requests finish and
 /// every partition is fsynced) and returns.
 pub async fn run(args: BrokerArgs) -> anyhow::Result<()> {
+    if let Some(user_mechanism) = &args.hash_password {
+        return hash_password(user_mechanism);
+    }
     let config = args.config();
     tracing::info!(
         listen = %config.listen,
@@ -87,5 +115,29 @@ pub async fn run(args: BrokerArgs) -> anyhow::Result<()> {
         .await
         .context("shutting down herald-broker")?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// `--hash-password USER:MECHANISM`: prints a users-file line; the password comes from stdin so that
+/// it stays out of the shell history and the process list.
+fn hash_password(user_mechanism: &str) -> anyhow::Result<()> {
+    use herald_broker::auth::users::{credential_line, Mechanism};
+    let (user, mechanism) = user_mechanism
+        .split_once(':')
+        .context("--hash-password expects USER:MECHANISM")?;
+    let mechanism = Mechanism::from_name(mechanism).with_context(|| {
+        format!("unknown mechanism {mechanism:?} (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)")
+    })?;
+    anyhow::ensure!(
+        !user.is_empty() && !user.contains(':'),
+        "invalid user name {user:?}"
+    );
+    let mut password = String::new();
+    std::io::stdin()
+        .read_line(&mut password)
+        .context("reading the password from stdin")?;
+    let password = password.trim_end_matches(['\r', '\n']);
+    anyhow::ensure!(!password.is_empty(), "empty password on stdin");
+    println!("{}", credential_line(user, mechanism, password));
     Ok(())
 }
