@@ -47,6 +47,14 @@ enum Command {
     /// Replay a topic into a group's service: reset its offsets to the earliest (the service must be
     /// stopped), then start it again.
     Replay(commands::reset::ReplayArgs),
+    /// Run the example platform and show its promises (outbox, catch-up, replay, bootstrap), with
+    /// a table of checks; exits non-zero if any fails.
+    Demo(commands::demo::DemoArgs),
+    /// Start the example platform and leave it running until Ctrl-C.
+    Up(commands::up::UpArgs),
+    /// Run one service of the example platform (used by `demo` and `up`).
+    #[command(subcommand, hide = true)]
+    Service(commands::service::ServiceCommand),
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -82,6 +90,9 @@ fn main() -> ExitCode {
                 commands::groups::run(command, &cli.client, cli.output).await
             }
             Command::Replay(args) => commands::reset::replay(args, &cli.client, cli.output).await,
+            Command::Demo(args) => commands::demo::run(args).await,
+            Command::Up(args) => commands::up::run(args).await,
+            Command::Service(command) => commands::service::run(command, &cli.client).await,
             Command::Completions { shell } => {
                 commands::completions::run::<Cli>(shell);
                 Ok(())

@@ -3,7 +3,11 @@
 pub mod broker;
 pub mod completions;
 pub mod consume;
+pub mod demo;
 pub mod groups;
+pub mod platform;
 pub mod produce;
 pub mod reset;
+pub mod service;
 pub mod topics;
+pub mod up;
