@@ -143,3 +143,48 @@ async fn sasl_apis_absent_without_users_file() {
         .await;
     assert_eq!(metadata.brokers.len(), 1);
 }
+
+// A malformed SASL token gets SASL_AUTHENTICATION_FAILED and closes only that connection.
+#[tokio::test]
+async fn malformed_token_closes_only_that_connection() {
+    use kafka_protocol::messages::{
+        SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
+        SaslHandshakeResponse,
+    };
+    use kafka_protocol::protocol::StrBytes;
+    let broker = sasl_broker().await;
+    for (mechanism, token) in [
+        ("PLAIN", &b"no separators"[..]),
+        ("SCRAM-SHA-256", b"\xff\xfe not scram"),
+        ("SCRAM-SHA-512", b"p=tls-unique,,n=alice,r=abc"),
+    ] {
+        let mut client = RawClient::connect(broker.addr()).await;
+        let handshake: SaslHandshakeResponse = client
+            .request(
+                ApiKey::SaslHandshake,
+                1,
+                &SaslHandshakeRequest::default()
+                    .with_mechanism(StrBytes::from_static_str(mechanism)),
+            )
+            .await;
+        assert_eq!(handshake.error_code, 0);
+        let login: SaslAuthenticateResponse = client
+            .request(
+                ApiKey::SaslAuthenticate,
+                2,
+                &SaslAuthenticateRequest::default()
+                    .with_auth_bytes(bytes::Bytes::from_static(token)),
+            )
+            .await;
+        assert_eq!(
+            login.error_code, 58,
+            "SASL_AUTHENTICATION_FAILED for {mechanism}"
+        );
+        client.assert_closed().await;
+    }
+    let mut other = security::raw_login(broker.addr(), "alice", PASSWORD).await;
+    let metadata: kafka_protocol::messages::MetadataResponse = other
+        .request(ApiKey::Metadata, 9, &MetadataRequest::default())
+        .await;
+    assert_eq!(metadata.brokers.len(), 1);
+}

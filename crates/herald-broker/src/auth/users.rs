@@ -107,9 +107,22 @@ impl Users {
 
     /// Whether `password` is `name`'s password (a PLAIN login); false for unknown users.
     pub fn verify_password(&self, name: &str, password: &str) -> bool {
-        self.first_credential_mechanism(name)
-            .and_then(|m| self.credential(name, m).map(|c| (m, c)))
-            .is_some_and(|(m, c)| c.verifies(m.scram(), password))
+        let found = self
+            .first_credential_mechanism(name)
+            .and_then(|m| self.credential(name, m).map(|c| (m, c)));
+        match found {
+            Some((m, c)) => c.verifies(m.scram(), password),
+            None => {
+                // Spend the same work as a real check, so timing does not reveal who exists.
+                let _ = ScramCredential::derive(
+                    ScramMechanism::Sha256,
+                    password,
+                    b"unknown user",
+                    ITERATIONS_MIN,
+                );
+                false
+            }
+        }
     }
 
     fn first_credential_mechanism(&self, name: &str) -> Option<Mechanism> {
