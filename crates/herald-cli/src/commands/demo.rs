@@ -28,6 +28,10 @@ pub struct DemoArgs {
     /// Users created in each phase of the demo.
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     users: u32,
+    /// Measure instead of checking: throughput of `--users` creates, latency at 1,000 users/s,
+    /// bootstrap rate of a new directory.
+    #[arg(long)]
+    bench: bool,
 }
 
 /// One line of the final table.
@@ -46,6 +50,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| temp.path().to_path_buf());
     let started = Instant::now();
     let mut platform = Platform::new(&dir, &[])?;
+    if args.bench {
+        let result = super::demo_bench::run(&mut platform, args.users).await;
+        platform.stop_all().await?;
+        return result;
+    }
     let mut demo = Demo {
         users: args.users,
         created: 0,

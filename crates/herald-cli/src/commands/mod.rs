@@ -4,6 +4,7 @@ pub mod broker;
 pub mod completions;
 pub mod consume;
 pub mod demo;
+pub mod demo_bench;
 pub mod groups;
 pub mod platform;
 pub mod produce;

@@ -1,0 +1,150 @@
+//! `herald demo --bench N`: the platform's figures. Users created over HTTP at full speed (outbox on
+//! SQLite), end-to-end latency from the 201 to the row in the directory's database at a paced
+//! 1,000 users/s, and the rate at which a brand-new directory bootstraps from the whole topic.
+//! Not here: the checks of the walk-through (`demo.rs`).
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use futures::StreamExt;
+use serde_json::json;
+
+use super::platform::{Piece, Platform};
+
+/// Requests in flight while measuring throughput.
+const CONCURRENT_REQUESTS: usize = 64;
+/// Paced rate for the latency run.
+const PACED_USERS_PER_S: u64 = 1_000;
+/// Length of the latency run.
+const PACED_RUN_MS: u64 = 5_000;
+/// Deadline for consumers to catch up after a run.
+const CATCH_UP_MS: u64 = 300_000;
+
+/// Runs the benchmark with `users` users in the throughput run.
+pub async fn run(p: &mut Platform, users: u32) -> anyhow::Result<()> {
+    for piece in [Piece::Broker, Piece::Users, Piece::Directory] {
+        p.start(piece).await?;
+    }
+    let started = Instant::now();
+    let created = create(p, 0, users).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    println!("throughput: {created} users created over HTTP in {seconds:.2}s = {:.0} users/s (outbox, SQLite, {CONCURRENT_REQUESTS} concurrent requests)", f64::from(created) / seconds);
+    await_count(p, Piece::Directory, i64::from(created)).await?;
+
+    let (sent_at, paced) = paced(p, created).await?;
+    let total = created + paced;
+    await_count(p, Piece::Directory, i64::from(total)).await?;
+    let url = format!(
+        "sqlite://{}?mode=ro",
+        p.database_path(Piece::Directory).display()
+    );
+    let pool = sqlx::SqlitePool::connect(&url).await?;
+    let rows: Vec<(String, i64)> = sqlx::query_as("SELECT id, replicated_at_ms FROM users")
+        .fetch_all(&pool)
+        .await?;
+    pool.close().await;
+    let mut latencies: Vec<i64> = rows
+        .iter()
+        .filter_map(|(id, at)| sent_at.get(id).map(|sent| at - sent))
+        .collect();
+    latencies.sort_unstable();
+    let pct = |q: f64| {
+        latencies
+            .get(((latencies.len() as f64 - 1.0) * q) as usize)
+            .copied()
+            .unwrap_or(-1)
+    };
+    println!("latency at {PACED_USERS_PER_S} users/s ({} users): 201 -> row in the directory's database p50 {} ms, p99 {} ms, max {} ms",
+        latencies.len(), pct(0.5), pct(0.99), pct(1.0));
+
+    let started = Instant::now();
+    p.start(Piece::Directory2).await?;
+    await_count(p, Piece::Directory2, i64::from(total)).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    println!("bootstrap: a new directory replayed {total} user_created events in {seconds:.2}s = {:.0} events/s (process start included)", f64::from(total) / seconds);
+    Ok(())
+}
+
+async fn post(p: &Platform, n: u32) -> bool {
+    let body = json!({"name": format!("User {n}"), "email": format!("user{n}@example.com")});
+    p.http()
+        .post(format!("{}/users", p.url(Piece::Users)))
+        .json(&body)
+        .send()
+        .await
+        .is_ok_and(|r| r.status().as_u16() == 201)
+}
+
+/// Creates users `first..first+count` with bounded concurrency; returns how many got a 201.
+async fn create(p: &Platform, first: u32, count: u32) -> anyhow::Result<u32> {
+    let ok = futures::stream::iter(first..first + count)
+        .map(|n| post(p, n))
+        .buffer_unordered(CONCURRENT_REQUESTS)
+        .filter(|ok| std::future::ready(*ok))
+        .count()
+        .await;
+    Ok(u32::try_from(ok)?)
+}
+
+/// Creates users at `PACED_USERS_PER_S` for `PACED_RUN_MS`; returns each id's 201 time (ms).
+async fn paced(
+    p: &Platform,
+    first: u32,
+) -> anyhow::Result<(std::collections::HashMap<String, i64>, u32)> {
+    let count = PACED_USERS_PER_S * PACED_RUN_MS / 1_000;
+    let mut ticker = tokio::time::interval(Duration::from_micros(1_000_000 / PACED_USERS_PER_S));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(String, i64)>(1_024);
+    let http = p.http().clone();
+    let url = format!("{}/users", p.url(Piece::Users));
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut sent = std::collections::HashMap::new();
+    for i in 0..count {
+        ticker.tick().await;
+        let n = first + u32::try_from(i)?;
+        let (http, url, tx) = (http.clone(), url.clone(), tx.clone());
+        tasks.spawn(async move {
+            let body =
+                json!({"name": format!("User {n}"), "email": format!("user{n}@example.com")});
+            let Ok(response) = http.post(&url).json(&body).send().await else {
+                return;
+            };
+            let at = chrono::Utc::now().timestamp_millis();
+            if let Ok(user) = response.json::<serde_json::Value>().await {
+                if let Some(id) = user["id"].as_str() {
+                    let _ = tx.send((id.to_string(), at)).await;
+                }
+            }
+        });
+        while let Ok((id, at)) = rx.try_recv() {
+            sent.insert(id, at);
+        }
+    }
+    drop(tx);
+    let collect = async {
+        while let Some((id, at)) = rx.recv().await {
+            sent.insert(id, at);
+        }
+    };
+    let (_, ()) = tokio::join!(
+        async { while tasks.join_next().await.is_some() {} },
+        collect
+    );
+    let created = u32::try_from(sent.len()).context("count")?;
+    Ok((sent, created))
+}
+
+async fn await_count(p: &Platform, piece: Piece, want: i64) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_millis(CATCH_UP_MS);
+    while Instant::now() < deadline {
+        if p.get_json(piece, "/users")
+            .await
+            .and_then(|v| v["count"].as_i64())
+            == Some(want)
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    anyhow::bail!("{} did not reach {want} users", piece.name())
+}
