@@ -276,3 +276,78 @@ pub async fn handle(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    // The defaults are safe: loopback only, and no security file is read.
+    #[test]
+    fn defaults_listen_on_loopback_without_security() {
+        let config = BrokerConfig::default();
+        assert!(config.listen.ip().is_loopback());
+        assert!(config.tls.is_none() && config.sasl_users.is_none() && config.acl.is_none());
+        let security = Security::load(&config).unwrap();
+        assert!(!security.sasl_enabled());
+        let session = Session::new(Arc::new(security));
+        assert_eq!(session.principal(), Some(ANONYMOUS_PRINCIPAL));
+        assert!(session.admit(ApiKey::SaslHandshake).is_err());
+        assert!(session.admit(ApiKey::Metadata).is_ok());
+    }
+
+    // Malformed or missing users, ACL and TLS files fail the start and name the file.
+    #[test]
+    fn bad_files_fail_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("bad.txt");
+        std::fs::write(&bad, "not a valid line\n").unwrap();
+        let missing = dir.path().join("missing.pem");
+        let mut configs = Vec::new();
+        for edit in 0..3 {
+            let mut config = BrokerConfig::for_tests(dir.path());
+            match edit {
+                0 => config.sasl_users = Some(bad.clone()),
+                1 => config.acl = Some(bad.clone()),
+                _ => {
+                    config.tls = Some(crate::config::TlsConfig {
+                        cert_path: missing.clone(),
+                        key_path: bad.clone(),
+                    })
+                }
+            }
+            configs.push(config);
+        }
+        for config in configs {
+            let error = Security::load(&config).unwrap_err().to_string();
+            assert!(
+                error.contains("bad.txt") || error.contains("missing.pem"),
+                "{error}"
+            );
+        }
+    }
+
+    // Before a login only ApiVersions and the SASL APIs are admitted; a PLAIN login admits the rest.
+    #[test]
+    fn login_gates_requests() {
+        let users =
+            users::Users::parse(&users::credential_line("alice", Mechanism::Plain, "pw")).unwrap();
+        let security = Arc::new(Security {
+            users: Some(users),
+            ..Security::default()
+        });
+        let mut session = Session::new(security);
+        assert!(session.admit(ApiKey::ApiVersions).is_ok());
+        assert!(session.admit(ApiKey::SaslHandshake).is_ok());
+        assert!(session.admit(ApiKey::Metadata).is_err());
+        assert!(
+            session.authenticate(b"\0alice\0pw").is_err(),
+            "needs a handshake"
+        );
+        session.handshake("PLAIN", 0).unwrap_err();
+        session.handshake("PLAIN", 1).unwrap();
+        session.authenticate(b"\0alice\0pw").unwrap();
+        assert_eq!(session.principal(), Some("User:alice"));
+        assert!(session.admit(ApiKey::Produce).is_ok());
+    }
+}
