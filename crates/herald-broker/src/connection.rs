@@ -286,7 +286,7 @@ async fn handle_frame(
     let decoded = match decoded {
         Decoded::Request { header, body, .. }
             if matches!(body.as_ref(), RequestKind::Produce(_))
-                && connection.session.may_pipeline(&body) =>
+                && connection.session.may_pipeline(state, &body) =>
         {
             if let RequestKind::Produce(request) = *body {
                 let appended = produce::append(state, &header, request).await;

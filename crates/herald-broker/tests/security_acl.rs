@@ -88,7 +88,8 @@ async fn group_without_read_is_refused() {
     assert_ne!(allowed.error_code, 30);
 }
 
-// Metadata for all topics lists only what bob may describe; naming a hidden topic answers 29.
+// Metadata for all topics lists only what bob may describe; naming a hidden topic answers 29;
+// describe without create does not auto-create.
 #[tokio::test]
 async fn metadata_hides_undescribable_topics() {
     let broker = acl_broker().await;
@@ -121,4 +122,31 @@ async fn metadata_hides_undescribable_topics() {
         .await;
     assert_eq!(named.topics.len(), 1);
     assert_eq!(named.topics[0].error_code, 29, "TOPIC_AUTHORIZATION_FAILED");
+    // Describe without create does not auto-create a topic.
+    let missing: MetadataResponse = client
+        .request(
+            ApiKey::Metadata,
+            9,
+            &MetadataRequest::default()
+                .with_allow_auto_topic_creation(true)
+                .with_topics(Some(vec![
+                    kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
+                        .with_name(Some(kafka_protocol::messages::TopicName(
+                            StrBytes::from_static_str("visible.new"),
+                        ))),
+                ])),
+        )
+        .await;
+    assert_eq!(
+        missing.topics[0].error_code, 3,
+        "UNKNOWN_TOPIC_OR_PARTITION"
+    );
+    assert!(broker
+        .handle
+        .as_ref()
+        .unwrap()
+        .state()
+        .topics
+        .get("visible.new")
+        .is_none());
 }

@@ -6,10 +6,10 @@
 //!
 //! | API | needs |
 //! |---|---|
-//! | Produce | write on the topic |
+//! | Produce | write on the topic (and create, if it does not exist yet and would be auto-created) |
 //! | Fetch | read on the topic |
 //! | ListOffsets | describe on the topic |
-//! | Metadata | describe (other topics are left out; named ones answer 29) |
+//! | Metadata | describe (other topics are left out; named ones answer 29); auto-creation (v4+) needs create |
 //! | CreateTopics / DeleteTopics | create / delete on the topic |
 //! | JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetFetch | read on the group |
 //! | OffsetCommit | read on the group and read on each topic |
@@ -43,12 +43,22 @@ pub async fn handle(
     debug_assert_eq!(TOPIC_DENIED, ResponseError::TopicAuthorizationFailed.code());
     debug_assert_eq!(GROUP_DENIED, ResponseError::GroupAuthorizationFailed.code());
     match request {
-        RequestKind::Produce(r) => produce(state, header, r, &|n| topic(n, Operation::Write)).await,
+        RequestKind::Produce(r) => {
+            let check = |n: &str| produce_allowed(state, acls, principal, n);
+            produce(state, header, r, &check).await
+        }
         RequestKind::Fetch(r) => fetch(state, header, r, &|n| topic(n, Operation::Read)).await,
         RequestKind::ListOffsets(r) => {
             list_offsets(state, header, r, &|n| topic(n, Operation::Describe)).await
         }
-        RequestKind::Metadata(r) => {
+        RequestKind::Metadata(mut r) => {
+            // Auto-creation through Metadata needs create on every topic it names.
+            let creatable = r
+                .topics
+                .iter()
+                .flatten()
+                .all(|t| t.name.as_ref().is_some_and(|n| topic(n, Operation::Create)));
+            r.allow_auto_topic_creation &= creatable;
             metadata(state, header, r, &|n| topic(n, Operation::Describe)).await
         }
         RequestKind::CreateTopics(r) => {
@@ -67,12 +77,36 @@ pub async fn handle(
     }
 }
 
-/// Whether every topic of a Produce may be written (then it can take the pipelined path).
-pub fn produce_fully_allowed(acls: &Acls, principal: &str, request: &ProduceRequest) -> bool {
+/// Whether every topic of a Produce may be written, and exists or may be created (then the request
+/// can take the pipelined path, which has no ACL step).
+pub fn produce_fully_allowed(
+    state: &BrokerState,
+    acls: &Acls,
+    principal: &str,
+    request: &ProduceRequest,
+) -> bool {
     request
         .topic_data
         .iter()
-        .all(|t| acls.allows(principal, ResourceType::Topic, &t.name, Operation::Write))
+        .all(|t| produce_allowed(state, acls, principal, &t.name).is_ok())
+}
+
+/// Produce needs write; producing to a missing topic (auto-creation) also needs create, else the
+/// topic is reported unknown as if auto-creation were off.
+fn produce_allowed(
+    state: &BrokerState,
+    acls: &Acls,
+    principal: &str,
+    topic: &str,
+) -> Result<(), i16> {
+    if !acls.allows(principal, ResourceType::Topic, topic, Operation::Write) {
+        return Err(TOPIC_DENIED);
+    }
+    let creatable = || acls.allows(principal, ResourceType::Topic, topic, Operation::Create);
+    if state.topics.get(topic).is_none() && !creatable() {
+        return Err(ResponseError::UnknownTopicOrPartition.code());
+    }
+    Ok(())
 }
 
 /// The groups a group API names; `None` for APIs without a group check.
@@ -152,25 +186,32 @@ fn commit_topic_error(
 
 type Allowed<'a> = &'a (dyn Fn(&str) -> bool + Sync);
 
+type ProduceCheck<'a> = &'a (dyn Fn(&str) -> Result<(), i16> + Sync);
+
 async fn produce(
     state: &Arc<BrokerState>,
     header: &RequestHeader,
     mut request: ProduceRequest,
-    allowed: Allowed<'_>,
+    check: ProduceCheck<'_>,
 ) -> Option<ResponseKind> {
-    let (kept, denied): (Vec<_>, Vec<_>) = std::mem::take(&mut request.topic_data)
-        .into_iter()
-        .partition(|t| allowed(&t.name));
+    let mut denied = Vec::new();
+    let mut kept = Vec::new();
+    for topic in std::mem::take(&mut request.topic_data) {
+        match check(&topic.name) {
+            Ok(()) => kept.push(topic),
+            Err(code) => denied.push((topic, code)),
+        }
+    }
     request.topic_data = kept;
     let response = api::handle(state, header, RequestKind::Produce(request)).await;
     let Some(ResponseKind::Produce(mut response)) = response else {
         return response; // acks=0: nothing is sent
     };
-    for topic in denied {
+    for (topic, code) in denied {
         let partitions = topic.partition_data.iter().map(|p| {
             produce_response::PartitionProduceResponse::default()
                 .with_index(p.index)
-                .with_error_code(TOPIC_DENIED)
+                .with_error_code(code)
                 .with_base_offset(-1)
         });
         response.responses.push(

@@ -135,11 +135,11 @@ impl Session {
     }
 
     /// Whether a Produce may take the pipelined path (no ACL needs to edit its response).
-    pub fn may_pipeline(&self, request: &RequestKind) -> bool {
+    pub fn may_pipeline(&self, state: &BrokerState, request: &RequestKind) -> bool {
         match (&self.security.acls, request, self.principal()) {
             (None, _, _) => true,
             (Some(acls), RequestKind::Produce(produce), Some(principal)) => {
-                enforce::produce_fully_allowed(acls, principal, produce)
+                enforce::produce_fully_allowed(state, acls, principal, produce)
             }
             _ => false,
         }
