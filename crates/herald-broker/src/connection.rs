@@ -124,7 +124,11 @@ enum Decoded {
 
 impl Connection {
     /// Wraps an accepted socket.
-    pub fn new(stream: impl ByteStream + 'static, peer: SocketAddr, max_request_bytes: usize) -> Self {
+    pub fn new(
+        stream: impl ByteStream + 'static,
+        peer: SocketAddr,
+        max_request_bytes: usize,
+    ) -> Self {
         Self {
             stream: Box::new(stream),
             peer,

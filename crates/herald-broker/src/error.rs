@@ -82,9 +82,7 @@ impl BrokerError {
             BrokerError::Storage(_) | BrokerError::Io { .. } => ResponseError::KafkaStorageError,
             BrokerError::Bind { .. }
             | BrokerError::CorruptMetadata { .. }
-            | BrokerError::InvalidSecurityFile { .. } => {
-                ResponseError::UnknownServerError
-            }
+            | BrokerError::InvalidSecurityFile { .. } => ResponseError::UnknownServerError,
         };
         error.code()
     }
