@@ -27,12 +27,8 @@ async fn main() -> anyhow::Result<()> {
         shutdown.cancel();
         result
     };
-    let signal = async {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => shutdown.cancel(),
-            _ = shutdown.cancelled() => {}
-        }
-    };
+    // SIGINT or SIGTERM cancels the token; the service then drains and leaves its group.
+    let signal = herald::consumer::shutdown_on_signal(shutdown.clone());
     let (result, ()) = tokio::join!(run, signal);
     result
 }
