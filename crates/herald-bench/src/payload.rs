@@ -51,6 +51,14 @@ impl Pacer {
         }
     }
 
+    /// The same rate starting now: for a producer that had to get ready after the pacer was made.
+    pub fn restarted(&self) -> Self {
+        Self {
+            start: Instant::now(),
+            interval: self.interval,
+        }
+    }
+
     /// When record `index` (counted from this pacer's start) is due.
     pub fn due(&self, index: u64) -> Instant {
         let nanos = self.interval.as_nanos().saturating_mul(u128::from(index));

@@ -154,10 +154,15 @@ fn producer(
 fn produce_blocking(bootstrap: &str, job: &ProduceJob) -> anyhow::Result<ProduceOutcome> {
     let (producer, deliveries) = producer(bootstrap, job.low_latency)?;
     let partition = i32::try_from(job.partition)?;
+    if job.pacer.is_some() {
+        prime(&producer, &deliveries, job, partition)?;
+    }
+    // Paced from when the producer is ready, not from when the job was made.
+    let pacer = job.pacer.as_ref().map(|pacer| pacer.restarted());
     let start = Instant::now();
     let mut index = 0u64;
     while index < job.records && !job.out_of_time() {
-        let chunk = match &job.pacer {
+        let chunk = match &pacer {
             Some(pacer) => pacer.ready_blocking(index, job.records - index),
             None => (job.records - index).min(SEND_CHUNK_MAX),
         };
@@ -192,6 +197,36 @@ fn produce_blocking(bootstrap: &str, job: &ProduceJob) -> anyhow::Result<Produce
         acked: deliveries.delivered.load(Ordering::Relaxed),
         seconds,
     })
+}
+
+/// Sends one record to a side topic (`<topic>.prime`, never consumed or counted) and waits for its
+/// acknowledgement, so that a paced run measures a ready producer: a fresh idempotent librdkafka
+/// producer holds its first records until it has a producer id, about 500 ms, which is start-up cost
+/// and not end-to-end latency (a service keeps its producer for its whole life).
+fn prime(
+    producer: &ThreadedProducer<Deliveries>,
+    deliveries: &Deliveries,
+    job: &ProduceJob,
+    partition: i32,
+) -> anyhow::Result<()> {
+    let payload = crate::payload::stamped(job.size_bytes, job.first_seq.saturating_sub(1));
+    let side_topic = format!("{}.prime", job.topic);
+    let record = BaseRecord::<(), [u8]>::to(&side_topic)
+        .payload(&payload)
+        .partition(partition);
+    producer
+        .send(record)
+        .map_err(|(error, _)| anyhow::anyhow!("priming the producer: {error}"))?;
+    let deadline = Instant::now() + Duration::from_millis(FLUSH_TIMEOUT_MS);
+    while deliveries.delivered.load(Ordering::Relaxed) == 0 {
+        if deliveries.failed.load(Ordering::Relaxed) > 0 || Instant::now() > deadline {
+            bail!("the priming record was not acknowledged");
+        }
+        producer.poll(Duration::from_millis(1));
+    }
+    // The job's count starts after the priming record.
+    deliveries.delivered.store(0, Ordering::Relaxed);
+    Ok(())
 }
 
 fn consume_blocking(bootstrap: &str, job: &ConsumeJob) -> anyhow::Result<ConsumeOutcome> {
