@@ -9,7 +9,13 @@ mod security;
 
 use common::{producer_config, TestBroker, DEADLINE};
 use kafka_protocol::messages::{
-    ApiKey, GroupId, JoinGroupRequest, JoinGroupResponse, MetadataRequest, MetadataResponse,
+    create_partitions_request, describe_configs_request, offset_delete_request,
+    offset_for_leader_epoch_request, ApiKey, CreatePartitionsRequest, CreatePartitionsResponse,
+    DeleteGroupsRequest, DeleteGroupsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
+    DescribeGroupsRequest, DescribeGroupsResponse, FindCoordinatorRequest, FindCoordinatorResponse,
+    GroupId, InitProducerIdRequest, InitProducerIdResponse, JoinGroupRequest, JoinGroupResponse,
+    ListGroupsRequest, ListGroupsResponse, MetadataRequest, MetadataResponse, OffsetDeleteRequest,
+    OffsetDeleteResponse, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -54,6 +60,8 @@ async fn acl_broker() -> TestBroker {
 async fn produce_without_write_is_refused() {
     let broker = acl_broker().await;
     let mut config = producer_config(&broker.bootstrap());
+    // Not idempotent: bob may write no topic at all, so InitProducerId would fail first (see below).
+    config.set("enable.idempotence", "false");
     sasl(&mut config, "SASL_PLAINTEXT", "PLAIN", "bob", "bob-secret");
     let producer: FutureProducer = config.create().unwrap();
     let (error, _) = producer
@@ -149,4 +157,233 @@ async fn metadata_hides_undescribable_topics() {
         .topics
         .get("visible.new")
         .is_none());
+}
+
+fn group(name: &'static str) -> GroupId {
+    GroupId(StrBytes::from_static_str(name))
+}
+
+fn topic_name(name: &'static str) -> TopicName {
+    TopicName(StrBytes::from_static_str(name))
+}
+
+/// Joins `name` as a new member so the group exists.
+async fn join(client: &mut common::RawClient, name: &'static str) {
+    let joined: JoinGroupResponse = client
+        .request(
+            ApiKey::JoinGroup,
+            5,
+            &JoinGroupRequest::default()
+                .with_group_id(group(name))
+                .with_session_timeout_ms(10_000)
+                .with_rebalance_timeout_ms(10_000)
+                .with_protocol_type(StrBytes::from_static_str("consumer")),
+        )
+        .await;
+    assert_ne!(joined.error_code, 30, "{name}: GROUP_AUTHORIZATION_FAILED");
+}
+
+// An idempotent producer needs write on some topic (KIP-679): bob, who may write none, gets
+// CLUSTER_AUTHORIZATION_FAILED from InitProducerId; alice gets a producer id.
+#[tokio::test]
+async fn init_producer_id_needs_write_on_some_topic() {
+    let broker = acl_broker().await;
+    let request = InitProducerIdRequest::default()
+        .with_transactional_id(None)
+        .with_transaction_timeout_ms(60_000)
+        .with_producer_id((-1).into())
+        .with_producer_epoch(-1);
+    let mut bob = raw_login(broker.addr(), "bob", "bob-secret").await;
+    let denied: InitProducerIdResponse = bob.request(ApiKey::InitProducerId, 4, &request).await;
+    assert_eq!(denied.error_code, 31, "CLUSTER_AUTHORIZATION_FAILED");
+    assert_eq!(denied.producer_id.0, -1);
+    let mut alice = raw_login(broker.addr(), "alice", PASSWORD).await;
+    let allowed: InitProducerIdResponse = alice.request(ApiKey::InitProducerId, 4, &request).await;
+    assert_eq!(allowed.error_code, 0);
+    assert!(allowed.producer_id.0 >= 0);
+}
+
+// FindCoordinator and DescribeGroups need describe on the group (read implies it); ListGroups shows
+// only describable groups; DeleteGroups and OffsetDelete need delete, which read does not give.
+#[tokio::test]
+async fn group_admin_apis_respect_group_acls() {
+    let broker = acl_broker().await;
+    let mut alice = raw_login(broker.addr(), "alice", PASSWORD).await;
+    join(&mut alice, "alice-group").await;
+    let mut bob = raw_login(broker.addr(), "bob", "bob-secret").await;
+    join(&mut bob, "allowed-group").await;
+
+    let find = |version: i16, keys: &[&'static str]| {
+        let request = FindCoordinatorRequest::default().with_key_type(0);
+        if version < 4 {
+            request.with_key(StrBytes::from_static_str(keys[0]))
+        } else {
+            request
+                .with_coordinator_keys(keys.iter().map(|k| StrBytes::from_static_str(k)).collect())
+        }
+    };
+    let v3: FindCoordinatorResponse = bob
+        .request(ApiKey::FindCoordinator, 3, &find(3, &["alice-group"]))
+        .await;
+    assert_eq!(v3.error_code, 30);
+    let v3: FindCoordinatorResponse = bob
+        .request(ApiKey::FindCoordinator, 3, &find(3, &["allowed-group"]))
+        .await;
+    assert_eq!(v3.error_code, 0);
+    let v4: FindCoordinatorResponse = bob
+        .request(
+            ApiKey::FindCoordinator,
+            4,
+            &find(4, &["allowed-group", "alice-group"]),
+        )
+        .await;
+    let mut codes: Vec<(String, i16)> = v4
+        .coordinators
+        .iter()
+        .map(|c| (c.key.to_string(), c.error_code))
+        .collect();
+    codes.sort();
+    assert_eq!(
+        codes,
+        [
+            ("alice-group".to_string(), 30),
+            ("allowed-group".to_string(), 0)
+        ]
+    );
+
+    let described: DescribeGroupsResponse = bob
+        .request(
+            ApiKey::DescribeGroups,
+            5,
+            &DescribeGroupsRequest::default()
+                .with_groups(vec![group("allowed-group"), group("alice-group")]),
+        )
+        .await;
+    for described in &described.groups {
+        let expected = if &*described.group_id == "alice-group" {
+            30
+        } else {
+            0
+        };
+        assert_eq!(described.error_code, expected, "{:?}", described.group_id);
+    }
+    assert_eq!(described.groups.len(), 2);
+
+    let listed = |response: ListGroupsResponse| {
+        let mut names: Vec<String> = response
+            .groups
+            .iter()
+            .map(|g| g.group_id.to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    let bobs: ListGroupsResponse = bob
+        .request(ApiKey::ListGroups, 4, &ListGroupsRequest::default())
+        .await;
+    assert_eq!(listed(bobs), ["allowed-group"]);
+    let alices: ListGroupsResponse = alice
+        .request(ApiKey::ListGroups, 4, &ListGroupsRequest::default())
+        .await;
+    assert_eq!(listed(alices), ["alice-group", "allowed-group"]);
+
+    let deleted: DeleteGroupsResponse = bob
+        .request(
+            ApiKey::DeleteGroups,
+            2,
+            &DeleteGroupsRequest::default().with_groups_names(vec![group("allowed-group")]),
+        )
+        .await;
+    assert_eq!(deleted.results.len(), 1);
+    assert_eq!(deleted.results[0].error_code, 30);
+    let offsets: OffsetDeleteResponse = bob
+        .request(
+            ApiKey::OffsetDelete,
+            0,
+            &OffsetDeleteRequest::default()
+                .with_group_id(group("allowed-group"))
+                .with_topics(vec![
+                    offset_delete_request::OffsetDeleteRequestTopic::default()
+                        .with_name(topic_name("readable"))
+                        .with_partitions(vec![
+                            offset_delete_request::OffsetDeleteRequestPartition::default(),
+                        ]),
+                ]),
+        )
+        .await;
+    assert_eq!(offsets.error_code, 30);
+}
+
+// CreatePartitions needs alter; DescribeConfigs and OffsetForLeaderEpoch need describe on the topic.
+#[tokio::test]
+async fn topic_admin_apis_respect_topic_acls() {
+    let broker = acl_broker().await;
+    let grow = |name: &'static str| {
+        CreatePartitionsRequest::default()
+            .with_timeout_ms(10_000)
+            .with_topics(vec![
+                create_partitions_request::CreatePartitionsTopic::default()
+                    .with_name(topic_name(name))
+                    .with_count(2),
+            ])
+    };
+    let mut bob = raw_login(broker.addr(), "bob", "bob-secret").await;
+    let denied: CreatePartitionsResponse = bob
+        .request(ApiKey::CreatePartitions, 1, &grow("readable"))
+        .await;
+    assert_eq!(denied.results[0].error_code, 29);
+    let mut alice = raw_login(broker.addr(), "alice", PASSWORD).await;
+    let grown: CreatePartitionsResponse = alice
+        .request(ApiKey::CreatePartitions, 1, &grow("readable"))
+        .await;
+    assert_eq!(
+        grown.results[0].error_code, 0,
+        "{:?}",
+        grown.results[0].error_message
+    );
+
+    let configs: DescribeConfigsResponse = bob
+        .request(
+            ApiKey::DescribeConfigs,
+            4,
+            &DescribeConfigsRequest::default().with_resources(
+                ["readable", "secret"]
+                    .into_iter()
+                    .map(|name| {
+                        describe_configs_request::DescribeConfigsResource::default()
+                            .with_resource_type(2)
+                            .with_resource_name(StrBytes::from_static_str(name))
+                    })
+                    .collect(),
+            ),
+        )
+        .await;
+    let mut codes: Vec<(String, i16)> = configs
+        .results
+        .iter()
+        .map(|r| (r.resource_name.to_string(), r.error_code))
+        .collect();
+    codes.sort();
+    assert_eq!(
+        codes,
+        [("readable".to_string(), 0), ("secret".to_string(), 29)]
+    );
+
+    let epochs: OffsetForLeaderEpochResponse = bob
+        .request(
+            ApiKey::OffsetForLeaderEpoch,
+            3,
+            &OffsetForLeaderEpochRequest::default()
+                .with_replica_id((-1).into())
+                .with_topics(vec![
+                    offset_for_leader_epoch_request::OffsetForLeaderTopic::default()
+                        .with_topic(topic_name("secret"))
+                        .with_partitions(vec![
+                            offset_for_leader_epoch_request::OffsetForLeaderPartition::default()
+                                .with_current_leader_epoch(-1),
+                        ]),
+                ]),
+        )
+        .await;
+    assert_eq!(epochs.topics[0].partitions[0].error_code, 29);
 }

@@ -13,8 +13,8 @@
 //!
 //! principal is `User:<name>` (a bare name means the same), `*` or `User:*` for any authenticated
 //! principal. resource is `topic` or `group`. pattern is a literal name, a prefix ending in `*`, or
-//! `*` for every name. operations are `read`, `write`, `create`, `delete`, `describe` or `all`,
-//! comma-separated; as in Kafka, read, write and delete imply describe. Pure: no I/O after load.
+//! `*` for every name. operations are `read`, `write`, `create`, `delete`, `describe`, `alter` or
+//! `all`, comma-separated; as in Kafka, read, write, delete and alter imply describe. Pure: no I/O after load.
 //! Not here: which API needs which operation (`enforce.rs`).
 //!
 //! Main types: [`Acls`], [`ResourceType`], [`Operation`].
@@ -38,6 +38,8 @@ pub enum Operation {
     Create,
     Delete,
     Describe,
+    /// Changing a topic's shape (CreatePartitions).
+    Alter,
 }
 
 impl Operation {
@@ -48,12 +50,14 @@ impl Operation {
             "create" => vec![Operation::Create],
             "delete" => vec![Operation::Delete],
             "describe" => vec![Operation::Describe],
+            "alter" => vec![Operation::Alter],
             "all" => vec![
                 Operation::Read,
                 Operation::Write,
                 Operation::Create,
                 Operation::Delete,
                 Operation::Describe,
+                Operation::Alter,
             ],
             other => return Err(format!("unknown operation {other:?}")),
         })
@@ -63,7 +67,10 @@ impl Operation {
     fn grants(self, wanted: Operation) -> bool {
         self == wanted
             || (wanted == Operation::Describe
-                && matches!(self, Operation::Read | Operation::Write | Operation::Delete))
+                && matches!(
+                    self,
+                    Operation::Read | Operation::Write | Operation::Delete | Operation::Alter
+                ))
     }
 }
 
@@ -138,6 +145,21 @@ impl Acls {
             rule.resource == resource
                 && rule.principal.as_deref().is_none_or(|p| p == principal)
                 && rule.pattern.matches(name)
+                && rule.operations.iter().any(|o| o.grants(operation))
+        })
+    }
+
+    /// Whether `principal` may do `operation` to at least one `resource` (some name, any pattern):
+    /// what Kafka asks of an idempotent producer's InitProducerId (write on any topic, KIP-679).
+    pub fn allows_any(
+        &self,
+        principal: &str,
+        resource: ResourceType,
+        operation: Operation,
+    ) -> bool {
+        self.rules.iter().any(|rule| {
+            rule.resource == resource
+                && rule.principal.as_deref().is_none_or(|p| p == principal)
                 && rule.operations.iter().any(|o| o.grants(operation))
         })
     }
@@ -225,6 +247,12 @@ mod tests {
         assert!(acls.allows("User:carol", Topic, "public", Delete));
         assert!(!acls.allows("User:carol", Topic, "orders", Describe));
         assert!(!Acls::default().allows("User:alice", Topic, "orders", Read));
+        assert!(acls.allows("User:carol", Topic, "public", Alter));
+        assert!(!acls.allows("User:alice", Topic, "orders", Alter));
+        assert!(acls.allows_any("User:alice", Topic, Write));
+        assert!(acls.allows_any("User:bob", Topic, Write)); // through `* topic public all`
+        assert!(!Acls::default().allows_any("User:bob", Topic, Write));
+        assert!(!acls.allows_any("User:bob", Group, Read));
     }
 
     // Malformed rules are refused with their line number.

@@ -7,16 +7,22 @@
 //! | API | needs |
 //! |---|---|
 //! | Produce | write on the topic (and create, if it does not exist yet and would be auto-created) |
+//! | InitProducerId | write on at least one topic (idempotent producers, as KIP-679); else 31 |
 //! | Fetch | read on the topic |
-//! | ListOffsets | describe on the topic |
+//! | ListOffsets, OffsetForLeaderEpoch, DescribeConfigs (topics) | describe on the topic |
 //! | Metadata | describe (other topics are left out; named ones answer 29); auto-creation (v4+) needs create |
 //! | CreateTopics / DeleteTopics | create / delete on the topic |
+//! | CreatePartitions | alter on the topic |
 //! | JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetFetch | read on the group |
 //! | OffsetCommit | read on the group and read on each topic |
+//! | FindCoordinator (groups), DescribeGroups | describe on the group |
+//! | ListGroups | lists only the groups the principal may describe |
+//! | DeleteGroups | delete on the group |
+//! | OffsetDelete | delete on the group and read on each topic |
 //!
-//! Not checked (served to any authenticated principal): ApiVersions, FindCoordinator, ListGroups,
-//! DescribeGroups, DeleteGroups, OffsetDelete, DescribeConfigs, CreatePartitions, InitProducerId,
-//! OffsetForLeaderEpoch. Not here: the rules themselves (`acl.rs`).
+//! Not checked (served to any authenticated principal): ApiVersions, DescribeConfigs of the broker
+//! itself, and FindCoordinator for transactional ids (transactions are refused anyway).
+//! Not here: the rules themselves (`acl.rs`).
 
 use std::sync::Arc;
 
@@ -29,6 +35,11 @@ use crate::BrokerState;
 
 const TOPIC_DENIED: i16 = 29;
 const GROUP_DENIED: i16 = 30;
+const CLUSTER_DENIED: i16 = 31;
+/// DescribeConfigs resource type of a topic (2; the broker is 4).
+const CONFIG_RESOURCE_TOPIC: i8 = 2;
+/// FindCoordinator key type of a consumer group (0; transactional ids are 1).
+const COORDINATOR_KEY_GROUP: i8 = 0;
 
 /// Serves `request` as far as `principal`'s ACLs allow.
 pub async fn handle(
@@ -42,6 +53,11 @@ pub async fn handle(
     let group = |name: &str| acls.allows(principal, ResourceType::Group, name, Operation::Read);
     debug_assert_eq!(TOPIC_DENIED, ResponseError::TopicAuthorizationFailed.code());
     debug_assert_eq!(GROUP_DENIED, ResponseError::GroupAuthorizationFailed.code());
+    debug_assert_eq!(
+        CLUSTER_DENIED,
+        ResponseError::ClusterAuthorizationFailed.code()
+    );
+    let group_may = |name: &str, op| acls.allows(principal, ResourceType::Group, name, op);
     match request {
         RequestKind::Produce(r) => {
             let check = |n: &str| produce_allowed(state, acls, principal, n);
@@ -69,6 +85,55 @@ pub async fn handle(
         }
         RequestKind::OffsetCommit(r) if group(&r.group_id) => {
             offset_commit(state, header, r, &|n| topic(n, Operation::Read)).await
+        }
+        RequestKind::InitProducerId(r) if r.transactional_id.is_none() => {
+            if acls.allows_any(principal, ResourceType::Topic, Operation::Write) {
+                api::handle(state, header, RequestKind::InitProducerId(r)).await
+            } else {
+                Some(ResponseKind::InitProducerId(
+                    InitProducerIdResponse::default()
+                        .with_error_code(CLUSTER_DENIED)
+                        .with_producer_id((-1).into())
+                        .with_producer_epoch(-1),
+                ))
+            }
+        }
+        RequestKind::OffsetForLeaderEpoch(r) => {
+            offset_for_leader_epoch(state, header, r, &|n| topic(n, Operation::Describe)).await
+        }
+        RequestKind::DescribeConfigs(r) => {
+            describe_configs(state, header, r, &|n| topic(n, Operation::Describe)).await
+        }
+        RequestKind::CreatePartitions(r) => {
+            create_partitions(state, header, r, &|n| topic(n, Operation::Alter)).await
+        }
+        RequestKind::FindCoordinator(r) if r.key_type == COORDINATOR_KEY_GROUP => {
+            find_coordinator(state, header, r, &|n| group_may(n, Operation::Describe)).await
+        }
+        RequestKind::DescribeGroups(r) => {
+            describe_groups(state, header, r, &|n| group_may(n, Operation::Describe)).await
+        }
+        RequestKind::ListGroups(r) => {
+            let response = api::handle(state, header, RequestKind::ListGroups(r)).await;
+            let Some(ResponseKind::ListGroups(mut response)) = response else {
+                return response;
+            };
+            response
+                .groups
+                .retain(|g| group_may(&g.group_id, Operation::Describe));
+            Some(ResponseKind::ListGroups(response))
+        }
+        RequestKind::DeleteGroups(r) => {
+            delete_groups(state, header, r, &|n| group_may(n, Operation::Delete)).await
+        }
+        RequestKind::OffsetDelete(r) => {
+            if group_may(&r.group_id, Operation::Delete) {
+                offset_delete(state, header, r, &|n| topic(n, Operation::Read)).await
+            } else {
+                Some(ResponseKind::OffsetDelete(
+                    OffsetDeleteResponse::default().with_error_code(GROUP_DENIED),
+                ))
+            }
         }
         other => match group_of(&other) {
             Some(denied) if !denied.iter().all(|g| group(g)) => Some(group_denied(other)),
@@ -394,4 +459,200 @@ async fn offset_commit(
             .push(commit_topic_error(topic, TOPIC_DENIED));
     }
     Some(ResponseKind::OffsetCommit(response))
+}
+
+async fn offset_for_leader_epoch(
+    state: &Arc<BrokerState>,
+    header: &RequestHeader,
+    mut request: OffsetForLeaderEpochRequest,
+    allowed: Allowed<'_>,
+) -> Option<ResponseKind> {
+    let (kept, denied): (Vec<_>, Vec<_>) = std::mem::take(&mut request.topics)
+        .into_iter()
+        .partition(|t| allowed(&t.topic));
+    request.topics = kept;
+    let response = api::handle(state, header, RequestKind::OffsetForLeaderEpoch(request)).await;
+    let Some(ResponseKind::OffsetForLeaderEpoch(mut response)) = response else {
+        return response;
+    };
+    for topic in denied {
+        let partitions = topic.partitions.iter().map(|p| {
+            offset_for_leader_epoch_response::EpochEndOffset::default()
+                .with_partition(p.partition)
+                .with_error_code(TOPIC_DENIED)
+                .with_leader_epoch(-1)
+                .with_end_offset(-1)
+        });
+        response.topics.push(
+            offset_for_leader_epoch_response::OffsetForLeaderTopicResult::default()
+                .with_topic(topic.topic)
+                .with_partitions(partitions.collect()),
+        );
+    }
+    Some(ResponseKind::OffsetForLeaderEpoch(response))
+}
+
+async fn describe_configs(
+    state: &Arc<BrokerState>,
+    header: &RequestHeader,
+    mut request: DescribeConfigsRequest,
+    allowed: Allowed<'_>,
+) -> Option<ResponseKind> {
+    let (kept, denied): (Vec<_>, Vec<_>) = std::mem::take(&mut request.resources)
+        .into_iter()
+        .partition(|r| r.resource_type != CONFIG_RESOURCE_TOPIC || allowed(&r.resource_name));
+    request.resources = kept;
+    let response = api::handle(state, header, RequestKind::DescribeConfigs(request)).await;
+    let Some(ResponseKind::DescribeConfigs(mut response)) = response else {
+        return response;
+    };
+    for resource in denied {
+        response.results.push(
+            describe_configs_response::DescribeConfigsResult::default()
+                .with_error_code(TOPIC_DENIED)
+                .with_error_message(Some("topic authorization failed".into()))
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name),
+        );
+    }
+    Some(ResponseKind::DescribeConfigs(response))
+}
+
+async fn create_partitions(
+    state: &Arc<BrokerState>,
+    header: &RequestHeader,
+    mut request: CreatePartitionsRequest,
+    allowed: Allowed<'_>,
+) -> Option<ResponseKind> {
+    let (kept, denied): (Vec<_>, Vec<_>) = std::mem::take(&mut request.topics)
+        .into_iter()
+        .partition(|t| allowed(&t.name));
+    request.topics = kept;
+    let response = api::handle(state, header, RequestKind::CreatePartitions(request)).await;
+    let Some(ResponseKind::CreatePartitions(mut response)) = response else {
+        return response;
+    };
+    for topic in denied {
+        response.results.push(
+            create_partitions_response::CreatePartitionsTopicResult::default()
+                .with_name(topic.name)
+                .with_error_code(TOPIC_DENIED),
+        );
+    }
+    Some(ResponseKind::CreatePartitions(response))
+}
+
+/// FindCoordinator for groups: v0-3 name one key (a denied key fails the whole response), v4+ a list.
+async fn find_coordinator(
+    state: &Arc<BrokerState>,
+    header: &RequestHeader,
+    mut request: FindCoordinatorRequest,
+    allowed: Allowed<'_>,
+) -> Option<ResponseKind> {
+    if header.request_api_version < 4 {
+        if allowed(&request.key) {
+            return api::handle(state, header, RequestKind::FindCoordinator(request)).await;
+        }
+        return Some(ResponseKind::FindCoordinator(
+            FindCoordinatorResponse::default()
+                .with_error_code(GROUP_DENIED)
+                .with_node_id((-1).into())
+                .with_port(-1),
+        ));
+    }
+    let (kept, denied): (Vec<_>, Vec<_>) = std::mem::take(&mut request.coordinator_keys)
+        .into_iter()
+        .partition(|k| allowed(k));
+    request.coordinator_keys = kept;
+    let response = api::handle(state, header, RequestKind::FindCoordinator(request)).await;
+    let Some(ResponseKind::FindCoordinator(mut response)) = response else {
+        return response;
+    };
+    for key in denied {
+        response.coordinators.push(
+            find_coordinator_response::Coordinator::default()
+                .with_key(key)
+                .with_node_id((-1).into())
+                .with_port(-1)
+                .with_error_code(GROUP_DENIED),
+        );
+    }
+    Some(ResponseKind::FindCoordinator(response))
+}
+
+async fn describe_groups(
+    state: &Arc<BrokerState>,
+    header: &RequestHeader,
+    mut request: DescribeGroupsRequest,
+    allowed: Allowed<'_>,
+) -> Option<ResponseKind> {
+    let (kept, denied): (Vec<_>, Vec<_>) = std::mem::take(&mut request.groups)
+        .into_iter()
+        .partition(|g| allowed(g));
+    request.groups = kept;
+    let response = api::handle(state, header, RequestKind::DescribeGroups(request)).await;
+    let Some(ResponseKind::DescribeGroups(mut response)) = response else {
+        return response;
+    };
+    for group in denied {
+        response.groups.push(
+            describe_groups_response::DescribedGroup::default()
+                .with_group_id(group)
+                .with_error_code(GROUP_DENIED),
+        );
+    }
+    Some(ResponseKind::DescribeGroups(response))
+}
+
+async fn delete_groups(
+    state: &Arc<BrokerState>,
+    header: &RequestHeader,
+    mut request: DeleteGroupsRequest,
+    allowed: Allowed<'_>,
+) -> Option<ResponseKind> {
+    let (kept, denied): (Vec<_>, Vec<_>) = std::mem::take(&mut request.groups_names)
+        .into_iter()
+        .partition(|g| allowed(g));
+    request.groups_names = kept;
+    let response = api::handle(state, header, RequestKind::DeleteGroups(request)).await;
+    let Some(ResponseKind::DeleteGroups(mut response)) = response else {
+        return response;
+    };
+    for group in denied {
+        response.results.push(
+            delete_groups_response::DeletableGroupResult::default()
+                .with_group_id(group)
+                .with_error_code(GROUP_DENIED),
+        );
+    }
+    Some(ResponseKind::DeleteGroups(response))
+}
+
+async fn offset_delete(
+    state: &Arc<BrokerState>,
+    header: &RequestHeader,
+    mut request: OffsetDeleteRequest,
+    allowed: Allowed<'_>,
+) -> Option<ResponseKind> {
+    let (kept, denied): (Vec<_>, Vec<_>) = std::mem::take(&mut request.topics)
+        .into_iter()
+        .partition(|t| allowed(&t.name));
+    request.topics = kept;
+    let response = api::handle(state, header, RequestKind::OffsetDelete(request)).await;
+    let Some(ResponseKind::OffsetDelete(mut response)) = response else {
+        return response;
+    };
+    for topic in denied {
+        let partitions = topic.partitions.iter().map(|p| {
+            offset_delete_response::OffsetDeleteResponsePartition::default()
+                .with_partition_index(p.partition_index)
+                .with_error_code(TOPIC_DENIED)
+        });
+        response.topics.push(
+            offset_delete_response::OffsetDeleteResponseTopic::default()
+                .with_name(topic.name)
+                .with_partitions(partitions.collect()),
+        );
+    }
+    Some(ResponseKind::OffsetDelete(response))
 }
