@@ -41,6 +41,28 @@ const CONFIG_RESOURCE_TOPIC: i8 = 2;
 /// FindCoordinator key type of a consumer group (0; transactional ids are 1).
 const COORDINATOR_KEY_GROUP: i8 = 0;
 
+/// Serves the items of `$request.$items` that `$allowed` lets through, then adds `$deny` of each
+/// refused item to the response: the per-topic (or per-group) denial shape every such API shares.
+macro_rules! serve_allowed {
+    ($state:expr, $header:expr, $variant:ident($request:expr).$items:ident,
+     |$item:ident| $allowed:expr, |$response:ident, $refused:ident| $deny:expr) => {{
+        let mut request = $request;
+        let (kept, refused): (Vec<_>, Vec<_>) = std::mem::take(&mut request.$items)
+            .into_iter()
+            .partition(|$item| $allowed);
+        request.$items = kept;
+        match api::handle($state, $header, RequestKind::$variant(request)).await {
+            Some(ResponseKind::$variant(mut $response)) => {
+                for $refused in refused {
+                    $deny;
+                }
+                Some(ResponseKind::$variant($response))
+            }
+            other => other,
+        }
+    }};
+}
+
 /// Serves `request` as far as `principal`'s ACLs allow.
 pub async fn handle(
     state: &Arc<BrokerState>,
@@ -49,45 +71,93 @@ pub async fn handle(
     header: &RequestHeader,
     request: RequestKind,
 ) -> Option<ResponseKind> {
+    use Operation::{Alter, Create, Delete, Describe, Read, Write};
     let topic = |name: &str, op| acls.allows(principal, ResourceType::Topic, name, op);
-    let group = |name: &str| acls.allows(principal, ResourceType::Group, name, Operation::Read);
+    let group = |name: &str, op| acls.allows(principal, ResourceType::Group, name, op);
     debug_assert_eq!(TOPIC_DENIED, ResponseError::TopicAuthorizationFailed.code());
     debug_assert_eq!(GROUP_DENIED, ResponseError::GroupAuthorizationFailed.code());
     debug_assert_eq!(
         CLUSTER_DENIED,
         ResponseError::ClusterAuthorizationFailed.code()
     );
-    let group_may = |name: &str, op| acls.allows(principal, ResourceType::Group, name, op);
     match request {
         RequestKind::Produce(r) => {
             let check = |n: &str| produce_allowed(state, acls, principal, n);
             produce(state, header, r, &check).await
         }
-        RequestKind::Fetch(r) => fetch(state, header, r, &|n| topic(n, Operation::Read)).await,
-        RequestKind::ListOffsets(r) => {
-            list_offsets(state, header, r, &|n| topic(n, Operation::Describe)).await
-        }
+        RequestKind::Fetch(r) => serve_allowed!(
+            state,
+            header,
+            Fetch(r).topics,
+            |t| topic(&t.topic, Read),
+            |response, t| response.responses.push(fetch_denied(t))
+        ),
+        RequestKind::ListOffsets(r) => serve_allowed!(
+            state,
+            header,
+            ListOffsets(r).topics,
+            |t| topic(&t.name, Describe),
+            |response, t| response.topics.push(list_offsets_denied(t))
+        ),
+        RequestKind::OffsetForLeaderEpoch(r) => serve_allowed!(
+            state,
+            header,
+            OffsetForLeaderEpoch(r).topics,
+            |t| topic(&t.topic, Describe),
+            |response, t| response.topics.push(leader_epoch_denied(t))
+        ),
+        RequestKind::DescribeConfigs(r) => serve_allowed!(
+            state,
+            header,
+            DescribeConfigs(r).resources,
+            |c| c.resource_type != CONFIG_RESOURCE_TOPIC || topic(&c.resource_name, Describe),
+            |response, c| response.results.push(
+                describe_configs_response::DescribeConfigsResult::default()
+                    .with_error_code(TOPIC_DENIED)
+                    .with_error_message(Some("topic authorization failed".into()))
+                    .with_resource_type(c.resource_type)
+                    .with_resource_name(c.resource_name)
+            )
+        ),
         RequestKind::Metadata(mut r) => {
             // Auto-creation through Metadata needs create on every topic it names.
             let creatable = r
                 .topics
                 .iter()
                 .flatten()
-                .all(|t| t.name.as_ref().is_some_and(|n| topic(n, Operation::Create)));
+                .all(|t| t.name.as_ref().is_some_and(|n| topic(n, Create)));
             r.allow_auto_topic_creation &= creatable;
-            metadata(state, header, r, &|n| topic(n, Operation::Describe)).await
+            metadata(state, header, r, &|n| topic(n, Describe)).await
         }
-        RequestKind::CreateTopics(r) => {
-            create_topics(state, header, r, &|n| topic(n, Operation::Create)).await
-        }
+        RequestKind::CreateTopics(r) => serve_allowed!(
+            state,
+            header,
+            CreateTopics(r).topics,
+            |t| topic(&t.name, Create),
+            |response, t| response.topics.push(
+                create_topics_response::CreatableTopicResult::default()
+                    .with_name(t.name)
+                    .with_error_code(TOPIC_DENIED)
+                    .with_num_partitions(-1)
+                    .with_replication_factor(-1)
+            )
+        ),
         RequestKind::DeleteTopics(r) => {
-            delete_topics(state, header, r, &|n| topic(n, Operation::Delete)).await
+            delete_topics(state, header, r, &|n| topic(n, Delete)).await
         }
-        RequestKind::OffsetCommit(r) if group(&r.group_id) => {
-            offset_commit(state, header, r, &|n| topic(n, Operation::Read)).await
-        }
+        RequestKind::CreatePartitions(r) => serve_allowed!(
+            state,
+            header,
+            CreatePartitions(r).topics,
+            |t| topic(&t.name, Alter),
+            |response, t| response.results.push(
+                create_partitions_response::CreatePartitionsTopicResult::default()
+                    .with_name(t.name)
+                    .with_error_code(TOPIC_DENIED)
+            )
+        ),
         RequestKind::InitProducerId(r) if r.transactional_id.is_none() => {
-            if acls.allows_any(principal, ResourceType::Topic, Operation::Write) {
+            if acls.allows_any(principal, ResourceType::Topic, Write) {
                 api::handle(state, header, RequestKind::InitProducerId(r)).await
             } else {
                 Some(ResponseKind::InitProducerId(
@@ -98,45 +168,60 @@ pub async fn handle(
                 ))
             }
         }
-        RequestKind::OffsetForLeaderEpoch(r) => {
-            offset_for_leader_epoch(state, header, r, &|n| topic(n, Operation::Describe)).await
+        RequestKind::OffsetCommit(r) if group(&r.group_id, Read) => serve_allowed!(
+            state,
+            header,
+            OffsetCommit(r).topics,
+            |t| topic(&t.name, Read),
+            |response, t| response.topics.push(commit_topic_error(t, TOPIC_DENIED))
+        ),
+        RequestKind::OffsetDelete(r) if !group(&r.group_id, Delete) => {
+            Some(ResponseKind::OffsetDelete(
+                OffsetDeleteResponse::default().with_error_code(GROUP_DENIED),
+            ))
         }
-        RequestKind::DescribeConfigs(r) => {
-            describe_configs(state, header, r, &|n| topic(n, Operation::Describe)).await
-        }
-        RequestKind::CreatePartitions(r) => {
-            create_partitions(state, header, r, &|n| topic(n, Operation::Alter)).await
-        }
+        RequestKind::OffsetDelete(r) => serve_allowed!(
+            state,
+            header,
+            OffsetDelete(r).topics,
+            |t| topic(&t.name, Read),
+            |response, t| response.topics.push(offset_delete_denied(t))
+        ),
         RequestKind::FindCoordinator(r) if r.key_type == COORDINATOR_KEY_GROUP => {
-            find_coordinator(state, header, r, &|n| group_may(n, Operation::Describe)).await
+            find_coordinator(state, header, r, &|n| group(n, Describe)).await
         }
-        RequestKind::DescribeGroups(r) => {
-            describe_groups(state, header, r, &|n| group_may(n, Operation::Describe)).await
-        }
+        RequestKind::DescribeGroups(r) => serve_allowed!(
+            state,
+            header,
+            DescribeGroups(r).groups,
+            |g| group(g, Describe),
+            |response, g| response.groups.push(
+                describe_groups_response::DescribedGroup::default()
+                    .with_group_id(g)
+                    .with_error_code(GROUP_DENIED)
+            )
+        ),
+        RequestKind::DeleteGroups(r) => serve_allowed!(
+            state,
+            header,
+            DeleteGroups(r).groups_names,
+            |g| group(g, Delete),
+            |response, g| response.results.push(
+                delete_groups_response::DeletableGroupResult::default()
+                    .with_group_id(g)
+                    .with_error_code(GROUP_DENIED)
+            )
+        ),
         RequestKind::ListGroups(r) => {
             let response = api::handle(state, header, RequestKind::ListGroups(r)).await;
             let Some(ResponseKind::ListGroups(mut response)) = response else {
                 return response;
             };
-            response
-                .groups
-                .retain(|g| group_may(&g.group_id, Operation::Describe));
+            response.groups.retain(|g| group(&g.group_id, Describe));
             Some(ResponseKind::ListGroups(response))
         }
-        RequestKind::DeleteGroups(r) => {
-            delete_groups(state, header, r, &|n| group_may(n, Operation::Delete)).await
-        }
-        RequestKind::OffsetDelete(r) => {
-            if group_may(&r.group_id, Operation::Delete) {
-                offset_delete(state, header, r, &|n| topic(n, Operation::Read)).await
-            } else {
-                Some(ResponseKind::OffsetDelete(
-                    OffsetDeleteResponse::default().with_error_code(GROUP_DENIED),
-                ))
-            }
-        }
         other => match group_of(&other) {
-            Some(denied) if !denied.iter().all(|g| group(g)) => Some(group_denied(other)),
+            Some(denied) if !denied.iter().all(|g| group(g, Read)) => Some(group_denied(other)),
             _ => api::handle(state, header, other).await,
         },
     }
@@ -288,67 +373,6 @@ async fn produce(
     Some(ResponseKind::Produce(response))
 }
 
-async fn fetch(
-    state: &Arc<BrokerState>,
-    header: &RequestHeader,
-    mut request: FetchRequest,
-    allowed: Allowed<'_>,
-) -> Option<ResponseKind> {
-    let (kept, denied): (Vec<_>, Vec<_>) = std::mem::take(&mut request.topics)
-        .into_iter()
-        .partition(|t| allowed(&t.topic));
-    request.topics = kept;
-    let response = api::handle(state, header, RequestKind::Fetch(request)).await;
-    let Some(ResponseKind::Fetch(mut response)) = response else {
-        return response;
-    };
-    for topic in denied {
-        let partitions = topic.partitions.iter().map(|p| {
-            fetch_response::PartitionData::default()
-                .with_partition_index(p.partition)
-                .with_error_code(TOPIC_DENIED)
-                .with_high_watermark(-1)
-        });
-        response.responses.push(
-            fetch_response::FetchableTopicResponse::default()
-                .with_topic(topic.topic)
-                .with_partitions(partitions.collect()),
-        );
-    }
-    Some(ResponseKind::Fetch(response))
-}
-
-async fn list_offsets(
-    state: &Arc<BrokerState>,
-    header: &RequestHeader,
-    mut request: ListOffsetsRequest,
-    allowed: Allowed<'_>,
-) -> Option<ResponseKind> {
-    let (kept, denied): (Vec<_>, Vec<_>) = std::mem::take(&mut request.topics)
-        .into_iter()
-        .partition(|t| allowed(&t.name));
-    request.topics = kept;
-    let response = api::handle(state, header, RequestKind::ListOffsets(request)).await;
-    let Some(ResponseKind::ListOffsets(mut response)) = response else {
-        return response;
-    };
-    for topic in denied {
-        let partitions = topic.partitions.iter().map(|p| {
-            list_offsets_response::ListOffsetsPartitionResponse::default()
-                .with_partition_index(p.partition_index)
-                .with_error_code(TOPIC_DENIED)
-                .with_offset(-1)
-                .with_timestamp(-1)
-        });
-        response.topics.push(
-            list_offsets_response::ListOffsetsTopicResponse::default()
-                .with_name(topic.name)
-                .with_partitions(partitions.collect()),
-        );
-    }
-    Some(ResponseKind::ListOffsets(response))
-}
-
 async fn metadata(
     state: &Arc<BrokerState>,
     header: &RequestHeader,
@@ -381,32 +405,6 @@ async fn metadata(
     Some(ResponseKind::Metadata(response))
 }
 
-async fn create_topics(
-    state: &Arc<BrokerState>,
-    header: &RequestHeader,
-    mut request: CreateTopicsRequest,
-    allowed: Allowed<'_>,
-) -> Option<ResponseKind> {
-    let (kept, denied): (Vec<_>, Vec<_>) = std::mem::take(&mut request.topics)
-        .into_iter()
-        .partition(|t| allowed(&t.name));
-    request.topics = kept;
-    let response = api::handle(state, header, RequestKind::CreateTopics(request)).await;
-    let Some(ResponseKind::CreateTopics(mut response)) = response else {
-        return response;
-    };
-    for topic in denied {
-        response.topics.push(
-            create_topics_response::CreatableTopicResult::default()
-                .with_name(topic.name)
-                .with_error_code(TOPIC_DENIED)
-                .with_num_partitions(-1)
-                .with_replication_factor(-1),
-        );
-    }
-    Some(ResponseKind::CreateTopics(response))
-}
-
 async fn delete_topics(
     state: &Arc<BrokerState>,
     header: &RequestHeader,
@@ -437,109 +435,6 @@ async fn delete_topics(
         );
     }
     Some(ResponseKind::DeleteTopics(response))
-}
-
-async fn offset_commit(
-    state: &Arc<BrokerState>,
-    header: &RequestHeader,
-    mut request: OffsetCommitRequest,
-    allowed: Allowed<'_>,
-) -> Option<ResponseKind> {
-    let (kept, denied): (Vec<_>, Vec<_>) = std::mem::take(&mut request.topics)
-        .into_iter()
-        .partition(|t| allowed(&t.name));
-    request.topics = kept;
-    let response = api::handle(state, header, RequestKind::OffsetCommit(request)).await;
-    let Some(ResponseKind::OffsetCommit(mut response)) = response else {
-        return response;
-    };
-    for topic in denied {
-        response
-            .topics
-            .push(commit_topic_error(topic, TOPIC_DENIED));
-    }
-    Some(ResponseKind::OffsetCommit(response))
-}
-
-async fn offset_for_leader_epoch(
-    state: &Arc<BrokerState>,
-    header: &RequestHeader,
-    mut request: OffsetForLeaderEpochRequest,
-    allowed: Allowed<'_>,
-) -> Option<ResponseKind> {
-    let (kept, denied): (Vec<_>, Vec<_>) = std::mem::take(&mut request.topics)
-        .into_iter()
-        .partition(|t| allowed(&t.topic));
-    request.topics = kept;
-    let response = api::handle(state, header, RequestKind::OffsetForLeaderEpoch(request)).await;
-    let Some(ResponseKind::OffsetForLeaderEpoch(mut response)) = response else {
-        return response;
-    };
-    for topic in denied {
-        let partitions = topic.partitions.iter().map(|p| {
-            offset_for_leader_epoch_response::EpochEndOffset::default()
-                .with_partition(p.partition)
-                .with_error_code(TOPIC_DENIED)
-                .with_leader_epoch(-1)
-                .with_end_offset(-1)
-        });
-        response.topics.push(
-            offset_for_leader_epoch_response::OffsetForLeaderTopicResult::default()
-                .with_topic(topic.topic)
-                .with_partitions(partitions.collect()),
-        );
-    }
-    Some(ResponseKind::OffsetForLeaderEpoch(response))
-}
-
-async fn describe_configs(
-    state: &Arc<BrokerState>,
-    header: &RequestHeader,
-    mut request: DescribeConfigsRequest,
-    allowed: Allowed<'_>,
-) -> Option<ResponseKind> {
-    let (kept, denied): (Vec<_>, Vec<_>) = std::mem::take(&mut request.resources)
-        .into_iter()
-        .partition(|r| r.resource_type != CONFIG_RESOURCE_TOPIC || allowed(&r.resource_name));
-    request.resources = kept;
-    let response = api::handle(state, header, RequestKind::DescribeConfigs(request)).await;
-    let Some(ResponseKind::DescribeConfigs(mut response)) = response else {
-        return response;
-    };
-    for resource in denied {
-        response.results.push(
-            describe_configs_response::DescribeConfigsResult::default()
-                .with_error_code(TOPIC_DENIED)
-                .with_error_message(Some("topic authorization failed".into()))
-                .with_resource_type(resource.resource_type)
-                .with_resource_name(resource.resource_name),
-        );
-    }
-    Some(ResponseKind::DescribeConfigs(response))
-}
-
-async fn create_partitions(
-    state: &Arc<BrokerState>,
-    header: &RequestHeader,
-    mut request: CreatePartitionsRequest,
-    allowed: Allowed<'_>,
-) -> Option<ResponseKind> {
-    let (kept, denied): (Vec<_>, Vec<_>) = std::mem::take(&mut request.topics)
-        .into_iter()
-        .partition(|t| allowed(&t.name));
-    request.topics = kept;
-    let response = api::handle(state, header, RequestKind::CreatePartitions(request)).await;
-    let Some(ResponseKind::CreatePartitions(mut response)) = response else {
-        return response;
-    };
-    for topic in denied {
-        response.results.push(
-            create_partitions_response::CreatePartitionsTopicResult::default()
-                .with_name(topic.name)
-                .with_error_code(TOPIC_DENIED),
-        );
-    }
-    Some(ResponseKind::CreatePartitions(response))
 }
 
 /// FindCoordinator for groups: v0-3 name one key (a denied key fails the whole response), v4+ a list.
@@ -580,79 +475,57 @@ async fn find_coordinator(
     Some(ResponseKind::FindCoordinator(response))
 }
 
-async fn describe_groups(
-    state: &Arc<BrokerState>,
-    header: &RequestHeader,
-    mut request: DescribeGroupsRequest,
-    allowed: Allowed<'_>,
-) -> Option<ResponseKind> {
-    let (kept, denied): (Vec<_>, Vec<_>) = std::mem::take(&mut request.groups)
-        .into_iter()
-        .partition(|g| allowed(g));
-    request.groups = kept;
-    let response = api::handle(state, header, RequestKind::DescribeGroups(request)).await;
-    let Some(ResponseKind::DescribeGroups(mut response)) = response else {
-        return response;
-    };
-    for group in denied {
-        response.groups.push(
-            describe_groups_response::DescribedGroup::default()
-                .with_group_id(group)
-                .with_error_code(GROUP_DENIED),
-        );
-    }
-    Some(ResponseKind::DescribeGroups(response))
+fn fetch_denied(topic: fetch_request::FetchTopic) -> fetch_response::FetchableTopicResponse {
+    let partitions = topic.partitions.iter().map(|p| {
+        fetch_response::PartitionData::default()
+            .with_partition_index(p.partition)
+            .with_error_code(TOPIC_DENIED)
+            .with_high_watermark(-1)
+    });
+    fetch_response::FetchableTopicResponse::default()
+        .with_topic(topic.topic)
+        .with_partitions(partitions.collect())
 }
 
-async fn delete_groups(
-    state: &Arc<BrokerState>,
-    header: &RequestHeader,
-    mut request: DeleteGroupsRequest,
-    allowed: Allowed<'_>,
-) -> Option<ResponseKind> {
-    let (kept, denied): (Vec<_>, Vec<_>) = std::mem::take(&mut request.groups_names)
-        .into_iter()
-        .partition(|g| allowed(g));
-    request.groups_names = kept;
-    let response = api::handle(state, header, RequestKind::DeleteGroups(request)).await;
-    let Some(ResponseKind::DeleteGroups(mut response)) = response else {
-        return response;
-    };
-    for group in denied {
-        response.results.push(
-            delete_groups_response::DeletableGroupResult::default()
-                .with_group_id(group)
-                .with_error_code(GROUP_DENIED),
-        );
-    }
-    Some(ResponseKind::DeleteGroups(response))
+fn list_offsets_denied(
+    topic: list_offsets_request::ListOffsetsTopic,
+) -> list_offsets_response::ListOffsetsTopicResponse {
+    let partitions = topic.partitions.iter().map(|p| {
+        list_offsets_response::ListOffsetsPartitionResponse::default()
+            .with_partition_index(p.partition_index)
+            .with_error_code(TOPIC_DENIED)
+            .with_offset(-1)
+            .with_timestamp(-1)
+    });
+    list_offsets_response::ListOffsetsTopicResponse::default()
+        .with_name(topic.name)
+        .with_partitions(partitions.collect())
 }
 
-async fn offset_delete(
-    state: &Arc<BrokerState>,
-    header: &RequestHeader,
-    mut request: OffsetDeleteRequest,
-    allowed: Allowed<'_>,
-) -> Option<ResponseKind> {
-    let (kept, denied): (Vec<_>, Vec<_>) = std::mem::take(&mut request.topics)
-        .into_iter()
-        .partition(|t| allowed(&t.name));
-    request.topics = kept;
-    let response = api::handle(state, header, RequestKind::OffsetDelete(request)).await;
-    let Some(ResponseKind::OffsetDelete(mut response)) = response else {
-        return response;
-    };
-    for topic in denied {
-        let partitions = topic.partitions.iter().map(|p| {
-            offset_delete_response::OffsetDeleteResponsePartition::default()
-                .with_partition_index(p.partition_index)
-                .with_error_code(TOPIC_DENIED)
-        });
-        response.topics.push(
-            offset_delete_response::OffsetDeleteResponseTopic::default()
-                .with_name(topic.name)
-                .with_partitions(partitions.collect()),
-        );
-    }
-    Some(ResponseKind::OffsetDelete(response))
+fn leader_epoch_denied(
+    topic: offset_for_leader_epoch_request::OffsetForLeaderTopic,
+) -> offset_for_leader_epoch_response::OffsetForLeaderTopicResult {
+    let partitions = topic.partitions.iter().map(|p| {
+        offset_for_leader_epoch_response::EpochEndOffset::default()
+            .with_partition(p.partition)
+            .with_error_code(TOPIC_DENIED)
+            .with_leader_epoch(-1)
+            .with_end_offset(-1)
+    });
+    offset_for_leader_epoch_response::OffsetForLeaderTopicResult::default()
+        .with_topic(topic.topic)
+        .with_partitions(partitions.collect())
+}
+
+fn offset_delete_denied(
+    topic: offset_delete_request::OffsetDeleteRequestTopic,
+) -> offset_delete_response::OffsetDeleteResponseTopic {
+    let partitions = topic.partitions.iter().map(|p| {
+        offset_delete_response::OffsetDeleteResponsePartition::default()
+            .with_partition_index(p.partition_index)
+            .with_error_code(TOPIC_DENIED)
+    });
+    offset_delete_response::OffsetDeleteResponseTopic::default()
+        .with_name(topic.name)
+        .with_partitions(partitions.collect())
 }
