@@ -16,26 +16,16 @@ impl GroupStateMachine {
     /// before the leader waits (its answer comes with the leader's request).
     pub fn sync_group(&mut self, token: Token, request: SyncRequest, now_ms: i64) -> Vec<Reply> {
         let reject = |error| vec![Reply::Sync(token, SyncOutcome::error(error))];
-        if !self.active {
-            return reject(ResponseError::CoordinatorNotAvailable);
-        }
-        if request.group_id.is_empty() {
-            return reject(ResponseError::InvalidGroupId);
-        }
-        let Some(group) = self.groups.get_mut(&request.group_id) else {
-            return reject(ResponseError::UnknownMemberId);
-        };
-        if let Some(error) = validate_member(
-            group,
+        let group = match self.current_member(
+            &request.group_id,
             &request.member_id,
             request.group_instance_id.as_deref(),
-        )
-        .or_else(|| {
-            (request.generation_id != group.generation_id)
-                .then_some(ResponseError::IllegalGeneration)
-        })
-        .or_else(|| check_protocol(group, &request))
-        {
+            request.generation_id,
+        ) {
+            Ok(group) => group,
+            Err(error) => return reject(error),
+        };
+        if let Some(error) = check_protocol(group, &request) {
             return reject(error);
         }
         match group.state {
@@ -70,26 +60,15 @@ impl GroupStateMachine {
 
     /// Handles a Heartbeat: refreshes the member's session and tells it whether a rebalance is running.
     pub fn heartbeat(&mut self, request: &HeartbeatRequest, now_ms: i64) -> ErrorCode {
-        if !self.active {
-            return Some(ResponseError::CoordinatorNotAvailable);
-        }
-        if request.group_id.is_empty() {
-            return Some(ResponseError::InvalidGroupId);
-        }
-        let Some(group) = self.groups.get_mut(&request.group_id) else {
-            return Some(ResponseError::UnknownMemberId);
-        };
-        if let Some(error) = validate_member(
-            group,
+        let group = match self.current_member(
+            &request.group_id,
             &request.member_id,
             request.group_instance_id.as_deref(),
-        )
-        .or_else(|| {
-            (request.generation_id != group.generation_id)
-                .then_some(ResponseError::IllegalGeneration)
-        }) {
-            return Some(error);
-        }
+            request.generation_id,
+        ) {
+            Ok(group) => group,
+            Err(error) => return Some(error),
+        };
         let state = group.state;
         if let Some(member) = group.members.get_mut(&request.member_id) {
             member.last_heartbeat_ms = now_ms;
@@ -101,6 +80,35 @@ impl GroupStateMachine {
             // Members heartbeat between their JoinGroup answer and SyncGroup: that is normal (Kafka 2.5+).
             GroupState::CompletingRebalance | GroupState::Stable => None,
         }
+    }
+
+    /// The group of a member that names itself and its generation (SyncGroup, Heartbeat), or the
+    /// error to answer: coordinator inactive, empty group id, unknown group or member, fenced static
+    /// member, or another generation.
+    fn current_member(
+        &mut self,
+        group_id: &str,
+        member_id: &str,
+        group_instance_id: Option<&str>,
+        generation_id: i32,
+    ) -> Result<&mut Group, ResponseError> {
+        if !self.active {
+            return Err(ResponseError::CoordinatorNotAvailable);
+        }
+        if group_id.is_empty() {
+            return Err(ResponseError::InvalidGroupId);
+        }
+        let group = self
+            .groups
+            .get_mut(group_id)
+            .ok_or(ResponseError::UnknownMemberId)?;
+        if let Some(error) = validate_member(group, member_id, group_instance_id) {
+            return Err(error);
+        }
+        if generation_id != group.generation_id {
+            return Err(ResponseError::IllegalGeneration);
+        }
+        Ok(group)
     }
 
     /// Handles a LeaveGroup (one member before v3, a batch after): each leaving member is removed and the
