@@ -144,6 +144,22 @@ struct IndexFile<E> {
 }
 
 impl<E: Copy> IndexFile<E> {
+    /// Opens the index at `path` with the given entries already in memory (the file must hold them).
+    fn open(path: &Path, entries: Vec<E>) -> Result<Self, LogError> {
+        Ok(IndexFile {
+            path: path.to_path_buf(),
+            file: open_rw(path)?,
+            entries,
+        })
+    }
+
+    /// Creates an empty index (truncating any file at `path`).
+    fn create(path: &Path) -> Result<Self, LogError> {
+        let mut index = Self::open(path, Vec::new())?;
+        index.replace(Vec::new(), Vec::new())?;
+        Ok(index)
+    }
+
     fn append(&mut self, entry: E, encoded: &[u8]) -> Result<(), LogError> {
         let at = (self.entries.len() * encoded.len()) as u64;
         self.file
@@ -177,21 +193,9 @@ impl<E: Copy> IndexFile<E> {
 pub struct OffsetIndex(IndexFile<OffsetEntry>);
 
 impl OffsetIndex {
-    /// Opens the index at `path` with the given entries already in memory (the file must hold them).
-    fn with_entries(path: &Path, entries: Vec<OffsetEntry>) -> Result<Self, LogError> {
-        let file = open_rw(path)?;
-        Ok(Self(IndexFile {
-            path: path.to_path_buf(),
-            file,
-            entries,
-        }))
-    }
-
     /// Creates an empty index (truncating any file at `path`).
     pub fn create(path: &Path) -> Result<Self, LogError> {
-        let mut index = Self::with_entries(path, Vec::new())?;
-        index.replace(Vec::new())?;
-        Ok(index)
+        IndexFile::create(path).map(Self)
     }
 
     /// Loads the index at `path`; `Ok(None)` if it is missing or inconsistent with a segment of
@@ -201,7 +205,7 @@ impl OffsetIndex {
             return Ok(None);
         };
         match decode_offset_entries(&bytes, segment_bytes) {
-            Some(entries) => Ok(Some(Self::with_entries(path, entries)?)),
+            Some(entries) => Ok(Some(Self(IndexFile::open(path, entries)?))),
             None => Ok(None),
         }
     }
@@ -235,20 +239,9 @@ impl OffsetIndex {
 pub struct TimeIndex(IndexFile<TimeEntry>);
 
 impl TimeIndex {
-    fn with_entries(path: &Path, entries: Vec<TimeEntry>) -> Result<Self, LogError> {
-        let file = open_rw(path)?;
-        Ok(Self(IndexFile {
-            path: path.to_path_buf(),
-            file,
-            entries,
-        }))
-    }
-
     /// Creates an empty index (truncating any file at `path`).
     pub fn create(path: &Path) -> Result<Self, LogError> {
-        let mut index = Self::with_entries(path, Vec::new())?;
-        index.replace(Vec::new())?;
-        Ok(index)
+        IndexFile::create(path).map(Self)
     }
 
     /// Loads the index at `path`; `Ok(None)` if it is missing or inconsistent.
@@ -257,7 +250,7 @@ impl TimeIndex {
             return Ok(None);
         };
         match decode_time_entries(&bytes) {
-            Some(entries) => Ok(Some(Self::with_entries(path, entries)?)),
+            Some(entries) => Ok(Some(Self(IndexFile::open(path, entries)?))),
             None => Ok(None),
         }
     }
