@@ -149,6 +149,7 @@ pub async fn run(
 ) -> Vec<Measurement> {
     let topic = format!("bench-{}", workload_slug(workload));
     let result = async {
+        settle_disk().await;
         let mut running = systems::start(target, binaries).await?;
         let system = running.system.clone();
         let outcome = match workload {
@@ -191,6 +192,17 @@ pub async fn run(
         row.system.clone_from(&label);
     }
     rows
+}
+
+/// Writes back every dirty page before a system starts (`sync`), so that a system that fsyncs per
+/// write is not charged for the gigabytes the previous run left in the page cache: its fsyncs would
+/// otherwise queue behind that writeback, and which system ran after the largest write would decide
+/// the latency table. Best effort: without a `sync` command the run goes on.
+async fn settle_disk() {
+    let synced = tokio::process::Command::new("sync").status().await;
+    if let Err(error) = synced {
+        tracing::warn!(%error, "could not run sync before the workload");
+    }
 }
 
 fn workload_slug(workload: Workload) -> String {
