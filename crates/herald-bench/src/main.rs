@@ -10,6 +10,7 @@ mod payload;
 mod report;
 mod serve_herald;
 mod server;
+mod soak;
 mod systems;
 mod workload;
 
@@ -37,6 +38,8 @@ enum Command {
     /// Runs a herald broker in the foreground (used when no `herald` binary is found).
     #[command(hide = true)]
     ServeHerald(serve_herald::ServeArgs),
+    /// Many concurrent clients producing and consuming for a bounded time; samples the broker's RSS and fds.
+    Soak(soak::SoakArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -127,6 +130,7 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match cli.command {
         Some(Command::ServeHerald(args)) => runtime.block_on(serve_herald::run(args)),
+        Some(Command::Soak(args)) => runtime.block_on(soak::run(args)),
         None => {
             let failures = runtime.block_on(run(cli.run))?;
             if failures > 0 {
