@@ -51,7 +51,8 @@ const PHASE_STOP: u8 = 2;
 /// Flags of `herald-bench soak`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SoakArgs {
-    /// Kafka clients: half producers, half consumers (each one a broker connection or more).
+    /// Broker connections to open: half of them from producers (one connection each), half from
+    /// consumers (two each: fetching, and their group coordinator).
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(2..=5000))]
     connections: u32,
     /// Seconds of producing and consuming.
@@ -88,6 +89,10 @@ pub struct SoakArgs {
 pub struct Sample {
     pub seconds: f64,
     pub rss_kib: u64,
+    /// Anonymous memory (heap) part of `rss_kib`.
+    pub rss_anon_kib: u64,
+    /// File-backed part of `rss_kib` (mapped segment and index files).
+    pub rss_file_kib: u64,
     pub fds: u64,
     pub sockets: u64,
     pub threads: u64,
@@ -105,11 +110,15 @@ pub struct Summary {
     pub rss_kib_max_after_warmup: u64,
     /// Last sample's RSS minus the first sample's after the warm-up.
     pub rss_growth_kib: i64,
+    /// The same for anonymous memory only (heap, not mapped files).
+    pub rss_anon_growth_kib: i64,
     pub rss_kib_peak: u64,
     pub fds_min_after_warmup: u64,
     pub fds_max_after_warmup: u64,
     pub fds_max: u64,
     pub sockets_max: u64,
+    /// Client connections at the warm-up's end: the broker's sockets minus its listener.
+    pub client_connections_at_warmup_end: u64,
     pub threads_max: u64,
     pub records_produced: u64,
     /// Records consumed over all consumers (several consumers may read one partition).
@@ -138,6 +147,8 @@ pub struct SoakReport {
     pub herald_server: String,
     pub producers: u32,
     pub consumers: u32,
+    /// Client connections the producers and consumers were expected to open.
+    pub connections: u32,
     pub partitions: u32,
     pub duration_seconds: u64,
     pub rate: u64,
@@ -244,7 +255,7 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     let bootstrap = format!("127.0.0.1:{}", server.port);
     create_topic(&bootstrap, args.partitions).await?;
     eprintln!(
-        "soak: {herald_server} (pid {}) on {bootstrap}, {} clients, {} s at {} records/s",
+        "soak: {herald_server} (pid {}) on {bootstrap}, {} connections, {} s at {} records/s",
         server.pid(),
         args.connections,
         args.duration,
@@ -255,7 +266,7 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
         tokio::task::spawn_blocking(move || load(&load_args, &bootstrap, server)).await??;
     tokio::task::spawn_blocking(move || server.stop()).await??;
     let (cores, cpu_model, _, _) = crate::report::machine_facts();
-    let producers = args.connections / 2;
+    let (producers, consumers) = client_counts(args.connections);
     let report = SoakReport {
         started_unix_seconds,
         wall_seconds: started.elapsed().as_secs_f64(),
@@ -263,7 +274,8 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
         cpu_model,
         herald_server,
         producers,
-        consumers: args.connections - producers,
+        consumers,
+        connections: args.connections,
         partitions: args.partitions,
         duration_seconds: args.duration,
         rate: args.rate,
@@ -345,6 +357,13 @@ async fn create_topic(bootstrap: &str, partitions: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Producers and consumers for `connections` broker connections: a producer opens one, a consumer two
+/// (librdkafka's consumer keeps a separate connection to its group coordinator).
+fn client_counts(connections: u32) -> (u32, u32) {
+    let consumers = (connections / 4).max(1);
+    (connections.saturating_sub(2 * consumers).max(1), consumers)
+}
+
 /// Creates the clients, drives them for the run, drains, and samples the broker meanwhile.
 fn load(
     args: &SoakArgs,
@@ -364,9 +383,8 @@ fn load(
         caught_up_threads: AtomicU64::new(0),
         first_error: Mutex::new(None),
     });
-    let producers = args.connections / 2;
-    let consumers = args.connections - producers;
-    let threads = args.driver_threads.min(args.connections);
+    let (producers, consumers) = client_counts(args.connections);
+    let threads = args.driver_threads.min(producers + consumers);
     let per_producer_rate = args.rate as f64 / f64::from(producers.max(1));
     // Every driver thread and this one meet once all clients exist.
     let ready = Arc::new(Barrier::new(threads as usize + 1));
@@ -425,9 +443,10 @@ fn load(
         }
         let sample = sample(pid, start, &mut last, &shared);
         eprintln!(
-            "  {:>6.0} s  rss {:>8} KiB  fds {:>5}  sockets {:>5}  threads {:>3}  produced {:>8.0}/s  consumed {:>8.0}/s  errors {}",
+            "  {:>6.0} s  rss {:>8} KiB (anon {:>8})  fds {:>5}  sockets {:>5}  threads {:>3}  produced {:>8.0}/s  consumed {:>8.0}/s  errors {}",
             sample.seconds,
             sample.rss_kib,
+            sample.rss_anon_kib,
             sample.fds,
             sample.sockets,
             sample.threads,
@@ -555,6 +574,8 @@ fn sample(pid: u32, start: Instant, last: &mut (Instant, u64, u64), shared: &Sha
     Sample {
         seconds: now.duration_since(start).as_secs_f64(),
         rss_kib: field("VmRSS:"),
+        rss_anon_kib: field("RssAnon:"),
+        rss_file_kib: field("RssFile:"),
         fds,
         sockets,
         threads: field("Threads:"),
@@ -596,11 +617,14 @@ fn summarise(summary: &mut Summary, samples: &[Sample], warmup: u64) {
         return;
     };
     summary.rss_kib_at_warmup_end = first.rss_kib;
+    summary.client_connections_at_warmup_end = first.sockets.saturating_sub(1);
     summary.rss_kib_at_end = last.rss_kib;
     summary.rss_kib_min_after_warmup = after.iter().map(|s| s.rss_kib).min().unwrap_or(0);
     summary.rss_kib_max_after_warmup = after.iter().map(|s| s.rss_kib).max().unwrap_or(0);
     summary.rss_growth_kib = i64::try_from(last.rss_kib).unwrap_or(i64::MAX)
         - i64::try_from(first.rss_kib).unwrap_or(i64::MAX);
+    summary.rss_anon_growth_kib = i64::try_from(last.rss_anon_kib).unwrap_or(i64::MAX)
+        - i64::try_from(first.rss_anon_kib).unwrap_or(i64::MAX);
     summary.fds_min_after_warmup = after.iter().map(|s| s.fds).min().unwrap_or(0);
     summary.fds_max_after_warmup = after.iter().map(|s| s.fds).max().unwrap_or(0);
 }
@@ -764,6 +788,8 @@ fn create_clients(
         let consumer: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", bootstrap)
             .set("client.id", format!("soak-c{id}"))
+            // librdkafka needs a group to assign partitions; nothing is committed to it.
+            .set("group.id", format!("soak-c{id}"))
             .set("enable.auto.commit", "false")
             .set("statistics.interval.ms", "0")
             .set("queued.min.messages", "1000")
@@ -849,6 +875,10 @@ pub fn markdown(report: &SoakReport) -> String {
             format!("{:+.1} MiB", s.rss_growth_kib as f64 / 1024.0),
         ),
         (
+            "anonymous RSS (heap) growth after warm-up",
+            format!("{:+.1} MiB", s.rss_anon_growth_kib as f64 / 1024.0),
+        ),
+        (
             "RSS peak (whole run)",
             format!("{:.1} MiB", mib(s.rss_kib_peak)),
         ),
@@ -859,6 +889,13 @@ pub fn markdown(report: &SoakReport) -> String {
         (
             "open fds max / sockets max (whole run)",
             format!("{} / {}", s.fds_max, s.sockets_max),
+        ),
+        (
+            "client connections at warm-up end (broker sockets - listener)",
+            format!(
+                "{} (expected {})",
+                s.client_connections_at_warmup_end, report.connections
+            ),
         ),
         ("broker threads max", s.threads_max.to_string()),
         (
@@ -879,14 +916,16 @@ pub fn markdown(report: &SoakReport) -> String {
     }
     let _ = writeln!(
         out,
-        "\n| s | RSS MiB | fds | sockets | threads | produced/s | consumed/s |\n|---|---|---|---|---|---|---|"
+        "\n| s | RSS MiB | anon MiB | file MiB | fds | sockets | threads | produced/s | consumed/s |\n|---|---|---|---|---|---|---|---|---|"
     );
     for sample in &report.samples {
         let _ = writeln!(
             out,
-            "| {:.0} | {:.1} | {} | {} | {} | {:.0} | {:.0} |",
+            "| {:.0} | {:.1} | {:.1} | {:.1} | {} | {} | {} | {:.0} | {:.0} |",
             sample.seconds,
             mib(sample.rss_kib),
+            mib(sample.rss_anon_kib),
+            mib(sample.rss_file_kib),
             sample.fds,
             sample.sockets,
             sample.threads,
@@ -921,6 +960,8 @@ mod tests {
         let sample = |seconds: f64, rss_kib: u64, fds: u64| Sample {
             seconds,
             rss_kib,
+            rss_anon_kib: rss_kib,
+            rss_file_kib: 0,
             fds,
             sockets: 0,
             threads: 1,
