@@ -96,6 +96,13 @@ fn child_consumer() {
         return;
     };
     let slot: usize = slot.parse().expect("slot is a number");
+    if std::env::var_os("RUST_LOG").is_some() {
+        // stdout is discarded by the parent; logs go to stderr, which it passes through.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     // The parent holds our stdin open; if it dies (even by SIGKILL) the pipe closes and so do we.
     std::thread::spawn(|| {
         let mut sink = [0u8; 64];
@@ -505,9 +512,12 @@ async fn run_child(slot: usize) {
     let db = match std::env::var(CHILD_SCHEMA_ENV) {
         // The parent's throw-away schema; few connections, since up to six processes share the server.
         Ok(schema) => {
-            let options = PgConnectOptions::from_str(&url)
-                .unwrap()
-                .options([("search_path", schema.as_str())]);
+            // synchronous_commit=off: the server is not what gets killed here, and waiting for its
+            // WAL flush on every one-event transaction would make slot 0 the test's bottleneck.
+            let options = PgConnectOptions::from_str(&url).unwrap().options([
+                ("search_path", schema.as_str()),
+                ("synchronous_commit", "off"),
+            ]);
             let pool = PgPoolOptions::new()
                 .max_connections(4)
                 .connect_with(options)
@@ -531,9 +541,10 @@ async fn run_child(slot: usize) {
         max_poll_interval_ms: 10_000,
         // Wide enough that many kills land between a database commit and its offset commit.
         commit_interval_ms: 300,
-        // Contention between processes must delay an event, never dead-letter it.
+        // The default number of attempts: contention between processes (SQLite's "database is
+        // locked") must delay an event, never dead-letter it. Backoffs shortened for the test.
         retry: RetryPolicy {
-            max_attempts: 20,
+            max_attempts: RetryPolicy::default().max_attempts,
             initial_backoff_ms: 20,
             max_backoff_ms: 500,
             multiplier: 2.0,
