@@ -1,7 +1,8 @@
 //! The runner: joins the group, polls Kafka, hands records to partition workers, commits progress.
 //!
-//! One poll loop per consumer. It never blocks on a worker: a record goes into the partition's bounded
-//! queue; when that queue is full (the worker is slow, or waiting to retry) records wait in the
+//! One poll loop per consumer. It never blocks on a worker: a record goes into its partition's
+//! overflow, and after each round of polling the overflow moves into the partition's bounded queue in
+//! chunks (one channel send and at most one wake-up per chunk, not per record); when that queue is full (the worker is slow, or waiting to retry) records wait in the
 //! partition's overflow, and once the overflow reaches a high-water mark the partition alone is paused
 //! in librdkafka, to be resumed when the worker has drained it to a low-water mark (the gap keeps the
 //! worker busy while fetching restarts). So other partitions keep flowing and the member keeps
@@ -41,6 +42,9 @@ const OVERFLOW_PAUSE_RECORDS_MAX: usize = 100_000;
 const PARTITION_QUEUE_RECORDS_MIN: usize = 64;
 /// Records queued per partition ahead of its worker, at most.
 const PARTITION_QUEUE_RECORDS_MAX: usize = 20_000;
+/// Chunks a partition's queue holds; a chunk holds at most a quarter of the queue's records, so at
+/// most twice the queue's records wait in it (fewer when polling rounds are small).
+const PARTITION_QUEUE_CHUNKS: usize = 8;
 /// Records taken from librdkafka's queue in one round of the poll loop, at most.
 const POLL_DRAIN_RECORDS_MAX: usize = 1_024;
 /// Pause after a poll error before polling again.
@@ -136,7 +140,7 @@ async fn serve_metrics(
 
 /// A partition's worker as the poll loop sees it.
 struct WorkerSlot {
-    records: mpsc::Sender<Record>,
+    records: mpsc::Sender<Vec<Record>>,
     /// Records that did not fit in the queue yet, in order.
     overflow: VecDeque<Record>,
     /// Whether this loop paused the partition (overflow reached the high-water mark).
@@ -152,7 +156,10 @@ struct PollLoop {
     slots: HashMap<TopicPartition, WorkerSlot>,
     /// Workers of revoked partitions that may still be finishing their in-flight batch.
     retiring: HashMap<TopicPartition, JoinHandle<()>>,
-    queue_records: usize,
+    /// Records sent to a worker in one chunk, at most.
+    chunk_records: usize,
+    /// The partition of the last dispatched record.
+    last_key: Option<TopicPartition>,
     /// Overflow high-water mark: pause at this many records, resume at a quarter of it.
     overflow_pause: usize,
     last_commit: Instant,
@@ -214,7 +221,8 @@ async fn run_consumer(
         shared,
         slots: HashMap::new(),
         retiring: HashMap::new(),
-        queue_records,
+        chunk_records: (queue_records / 4).max(1),
+        last_key: None,
         overflow_pause: (poll_batch_size * 8)
             .clamp(OVERFLOW_PAUSE_RECORDS_MIN, OVERFLOW_PAUSE_RECORDS_MAX),
         last_commit: Instant::now(),
@@ -252,6 +260,7 @@ impl PollLoop {
                             Ok(record) => self.dispatch(record),
                             Err(error) => {
                                 tracing::warn!(group = %self.shared.group, %error, "poll error");
+                                self.flush();
                                 tokio::select! {
                                     _ = tokio::time::sleep(Duration::from_millis(POLL_ERROR_BACKOFF_MS)) => {}
                                     _ = stop.cancelled() => return,
@@ -260,57 +269,78 @@ impl PollLoop {
                             }
                         }
                     }
+                    // One send per partition and round rather than one per record.
+                    self.flush();
                 }
             }
         }
     }
 
-    /// Hands a record to its partition's worker, starting one if needed; never waits.
+    /// Queues a record in its partition's overflow, starting a worker if needed; never waits.
+    /// [`flush`](PollLoop::flush) hands the overflow to the worker.
     fn dispatch(&mut self, record: Record) {
-        let tp = TopicPartition {
-            topic: record.topic.clone(),
-            partition: record.partition,
+        // Records arrive in runs from one partition: reuse the key of the previous one.
+        let same = self
+            .last_key
+            .as_ref()
+            .is_some_and(|tp| tp.partition == record.partition && tp.topic == record.topic);
+        if !same {
+            self.last_key = Some(TopicPartition {
+                topic: record.topic.clone(),
+                partition: record.partition,
+            });
+        }
+        let Some(tp) = self.last_key.take() else {
+            return;
         };
-        let slot = match self.slots.get(&tp) {
-            Some(slot)
-                if !slot
-                    .progress
-                    .revoked
-                    .load(std::sync::atomic::Ordering::Acquire) =>
-            {
-                self.slots.get_mut(&tp)
+        let usable = self.slots.get(&tp).is_some_and(|slot| {
+            !slot
+                .progress
+                .revoked
+                .load(std::sync::atomic::Ordering::Acquire)
+        });
+        if !usable {
+            self.retire(&tp);
+            let slot = self.start_worker(&tp);
+            self.slots.insert(tp.clone(), slot);
+        }
+        if let Some(slot) = self.slots.get_mut(&tp) {
+            slot.overflow.push_back(record);
+        }
+        self.last_key = Some(tp);
+    }
+
+    /// Moves each partition's overflow into its worker's queue while there is room, and pauses a
+    /// partition whose overflow reached the high-water mark.
+    fn flush(&mut self) {
+        for (tp, slot) in &mut self.slots {
+            if slot.overflow.is_empty() {
+                continue;
             }
-            _ => {
-                self.retire(&tp);
-                let slot = self.start_worker(&tp);
-                self.slots.insert(tp.clone(), slot);
-                self.slots.get_mut(&tp)
-            }
-        };
-        let Some(slot) = slot else { return };
-        slot.overflow.push_back(record);
-        drain(slot);
-        if !slot.paused && slot.overflow.len() >= self.overflow_pause {
-            // Stop fetching this partition only; records already fetched wait in the overflow.
-            match self.kafka.pause(&single(&tp)) {
-                Ok(()) => {
-                    slot.paused = true;
-                    tracing::debug!(topic = %tp.topic, partition = tp.partition, overflow = slot.overflow.len(), "partition paused");
-                }
-                Err(error) => {
-                    tracing::warn!(%error, topic = %tp.topic, partition = tp.partition, "pause failed")
+            drain(slot, self.chunk_records);
+            if !slot.paused && slot.overflow.len() >= self.overflow_pause {
+                // Stop fetching this partition only; records already fetched wait in the overflow.
+                match self.kafka.pause(&single(tp)) {
+                    Ok(()) => {
+                        slot.paused = true;
+                        tracing::debug!(topic = %tp.topic, partition = tp.partition, overflow = slot.overflow.len(), "partition paused");
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, topic = %tp.topic, partition = tp.partition, "pause failed")
+                    }
                 }
             }
         }
     }
 
     fn start_worker(&mut self, tp: &TopicPartition) -> WorkerSlot {
-        let (sender, receiver) = mpsc::channel(self.queue_records);
+        let (sender, receiver) = mpsc::channel(PARTITION_QUEUE_CHUNKS);
         let progress = self.kafka.context().progress(tp);
         let worker = PartitionWorker {
             shared: self.shared.clone(),
             records: receiver,
             progress: progress.clone(),
+            pending: VecDeque::new(),
             counters: ConsumerCounters::new(&self.shared.group, &tp.topic),
             previous: self.retiring.remove(tp),
         };
@@ -364,7 +394,7 @@ impl PollLoop {
     /// Moves overflow into queues that have room, resumes drained partitions, commits on schedule.
     fn housekeeping(&mut self) {
         for (tp, slot) in &mut self.slots {
-            drain(slot);
+            drain(slot, self.chunk_records);
             if slot.paused && slot.overflow.len() <= self.overflow_pause / 4 {
                 match self.kafka.resume(&single(tp)) {
                     Ok(()) => {
@@ -424,18 +454,19 @@ impl PollLoop {
     }
 }
 
-/// Moves overflow records into the worker's queue while it has room.
-fn drain(slot: &mut WorkerSlot) {
-    while let Some(record) = slot.overflow.pop_front() {
-        match slot.records.try_send(record) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(record)) => {
-                slot.overflow.push_front(record);
-                return;
+/// Moves overflow records into the worker's queue, in chunks of at most `chunk_records`, while it
+/// has room.
+fn drain(slot: &mut WorkerSlot, chunk_records: usize) {
+    while !slot.overflow.is_empty() {
+        match slot.records.try_reserve() {
+            Ok(permit) => {
+                let take = slot.overflow.len().min(chunk_records);
+                permit.send(slot.overflow.drain(..take).collect());
             }
+            Err(mpsc::error::TrySendError::Full(())) => return,
             // The worker stopped (shutdown or revocation): the records stay uncommitted and are
             // delivered again later.
-            Err(mpsc::error::TrySendError::Closed(_)) => {
+            Err(mpsc::error::TrySendError::Closed(())) => {
                 slot.overflow.clear();
                 return;
             }

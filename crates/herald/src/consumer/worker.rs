@@ -6,6 +6,7 @@
 //! its bounded queue; the queue fills and the runner pauses just this partition.
 //! Not here: polling Kafka and committing (the runner does both).
 
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,8 +37,11 @@ pub(crate) struct WorkerShared {
 /// One partition's worker.
 pub(crate) struct PartitionWorker {
     pub shared: Arc<WorkerShared>,
-    pub records: mpsc::Receiver<Record>,
+    /// Chunks of records from the poll loop, in partition order.
+    pub records: mpsc::Receiver<Vec<Record>>,
     pub progress: Arc<PartitionProgress>,
+    /// Records received but not yet taken into a batch, in order.
+    pub pending: VecDeque<Record>,
     pub counters: ConsumerCounters,
     /// The previous worker of the same partition (before a revoke and reassignment): it must finish
     /// before this one starts, or the two could process the same records concurrently.
@@ -78,36 +82,47 @@ impl PartitionWorker {
 
     /// Waits for a record, then gathers up to `batch_size` within `max_wait`.
     async fn next_batch(&mut self) -> Option<Vec<Record>> {
-        let first = tokio::select! {
-            record = self.records.recv() => record?,
-            _ = self.shared.shutdown.cancelled() => return None,
-        };
-        let batch_size = self.shared.config.batch_size;
-        let mut batch = Vec::with_capacity(batch_size.min(1024));
-        batch.push(first);
-        if batch_size == 1 {
-            return Some(batch);
+        if self.pending.is_empty() {
+            let chunk = tokio::select! {
+                chunk = self.records.recv() => chunk?,
+                _ = self.shared.shutdown.cancelled() => return None,
+            };
+            self.pending.extend(chunk);
         }
-        let deadline = tokio::time::sleep(self.shared.config.max_wait());
-        tokio::pin!(deadline);
-        loop {
-            let wanted = batch_size - batch.len();
-            if wanted == 0 {
-                break;
-            }
-            tokio::select! {
-                received = self.records.recv_many(&mut batch, wanted) => if received == 0 { break },
-                _ = &mut deadline => break,
-            }
-            if batch.len() < batch_size {
-                // Let the queue fill for a moment rather than waking up for every record.
+        let batch_size = self.shared.config.batch_size;
+        if self.pending.len() < batch_size {
+            let deadline = tokio::time::sleep(self.shared.config.max_wait());
+            tokio::pin!(deadline);
+            'fill: loop {
+                // Take what is already queued without waiting.
+                while self.pending.len() < batch_size {
+                    match self.records.try_recv() {
+                        Ok(chunk) => self.pending.extend(chunk),
+                        Err(mpsc::error::TryRecvError::Empty) => break,
+                        Err(mpsc::error::TryRecvError::Disconnected) => break 'fill,
+                    }
+                }
+                if self.pending.len() >= batch_size {
+                    break;
+                }
                 tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(BATCH_FILL_PAUSE_MS)) => {}
+                    chunk = self.records.recv() => match chunk {
+                        Some(chunk) => self.pending.extend(chunk),
+                        None => break,
+                    },
                     _ = &mut deadline => break,
+                }
+                if self.pending.len() < batch_size {
+                    // Let the queue fill for a moment rather than waking up for every chunk.
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(BATCH_FILL_PAUSE_MS)) => {}
+                        _ = &mut deadline => break,
+                    }
                 }
             }
         }
-        Some(batch)
+        let take = self.pending.len().min(batch_size);
+        Some(self.pending.drain(..take).collect())
     }
 
     /// Processes a batch: runs of decodable events go to the handler, poison records to the DLQ.
