@@ -3,7 +3,9 @@
 //! topic, against an in-process herald-broker.
 //!
 //! `cargo bench -p herald --bench consumer` (1,000,000 events; `HERALD_BENCH_EVENTS=100000` to shrink).
-//! Prints events/s for both and herald's share of the bare consumer's rate.
+//! Prints events/s for both and herald's share of the bare consumer's rate, and the process CPU time
+//! per event of each run (broker included, it is in-process): on a shared machine the rates swing
+//! with other load, the CPU cost much less.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -94,15 +96,16 @@ async fn main() -> Result<(), BoxError> {
         loading.elapsed().as_secs_f64()
     );
 
-    let bare = bare_consumer(&brokers, events).await?;
-    let noop = herald_noop(&brokers, events).await?;
-    let herald = herald_inbox(&brokers, events, dir.path()).await?;
-    println!("bare rdkafka consumer (no work):            {bare:>10.0} events/s");
-    println!("herald runner, no-op batch handler:         {noop:>10.0} events/s");
-    println!("herald runner + SQLite inbox, batch mode:   {herald:>10.0} events/s");
+    let (bare, bare_cpu) = bare_consumer(&brokers, events).await?;
+    let (noop, noop_cpu) = herald_noop(&brokers, events).await?;
+    let (herald, herald_cpu) = herald_inbox(&brokers, events, dir.path()).await?;
+    println!("bare rdkafka consumer (no work):            {bare:>10.0} events/s {bare_cpu:>6.2} CPU us/event");
+    println!("herald runner, no-op batch handler:         {noop:>10.0} events/s {noop_cpu:>6.2} CPU us/event");
+    println!("herald runner + SQLite inbox, batch mode:   {herald:>10.0} events/s {herald_cpu:>6.2} CPU us/event");
     println!(
-        "ratio herald/bare:                          {:>10.2}",
-        herald / bare
+        "ratio herald/bare:                          {:>10.2} (CPU cost ratio bare/herald {:.2})",
+        herald / bare,
+        bare_cpu / herald_cpu
     );
     broker.shutdown().await?;
     Ok(())
@@ -145,8 +148,8 @@ async fn produce(brokers: &str, events: u64) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Events/s of a group consumer that only counts messages.
-async fn bare_consumer(brokers: &str, events: u64) -> Result<f64, BoxError> {
+/// Events/s and CPU us/event of a group consumer that only counts messages.
+async fn bare_consumer(brokers: &str, events: u64) -> Result<(f64, f64), BoxError> {
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", "bench-bare")
@@ -156,13 +159,36 @@ async fn bare_consumer(brokers: &str, events: u64) -> Result<f64, BoxError> {
     consumer.subscribe(&[TOPIC])?;
     let first = consumer.recv().await?;
     drop(first);
-    let started = Instant::now();
+    let (started, cpu) = (Instant::now(), cpu_seconds());
     let mut seen = 1u64;
     while seen < events {
         let _message = tokio::time::timeout(RUN_DEADLINE, consumer.recv()).await??;
         seen += 1;
     }
-    Ok((events - 1) as f64 / started.elapsed().as_secs_f64())
+    let counted = (events - 1) as f64;
+    Ok((
+        counted / started.elapsed().as_secs_f64(),
+        (cpu_seconds() - cpu) * 1e6 / counted,
+    ))
+}
+
+/// CPU time (user + system) this process used so far, in seconds, from `/proc/self/stat`
+/// (`NaN` where that is unavailable). Assumes the usual 100 clock ticks per second.
+fn cpu_seconds() -> f64 {
+    const TICKS_PER_SECOND: f64 = 100.0;
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return f64::NAN;
+    };
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return f64::NAN;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |index: usize| fields.get(index).and_then(|v| v.parse::<f64>().ok());
+    match (ticks(11), ticks(12)) {
+        (Some(user), Some(system)) => (user + system) / TICKS_PER_SECOND,
+        _ => f64::NAN,
+    }
 }
 
 /// Does nothing with each batch but count it.
@@ -187,8 +213,9 @@ impl herald::consumer::Consumer for Noop {
     }
 }
 
-/// Events/s of herald's runner (decode, batching, commits) with a handler that does nothing.
-async fn herald_noop(brokers: &str, events: u64) -> Result<f64, BoxError> {
+/// Events/s and CPU us/event of herald's runner (decode, batching, commits) with a handler that
+/// does nothing.
+async fn herald_noop(brokers: &str, events: u64) -> Result<(f64, f64), BoxError> {
     let done = Arc::new(AtomicU64::new(0));
     let config = runner_config(brokers, "bench-noop");
     let consumer = Noop { done: done.clone() };
@@ -210,13 +237,14 @@ fn runner_config(brokers: &str, group: &str) -> ConsumerConfig {
     }
 }
 
-/// Events/s from the first processed batch (the group is joined) until `done` reaches `events`.
-async fn measure(done: &AtomicU64, events: u64) -> Result<f64, BoxError> {
+/// Events/s and CPU us/event from the first processed batch (the group is joined) until `done`
+/// reaches `events`.
+async fn measure(done: &AtomicU64, events: u64) -> Result<(f64, f64), BoxError> {
     let deadline = Instant::now() + RUN_DEADLINE;
     while done.load(Ordering::Relaxed) == 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    let (started, first) = (Instant::now(), done.load(Ordering::Relaxed));
+    let (started, first, cpu) = (Instant::now(), done.load(Ordering::Relaxed), cpu_seconds());
     while done.load(Ordering::Relaxed) < events && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -227,11 +255,19 @@ async fn measure(done: &AtomicU64, events: u64) -> Result<f64, BoxError> {
         )
         .into());
     }
-    Ok((events - first) as f64 / started.elapsed().as_secs_f64())
+    let counted = (events - first) as f64;
+    Ok((
+        counted / started.elapsed().as_secs_f64(),
+        (cpu_seconds() - cpu) * 1e6 / counted,
+    ))
 }
 
-/// Events/s of herald's runner with the inbox in batch mode on SQLite.
-async fn herald_inbox(brokers: &str, events: u64, dir: &std::path::Path) -> Result<f64, BoxError> {
+/// Events/s and CPU us/event of herald's runner with the inbox in batch mode on SQLite.
+async fn herald_inbox(
+    brokers: &str,
+    events: u64,
+    dir: &std::path::Path,
+) -> Result<(f64, f64), BoxError> {
     let db = Database::connect(&format!("sqlite://{}", dir.join("bench.db").display())).await?;
     db.execute_script("CREATE TABLE users (event_id TEXT NOT NULL, name TEXT NOT NULL)")
         .await?;
