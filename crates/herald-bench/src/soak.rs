@@ -20,7 +20,7 @@ use hdrhistogram::Histogram;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{DeliveryResult, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
@@ -73,6 +73,10 @@ pub struct SoakArgs {
     /// Threads that drive the clients (send, poll, consume).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
     driver_threads: u32,
+    /// Seconds over which the clients are created (and connect), so the run does not start with a
+    /// connection storm; the measured duration starts after it.
+    #[arg(long, default_value_t = 10)]
+    ramp_seconds: u64,
     /// The `herald` binary [default: next to this executable, else this executable's serve-herald].
     #[arg(long, env = "HERALD_BENCH_HERALD_BIN")]
     herald_bin: Option<PathBuf>,
@@ -129,6 +133,8 @@ pub struct Summary {
     pub consumed_per_second: f64,
     pub delivery_errors: u64,
     pub consumer_errors: u64,
+    /// Client-level errors librdkafka reported (connection timeouts, all brokers down).
+    pub client_errors: u64,
     /// Consumers that ended short of, or beyond, their partition's acknowledged count.
     pub consumers_mismatched: u64,
     pub first_error: Option<String>,
@@ -165,6 +171,8 @@ struct Shared {
     consumed: AtomicU64,
     delivery_errors: AtomicU64,
     consumer_errors: AtomicU64,
+    /// Client-level errors librdkafka reports (connection timeouts, all brokers down).
+    client_errors: AtomicU64,
     /// Acknowledged records per partition.
     partition_acked: Vec<AtomicU64>,
     /// Acknowledged counts per partition, fixed once every producer has flushed.
@@ -188,7 +196,28 @@ impl Shared {
 /// Delivery reports of one producer.
 struct Deliveries(Arc<Shared>);
 
-impl ClientContext for Deliveries {}
+impl ClientContext for Deliveries {
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.0.error(
+            &self.0.client_errors,
+            format!("producer: {error}: {reason}"),
+        );
+    }
+}
+
+/// Counts a consumer's client-level errors (connection failures, brokers down).
+struct ClientErrors(Arc<Shared>);
+
+impl ClientContext for ClientErrors {
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.0.error(
+            &self.0.client_errors,
+            format!("consumer: {error}: {reason}"),
+        );
+    }
+}
+
+impl ConsumerContext for ClientErrors {}
 
 impl ProducerContext for Deliveries {
     type DeliveryOpaque = ();
@@ -219,7 +248,7 @@ struct ProducerSlot {
 
 /// One consumer of one partition.
 struct ConsumerSlot {
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<ClientErrors>,
     partition: i32,
     next_offset: i64,
     received: u64,
@@ -297,12 +326,13 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     println!("{markdown}");
     eprintln!("wrote {}/soak.json and soak.md", out_dir.display());
     let s = &report.summary;
-    let errors = s.delivery_errors + s.consumer_errors + s.consumers_mismatched;
+    let errors = s.delivery_errors + s.consumer_errors + s.client_errors + s.consumers_mismatched;
     if errors > 0 {
         bail!(
-            "{} delivery errors, {} consumer errors, {} consumers with a wrong count; first: {}",
+            "{} delivery errors, {} consumer errors, {} client errors, {} consumers with a wrong count; first: {}",
             s.delivery_errors,
             s.consumer_errors,
+            s.client_errors,
             s.consumers_mismatched,
             s.first_error.as_deref().unwrap_or("none")
         );
@@ -377,6 +407,7 @@ fn load(
         consumed: AtomicU64::new(0),
         delivery_errors: AtomicU64::new(0),
         consumer_errors: AtomicU64::new(0),
+        client_errors: AtomicU64::new(0),
         partition_acked: (0..args.partitions).map(|_| AtomicU64::new(0)).collect(),
         expected: OnceLock::new(),
         flushed_threads: AtomicU64::new(0),
@@ -396,6 +427,9 @@ fn load(
         let ready = ready.clone();
         let bootstrap = bootstrap.to_owned();
         let partitions = args.partitions;
+        // Each thread spreads its clients over the ramp.
+        let clients_here = (producer_ids.len() + consumer_ids.len()).max(1) as u32;
+        let pause = Duration::from_secs(args.ramp_seconds) / clients_here;
         let handle = std::thread::Builder::new()
             .name(format!("soak-driver-{thread}"))
             .spawn(move || {
@@ -405,6 +439,7 @@ fn load(
                     &consumer_ids,
                     partitions,
                     per_producer_rate,
+                    pause,
                     &shared,
                     &ready,
                 )
@@ -454,6 +489,7 @@ fn load(
             sample.consumed_per_second,
             shared.delivery_errors.load(Ordering::Relaxed)
                 + shared.consumer_errors.load(Ordering::Relaxed)
+                + shared.client_errors.load(Ordering::Relaxed)
         );
         samples.push(sample);
     }
@@ -522,6 +558,7 @@ fn load(
     }
     summary.delivery_errors = shared.delivery_errors.load(Ordering::Relaxed);
     summary.consumer_errors = shared.consumer_errors.load(Ordering::Relaxed);
+    summary.client_errors = shared.client_errors.load(Ordering::Relaxed);
     summary.first_error = shared.first_error.lock().ok().and_then(|e| e.clone());
     if !latency.is_empty() {
         summary.latency_p50_us = Some(latency.value_at_quantile(0.50));
@@ -630,16 +667,25 @@ fn summarise(summary: &mut Summary, samples: &[Sample], warmup: u64) {
 }
 
 /// One driver thread: creates its clients, then sends, polls and consumes until told to stop.
+#[allow(clippy::too_many_arguments)] // one call site; a struct would only rename them
 fn drive(
     bootstrap: &str,
     producer_ids: &[u32],
     consumer_ids: &[u32],
     partitions: u32,
     rate: f64,
+    pause: Duration,
     shared: &Arc<Shared>,
     ready: &Barrier,
 ) -> anyhow::Result<DriverOutcome> {
-    let created = create_clients(bootstrap, producer_ids, consumer_ids, partitions, shared);
+    let created = create_clients(
+        bootstrap,
+        producer_ids,
+        consumer_ids,
+        partitions,
+        pause,
+        shared,
+    );
     ready.wait();
     let (mut producers, mut consumers) = match created {
         Ok(clients) => clients,
@@ -762,11 +808,12 @@ fn create_clients(
     producer_ids: &[u32],
     consumer_ids: &[u32],
     partitions: u32,
+    pause: Duration,
     shared: &Arc<Shared>,
 ) -> anyhow::Result<Clients> {
     let mut producers = Vec::new();
     for id in producer_ids {
-        let producer = ClientConfig::new()
+        let producer: BaseProducer<Deliveries> = ClientConfig::new()
             .set("bootstrap.servers", bootstrap)
             .set("client.id", format!("soak-p{id}"))
             .set("acks", "all")
@@ -777,6 +824,12 @@ fn create_clients(
             .set("statistics.interval.ms", "0")
             .create_with_context(Deliveries(shared.clone()))
             .context("creating a producer")?;
+        // Metadata now, so the producer connects during the ramp rather than at its first send.
+        producer
+            .client()
+            .fetch_metadata(Some(TOPIC), Duration::from_secs(30))
+            .context("producer metadata")?;
+        std::thread::sleep(pause); // the ramp's pacing
         producers.push(ProducerSlot {
             producer,
             partition: i32::try_from(id % partitions)?,
@@ -785,7 +838,7 @@ fn create_clients(
     }
     let mut consumers = Vec::new();
     for id in consumer_ids {
-        let consumer: BaseConsumer = ClientConfig::new()
+        let consumer: BaseConsumer<ClientErrors> = ClientConfig::new()
             .set("bootstrap.servers", bootstrap)
             .set("client.id", format!("soak-c{id}"))
             // librdkafka needs a group to assign partitions; nothing is committed to it.
@@ -796,12 +849,13 @@ fn create_clients(
             .set("queued.max.messages.kbytes", "1024")
             .set("fetch.max.bytes", "1048576")
             .set("max.partition.fetch.bytes", "262144")
-            .create()
+            .create_with_context(ClientErrors(shared.clone()))
             .context("creating a consumer")?;
         let partition = i32::try_from(id % partitions)?;
         let mut assignment = TopicPartitionList::new();
         assignment.add_partition_offset(TOPIC, partition, Offset::Beginning)?;
         consumer.assign(&assignment)?;
+        std::thread::sleep(pause); // the ramp's pacing
         consumers.push(ConsumerSlot {
             consumer,
             partition,
@@ -853,6 +907,7 @@ pub fn markdown(report: &SoakReport) -> String {
         ),
         ("delivery errors", s.delivery_errors.to_string()),
         ("consumer errors", s.consumer_errors.to_string()),
+        ("client errors (connections)", s.client_errors.to_string()),
         (
             "consumers with a wrong count",
             s.consumers_mismatched.to_string(),

@@ -14,6 +14,7 @@ fn short_soak_loses_nothing_and_stays_bounded() {
     let output = Command::new(env!("CARGO_BIN_EXE_herald-bench"))
         .args(["soak", "--connections", &CONNECTIONS.to_string()])
         .args(["--duration", "15", "--warmup", "5", "--sample-seconds", "1"])
+        .args(["--ramp-seconds", "2"])
         .args(["--rate", "2000", "--partitions", "20", "--embedded-herald"])
         .arg("--out-dir")
         .arg(out.path())
@@ -33,6 +34,7 @@ fn short_soak_loses_nothing_and_stays_bounded() {
 
     assert_eq!(number("delivery_errors"), 0, "{summary}");
     assert_eq!(number("consumer_errors"), 0, "{summary}");
+    assert_eq!(number("client_errors"), 0, "{summary}");
     assert_eq!(number("consumers_mismatched"), 0, "{summary}");
     assert!(number("records_produced") > 1_000, "{summary}");
     assert!(number("records_expected") >= number("records_produced"));
