@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::store::{self, User};
+use crate::writer::CreateError;
 use crate::{metrics, validate, AppState};
 
 /// Most users returned by one `GET /users`.
@@ -101,13 +102,20 @@ async fn create(
         created_at: now.clone(),
         updated_at: now,
     };
-    // The row and its event commit together or not at all.
-    let mut tx = state.db.begin().await.map_err(internal)?;
-    store::insert(&mut tx, &user)
-        .await
-        .map_err(|e| duplicate_or_internal(e, &user.email))?;
-    publish(state, &mut tx, "user_created", &user).await?;
-    tx.commit().await.map_err(internal)?;
+    let event = Event::new("user_created", &user)
+        .map_err(internal)?
+        .key(&user.id);
+    // The row and its event commit together or not at all (in a group commit with other creates).
+    match state.writer.create(user.clone(), event).await {
+        Ok(()) => {}
+        Err(CreateError::Duplicate) => {
+            return Err(ApiError(
+                StatusCode::CONFLICT,
+                format!("a user with email {} exists", user.email),
+            ))
+        }
+        Err(CreateError::Internal(error)) => return Err(internal(error)),
+    }
     state.counters.created.fetch_add(1, Ordering::Relaxed);
     Ok(user)
 }

@@ -13,6 +13,7 @@ mod http;
 mod metrics;
 mod store;
 mod validate;
+mod writer;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -59,6 +60,7 @@ pub struct AppState {
     db: Database,
     outbox: Outbox,
     topic: Arc<str>,
+    writer: writer::Writer,
     counters: Arc<metrics::Counters>,
 }
 
@@ -91,10 +93,12 @@ pub async fn build(config: &Config, brokers: &str) -> anyhow::Result<Service> {
         )
         .context("creating the outbox relay")?
         .spawn();
+    let topic: Arc<str> = config.topic.as_str().into();
     let state = AppState {
         db: db.clone(),
+        writer: writer::Writer::spawn(db.clone(), outbox.clone(), Arc::clone(&topic)),
         outbox,
-        topic: config.topic.as_str().into(),
+        topic,
         counters: Arc::default(),
     };
     Ok(Service {
