@@ -6,7 +6,10 @@
 use herald::consumer::{HandlerResult, Message};
 use herald::db::{Migration, Transaction};
 use herald::inbox::InboxHandler;
+use std::collections::HashMap;
+
 use serde::Deserialize;
+use sqlx::{Postgres, QueryBuilder, Sqlite};
 
 /// The replica schema. `replicated_at_ms` is when this service applied the latest event (for
 /// end-to-end latency figures); it is not part of the user.
@@ -36,6 +39,15 @@ const UPSERT: &str = "INSERT INTO users (id, name, email, created_at, updated_at
     ON CONFLICT (id) DO UPDATE SET name = excluded.name, email = excluded.email,
         updated_at = excluded.updated_at, replicated_at_ms = excluded.replicated_at_ms
     WHERE excluded.updated_at >= users.updated_at";
+/// The multi-row form of [`UPSERT`]: its `VALUES` list goes between these two parts.
+const UPSERT_MANY_HEAD: &str =
+    "INSERT INTO users (id, name, email, created_at, updated_at, replicated_at_ms) ";
+/// See [`UPSERT_MANY_HEAD`].
+const UPSERT_MANY_TAIL: &str = " ON CONFLICT (id) DO UPDATE SET name = excluded.name,
+    email = excluded.email, updated_at = excluded.updated_at,
+    replicated_at_ms = excluded.replicated_at_ms WHERE excluded.updated_at >= users.updated_at";
+/// Users per multi-row upsert (6 bind variables each: well under SQLite's and PostgreSQL's limits).
+pub const UPSERT_ROWS_MAX: usize = 1_000;
 
 /// The user as the users service publishes it.
 #[derive(Debug, Deserialize)]
@@ -90,9 +102,72 @@ impl InboxHandler for Replica {
         Ok(())
     }
 
+    /// The batch as multi-row upserts. One statement cannot touch a row twice (PostgreSQL refuses),
+    /// so each user's winning event is picked first: the latest `updated_at`, the later event on a
+    /// tie, exactly what applying the events one by one with [`UPSERT`] would leave.
+    async fn process_batch(&self, tx: &mut Transaction, batch: &[Message]) -> HandlerResult {
+        let mut users: Vec<UserData> = Vec::with_capacity(batch.len());
+        let mut index: HashMap<String, usize> = HashMap::with_capacity(batch.len());
+        for message in batch {
+            if !matches!(
+                message.event.event_type.as_str(),
+                "user_created" | "user_updated"
+            ) {
+                continue;
+            }
+            let user: UserData = message.event.data_as()?;
+            match index.get(&user.id) {
+                Some(&i) if users[i].updated_at > user.updated_at => {}
+                Some(&i) => users[i] = user,
+                None => {
+                    index.insert(user.id.clone(), users.len());
+                    users.push(user);
+                }
+            }
+        }
+        let now = chrono::Utc::now().timestamp_millis();
+        for chunk in users.chunks(UPSERT_ROWS_MAX) {
+            match tx {
+                Transaction::Sqlite(tx) => {
+                    upsert_many::<Sqlite>(chunk, now)
+                        .build()
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                Transaction::Postgres(tx) => {
+                    upsert_many::<Postgres>(chunk, now)
+                        .build()
+                        .execute(&mut **tx)
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn name(&self) -> String {
         "directory".into()
     }
+}
+
+/// One multi-row upsert of `users` (distinct ids).
+fn upsert_many<'q, DB>(users: &'q [UserData], now: i64) -> QueryBuilder<'q, DB>
+where
+    DB: sqlx::Database,
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let mut query = QueryBuilder::new(UPSERT_MANY_HEAD);
+    query.push_values(users, |mut row, user| {
+        row.push_bind(&user.id)
+            .push_bind(&user.name)
+            .push_bind(&user.email)
+            .push_bind(&user.created_at)
+            .push_bind(&user.updated_at)
+            .push_bind(now);
+    });
+    query.push(UPSERT_MANY_TAIL);
+    query
 }
 
 fn bind<'q, DB>(
