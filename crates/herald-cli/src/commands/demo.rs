@@ -32,6 +32,10 @@ pub struct DemoArgs {
     /// bootstrap rate of a new directory.
     #[arg(long)]
     bench: bool,
+    /// With `--bench`: load this many more `user_created` events straight into the topic before
+    /// the bootstrap is measured (e.g. 1000000), and compare with a bare rdkafka consumer.
+    #[arg(long, default_value_t = 0, requires = "bench")]
+    bootstrap_events: u32,
 }
 
 /// One line of the final table.
@@ -51,7 +55,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut platform = Platform::new(&dir, &[])?;
     if args.bench {
-        let result = super::demo_bench::run(&mut platform, args.users).await;
+        let result = super::demo_bench::run(&mut platform, args.users, args.bootstrap_events).await;
         platform.stop_all().await?;
         return result;
     }

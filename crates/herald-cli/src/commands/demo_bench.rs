@@ -1,12 +1,19 @@
 //! `herald demo --bench N`: the platform's figures. Users created over HTTP at full speed (outbox on
 //! SQLite), end-to-end latency from the 201 to the row in the directory's database at a paced
 //! 1,000 users/s, and the rate at which a brand-new directory bootstraps from the whole topic.
+//! With `--bootstrap-events N`, N more `user_created` events are loaded straight into the topic
+//! with a producer before the bootstrap (the first directory is stopped so it does not compete),
+//! and a bare rdkafka consumer reads the whole topic first as the baseline of the same run.
 //! Not here: the checks of the walk-through (`demo.rs`).
 
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use futures::StreamExt;
+use herald::envelope::Event;
+use herald::producer::{Producer, ProducerConfig};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::json;
 
 use super::platform::{Piece, Platform};
@@ -19,9 +26,15 @@ const PACED_USERS_PER_S: u64 = 1_000;
 const PACED_RUN_MS: u64 = 5_000;
 /// Deadline for consumers to catch up after a run.
 const CATCH_UP_MS: u64 = 300_000;
+/// Interval between two counts of a replica after the HTTP runs: `COUNT(*)` over a million rows
+/// costs milliseconds of the CPU the bootstrapping directory needs.
+const BOOTSTRAP_POLL_MS: u64 = 100;
+/// The topic of user events.
+const TOPIC: &str = "user_activity";
 
 /// Runs the benchmark with `users` users in the throughput run.
-pub async fn run(p: &mut Platform, users: u32) -> anyhow::Result<()> {
+/// `bootstrap_events` more events are loaded straight into the topic before the bootstrap.
+pub async fn run(p: &mut Platform, users: u32, bootstrap_events: u32) -> anyhow::Result<()> {
     for piece in [Piece::Broker, Piece::Users, Piece::Directory] {
         p.start(piece).await?;
     }
@@ -57,12 +70,109 @@ pub async fn run(p: &mut Platform, users: u32) -> anyhow::Result<()> {
     println!("latency at {PACED_USERS_PER_S} users/s ({} users): 201 -> row in the directory's database p50 {} ms, p99 {} ms, max {} ms",
         latencies.len(), pct(0.5), pct(0.99), pct(1.0));
 
+    let mut total = u64::from(total);
+    let mut baseline = None;
+    if bootstrap_events > 0 {
+        // The first directory would replicate the load too: stop it, the bootstrap has the CPU.
+        p.stop(Piece::Directory).await?;
+        total += load(p, bootstrap_events).await?;
+        baseline = Some(bare_read(p, total).await?);
+    }
     let started = Instant::now();
     p.start(Piece::Directory2).await?;
-    await_count(p, Piece::Directory2, i64::from(total)).await?;
+    let poll = if bootstrap_events > 0 {
+        BOOTSTRAP_POLL_MS
+    } else {
+        5
+    };
+    await_count_every(p, Piece::Directory2, i64::try_from(total)?, poll).await?;
     let seconds = started.elapsed().as_secs_f64();
-    println!("bootstrap: a new directory replayed {total} user_created events in {seconds:.2}s = {:.0} events/s (process start included)", f64::from(total) / seconds);
+    let rate = total as f64 / seconds;
+    print!("bootstrap: a new directory replayed {total} user_created events in {seconds:.2}s = {rate:.0} events/s (process start included)");
+    match baseline {
+        Some(bare) => println!(
+            "; bare rdkafka consumer {bare:.0} events/s, ratio {:.2}",
+            rate / bare
+        ),
+        None => println!(),
+    }
     Ok(())
+}
+
+/// Produces `count` `user_created` events (new users) straight into the topic; returns `count`.
+async fn load(p: &Platform, count: u32) -> anyhow::Result<u64> {
+    let producer = Producer::new(
+        ProducerConfig::new(p.brokers())
+            .source(users_service::SOURCE)
+            .linger(Duration::from_millis(20))
+            .set("batch.size", "1000000")
+            .set("batch.num.messages", "10000"),
+    )?;
+    let started = Instant::now();
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    for n in 0..count {
+        let id = format!("loaded-{n:09}");
+        let user = json!({"id": id, "name": format!("Loaded {n}"),
+            "email": format!("loaded{n}@example.com"), "created_at": now, "updated_at": now});
+        let encoded = Event::new("user_created", &user)?
+            .key(&id)
+            .encode(users_service::SOURCE);
+        loop {
+            match producer.deliver_encoded_async(TOPIC, &encoded) {
+                Ok(()) => break,
+                Err(herald::Error::BufferFull { .. }) => {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+    producer.close().await?;
+    let failed = producer.stats().failed;
+    anyhow::ensure!(failed == 0, "{failed} loaded events were not delivered");
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "load: {count} user_created events produced in {seconds:.2}s = {:.0} events/s",
+        f64::from(count) / seconds
+    );
+    Ok(u64::from(count))
+}
+
+/// A bare rdkafka consumer (no group, every partition assigned from the beginning) reading the
+/// whole topic: `total` records. Returns records/s.
+async fn bare_read(p: &Platform, total: u64) -> anyhow::Result<f64> {
+    let brokers = p.brokers();
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .set("group.id", "bench-bare")
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "false")
+            .create()?;
+        let started = Instant::now();
+        let metadata = consumer.fetch_metadata(Some(TOPIC), Duration::from_secs(10))?;
+        let mut assignment = TopicPartitionList::new();
+        for topic in metadata.topics() {
+            for partition in topic.partitions() {
+                assignment.add_partition_offset(TOPIC, partition.id(), Offset::Beginning)?;
+            }
+        }
+        consumer.assign(&assignment)?;
+        let deadline = started + Duration::from_millis(CATCH_UP_MS);
+        let mut read = 0u64;
+        while read < total {
+            anyhow::ensure!(Instant::now() < deadline, "bare consumer read {read} of {total}");
+            match consumer.poll(Duration::from_millis(100)) {
+                Some(Ok(_)) => read += 1,
+                Some(Err(error)) => return Err(error.into()),
+                None => {}
+            }
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        println!("baseline: a bare rdkafka consumer read {read} records in {seconds:.2}s = {:.0} records/s", read as f64 / seconds);
+        Ok(read as f64 / seconds)
+    })
+    .await?
 }
 
 async fn post(p: &Platform, n: u32) -> bool {
@@ -135,6 +245,16 @@ async fn paced(
 }
 
 async fn await_count(p: &Platform, piece: Piece, want: i64) -> anyhow::Result<()> {
+    await_count_every(p, piece, want, 5).await
+}
+
+/// Waits until `piece` holds `want` users, counting every `poll_ms`.
+async fn await_count_every(
+    p: &Platform,
+    piece: Piece,
+    want: i64,
+    poll_ms: u64,
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_millis(CATCH_UP_MS);
     while Instant::now() < deadline {
         if p.get_json(piece, "/users")
@@ -144,7 +264,7 @@ async fn await_count(p: &Platform, piece: Piece, want: i64) -> anyhow::Result<()
         {
             return Ok(());
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(Duration::from_millis(poll_ms)).await;
     }
     anyhow::bail!("{} did not reach {want} users", piece.name())
 }
