@@ -6,6 +6,12 @@
 //! sleep in its busy handler): under load one commit covers up to [`GROUP_USERS_MAX`] users. If a
 //! group fails (a duplicate email among them), it is rolled back and each of its creates is
 //! retried alone, so one bad request only fails itself.
+//!
+//! Durability: the database is opened by `Database::connect` (SQLite WAL, `synchronous=NORMAL`), so a
+//! 201 survives a crash of this process; a power loss may lose the last commits, and their events
+//! with them (row and event are lost together, never one without the other). Use `FULL` or
+//! PostgreSQL when a 201 must survive power loss; herald's broker promise (an acknowledged write
+//! is fsynced) is about the topic, not this database.
 //! Not here: validation and status codes (`http.rs`), SQL (`store.rs`).
 
 use herald::db::Database;
