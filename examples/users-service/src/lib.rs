@@ -35,6 +35,9 @@ pub const TOPIC_DEFAULT: &str = "user_activity";
 pub const SOURCE: &str = "users-service";
 /// How often an idle relay looks for new outbox rows on SQLite (bounds the event latency).
 pub const RELAY_POLL_MS: u64 = 5;
+/// librdkafka `linger.ms` of the relay's producer: the relay hands a whole batch over at once, so
+/// waiting for more records only adds latency.
+pub const RELAY_LINGER_MS: u64 = 1;
 
 /// Flags of the users service (also `herald service users`).
 #[derive(Debug, Clone, clap::Args)]
@@ -88,7 +91,9 @@ pub async fn build(config: &Config, brokers: &str) -> anyhow::Result<Service> {
         .source(SOURCE);
     let relay = outbox
         .relay(
-            ProducerConfig::new(brokers).source(SOURCE),
+            ProducerConfig::new(brokers)
+                .source(SOURCE)
+                .linger(Duration::from_millis(RELAY_LINGER_MS)),
             RelayConfig::default().poll_interval(Duration::from_millis(RELAY_POLL_MS)),
         )
         .context("creating the outbox relay")?
