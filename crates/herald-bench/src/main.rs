@@ -141,6 +141,22 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+/// The `herald` binary to run brokers with: `--herald-bin`, else `herald` next to this executable;
+/// `None` (run `herald-bench serve-herald`) with `--embedded-herald` or when there is none.
+pub fn herald_binary(herald_bin: Option<&Path>, embedded: bool) -> anyhow::Result<Option<PathBuf>> {
+    if embedded {
+        return Ok(None);
+    }
+    if let Some(path) = herald_bin {
+        return Ok(Some(path.to_path_buf()));
+    }
+    let exe = std::env::current_exe()?;
+    Ok(exe
+        .parent()
+        .map(|dir| dir.join("herald"))
+        .filter(|p| p.is_file()))
+}
+
 /// Runs every workload on every system, writes the report, and returns how many rows failed.
 async fn run(args: RunArgs) -> anyhow::Result<usize> {
     let started = Instant::now();
@@ -148,14 +164,7 @@ async fn run(args: RunArgs) -> anyhow::Result<usize> {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let exe = std::env::current_exe()?;
-    let herald = match (&args.herald_bin, args.embedded_herald) {
-        (_, true) => None,
-        (Some(path), false) => Some(path.clone()),
-        (None, false) => exe
-            .parent()
-            .map(|dir| dir.join("herald"))
-            .filter(|p| p.is_file()),
-    };
+    let herald = herald_binary(args.herald_bin.as_deref(), args.embedded_herald)?;
     let nats_version = server::version_of(&args.nats_server);
     let binaries = Binaries {
         nats_sync_interval: nats_has_sync_interval(&nats_version),

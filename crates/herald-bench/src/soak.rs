@@ -10,7 +10,6 @@
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Barrier, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -267,15 +266,7 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     let started_unix_seconds = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let exe = std::env::current_exe()?;
-    let herald = match (&args.herald_bin, args.embedded_herald) {
-        (_, true) => None,
-        (Some(path), false) => Some(path.clone()),
-        (None, false) => exe
-            .parent()
-            .map(|dir| dir.join("herald"))
-            .filter(|p| p.is_file()),
-    };
+    let herald = crate::herald_binary(args.herald_bin.as_deref(), args.embedded_herald)?;
     let herald_server = match &herald {
         Some(path) => format!("{} broker", path.display()),
         None => "herald-bench serve-herald".to_owned(),
@@ -312,10 +303,10 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
         summary,
         samples,
     };
-    let out_dir = args
-        .out_dir
-        .clone()
-        .unwrap_or_else(|| crate::default_out_dir(&exe));
+    let out_dir = args.out_dir.clone().map_or_else(
+        || std::env::current_exe().map(|exe| crate::default_out_dir(&exe)),
+        Ok,
+    )?;
     std::fs::create_dir_all(&out_dir)?;
     std::fs::write(
         out_dir.join("soak.json"),
@@ -345,18 +336,7 @@ async fn start_broker(herald: Option<PathBuf>) -> anyhow::Result<ServerProcess> 
         .prefix("herald-bench-soak")
         .tempdir()?;
     let port = free_port()?;
-    let mut command = match herald {
-        Some(herald) => {
-            let mut command = Command::new(herald);
-            command.arg("broker");
-            command
-        }
-        None => {
-            let mut command = Command::new(std::env::current_exe()?);
-            command.arg("serve-herald");
-            command
-        }
-    };
+    let mut command = crate::systems::herald::broker_command(herald.as_deref())?;
     // Default flush policy (fsync before acknowledging) and retention.
     command
         .arg("--listen")

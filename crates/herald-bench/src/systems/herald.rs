@@ -32,6 +32,17 @@ const SEND_CHUNK_MAX: u64 = 1_000;
 /// How long a producer may take to get every acknowledgement after its last send.
 const FLUSH_TIMEOUT_MS: u64 = 300_000;
 
+/// `herald broker`, or `herald-bench serve-herald` (the same broker) when there is no `herald`.
+pub fn broker_command(herald: Option<&std::path::Path>) -> anyhow::Result<Command> {
+    let (program, subcommand) = match herald {
+        Some(herald) => (herald.to_path_buf(), "broker"),
+        None => (std::env::current_exe()?, "serve-herald"),
+    };
+    let mut command = Command::new(program);
+    command.arg(subcommand);
+    Ok(command)
+}
+
 /// Starts a herald broker child with `--flush always` (equal) or `--flush never` (relaxed).
 pub async fn start(durability: Durability, binaries: &Binaries) -> anyhow::Result<Running> {
     let dir = tempfile::Builder::new()
@@ -42,18 +53,7 @@ pub async fn start(durability: Durability, binaries: &Binaries) -> anyhow::Resul
         Durability::Equal => "always",
         Durability::Relaxed => "never",
     };
-    let mut command = match &binaries.herald {
-        Some(herald) => {
-            let mut command = Command::new(herald);
-            command.arg("broker");
-            command
-        }
-        None => {
-            let mut command = Command::new(std::env::current_exe()?);
-            command.arg("serve-herald");
-            command
-        }
-    };
+    let mut command = broker_command(binaries.herald.as_deref())?;
     command
         .arg("--listen")
         .arg(format!("127.0.0.1:{port}"))
