@@ -69,13 +69,18 @@ fn internal(error: impl std::fmt::Display) -> ApiError {
 
 fn duplicate_or_internal(error: sqlx::Error, email: &str) -> ApiError {
     if store::is_unique_violation(&error) {
-        ApiError(
-            StatusCode::CONFLICT,
-            format!("a user with email {email} exists"),
-        )
+        email_taken(email)
     } else {
         internal(error)
     }
+}
+
+/// The 409 for an email another user already has.
+fn email_taken(email: &str) -> ApiError {
+    ApiError(
+        StatusCode::CONFLICT,
+        format!("a user with email {email} exists"),
+    )
 }
 
 async fn create_user(
@@ -108,12 +113,7 @@ async fn create(
     // The row and its event commit together or not at all (in a group commit with other creates).
     match state.writer.create(user.clone(), event).await {
         Ok(()) => {}
-        Err(CreateError::Duplicate) => {
-            return Err(ApiError(
-                StatusCode::CONFLICT,
-                format!("a user with email {} exists", user.email),
-            ))
-        }
+        Err(CreateError::Duplicate) => return Err(email_taken(&user.email)),
         Err(CreateError::Internal(error)) => return Err(internal(error)),
     }
     state.counters.created.fetch_add(1, Ordering::Relaxed);
