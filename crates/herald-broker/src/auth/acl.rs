@@ -101,6 +101,15 @@ struct Rule {
     operations: Vec<Operation>,
 }
 
+impl Rule {
+    /// Whether this rule gives `principal` `operation` on some names of `resource`.
+    fn grants(&self, principal: &str, resource: ResourceType, operation: Operation) -> bool {
+        self.resource == resource
+            && self.principal.as_deref().is_none_or(|p| p == principal)
+            && self.operations.iter().any(|o| o.grants(operation))
+    }
+}
+
 /// Every allow rule of the ACL file.
 #[derive(Debug, Clone, Default)]
 pub struct Acls {
@@ -141,12 +150,9 @@ impl Acls {
         name: &str,
         operation: Operation,
     ) -> bool {
-        self.rules.iter().any(|rule| {
-            rule.resource == resource
-                && rule.principal.as_deref().is_none_or(|p| p == principal)
-                && rule.pattern.matches(name)
-                && rule.operations.iter().any(|o| o.grants(operation))
-        })
+        self.rules
+            .iter()
+            .any(|rule| rule.grants(principal, resource, operation) && rule.pattern.matches(name))
     }
 
     /// Whether `principal` may do `operation` to at least one `resource` (some name, any pattern):
@@ -157,11 +163,9 @@ impl Acls {
         resource: ResourceType,
         operation: Operation,
     ) -> bool {
-        self.rules.iter().any(|rule| {
-            rule.resource == resource
-                && rule.principal.as_deref().is_none_or(|p| p == principal)
-                && rule.operations.iter().any(|o| o.grants(operation))
-        })
+        self.rules
+            .iter()
+            .any(|rule| rule.grants(principal, resource, operation))
     }
 
     /// How many rules are loaded.
