@@ -83,6 +83,16 @@ impl Database {
     /// Opens a pool for `url`: `sqlite:` URLs (the file is created if missing, WAL journal) or
     /// `postgres:`/`postgresql:` URLs.
     pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with_sqlite_pragmas(url, &[]).await
+    }
+
+    /// As [`Database::connect`], with extra `PRAGMA`s on every SQLite connection (e.g. a larger
+    /// `cache_size` or a rarer `wal_autocheckpoint` for a service that replays millions of events);
+    /// ignored on PostgreSQL.
+    pub async fn connect_with_sqlite_pragmas(
+        url: &str,
+        pragmas: &[(&'static str, String)],
+    ) -> Result<Self> {
         if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url)
                 .map_err(|e| Error::config("database url", e.to_string()))?;
@@ -101,6 +111,9 @@ impl Database {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_millis(SQLITE_BUSY_TIMEOUT_MS));
+        let options = pragmas.iter().fold(options, |options, (name, value)| {
+            options.pragma(*name, value.clone())
+        });
         // An in-memory database exists once per connection: keep exactly one.
         let connections = if url.contains(":memory:") || url.contains("mode=memory") {
             1

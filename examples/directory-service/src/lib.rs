@@ -13,15 +13,12 @@ mod http;
 mod replica;
 
 use std::net::SocketAddr;
-use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use herald::consumer::{ConsumerConfig, Runner};
 use herald::db::Database;
 use herald::inbox::{Inbox, InboxConsumer};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -83,27 +80,17 @@ impl Config {
     }
 }
 
-/// Opens the database at `url`: as [`Database::connect`], with a larger page cache and rarer
-/// checkpoints on SQLite (same WAL journal, same `synchronous=NORMAL`, same busy timeout).
+/// Opens the database at `url` with [`Database::connect`]'s settings plus, on SQLite, a larger page
+/// cache and rarer checkpoints.
 pub async fn connect(url: &str) -> anyhow::Result<Database> {
-    if !url.starts_with("sqlite:") || url.contains(":memory:") || url.contains("mode=memory") {
-        return Ok(Database::connect(url).await?);
-    }
-    let options = SqliteConnectOptions::from_str(url)?
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
-        .busy_timeout(Duration::from_millis(herald::db::SQLITE_BUSY_TIMEOUT_MS))
-        .pragma("cache_size", format!("-{SQLITE_CACHE_KIB}"))
-        .pragma(
+    let pragmas = [
+        ("cache_size", format!("-{SQLITE_CACHE_KIB}")),
+        (
             "wal_autocheckpoint",
             SQLITE_WAL_AUTOCHECKPOINT_PAGES.to_string(),
-        );
-    let pool = SqlitePoolOptions::new()
-        .max_connections(herald::db::POOL_CONNECTIONS_MAX)
-        .connect_with(options)
-        .await?;
-    Ok(Database::Sqlite(pool))
+        ),
+    ];
+    Ok(Database::connect_with_sqlite_pragmas(url, &pragmas).await?)
 }
 
 /// Serves the API on `config.listen` and consumes events until `shutdown` fires.

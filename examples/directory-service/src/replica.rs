@@ -33,19 +33,27 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
         )",
 }];
 
-/// A later or equal `updated_at` wins, so an old event replayed after a newer one changes nothing.
-const UPSERT: &str = "INSERT INTO users (id, name, email, created_at, updated_at, replicated_at_ms)
-    VALUES ($1, $2, $3, $4, $5, $6)
-    ON CONFLICT (id) DO UPDATE SET name = excluded.name, email = excluded.email,
+/// The head of every upsert of `users`; a `VALUES` list follows.
+macro_rules! upsert_head {
+    () => {
+        "INSERT INTO users (id, name, email, created_at, updated_at, replicated_at_ms) "
+    };
+}
+/// The tail of every upsert: a later or equal `updated_at` wins, so an old event replayed after a
+/// newer one changes nothing.
+macro_rules! upsert_tail {
+    () => {
+        " ON CONFLICT (id) DO UPDATE SET name = excluded.name, email = excluded.email,
         updated_at = excluded.updated_at, replicated_at_ms = excluded.replicated_at_ms
-    WHERE excluded.updated_at >= users.updated_at";
-/// The multi-row form of [`UPSERT`]: its `VALUES` list goes between these two parts.
-const UPSERT_MANY_HEAD: &str =
-    "INSERT INTO users (id, name, email, created_at, updated_at, replicated_at_ms) ";
-/// See [`UPSERT_MANY_HEAD`].
-const UPSERT_MANY_TAIL: &str = " ON CONFLICT (id) DO UPDATE SET name = excluded.name,
-    email = excluded.email, updated_at = excluded.updated_at,
-    replicated_at_ms = excluded.replicated_at_ms WHERE excluded.updated_at >= users.updated_at";
+        WHERE excluded.updated_at >= users.updated_at"
+    };
+}
+/// One user's upsert.
+const UPSERT: &str = concat!(
+    upsert_head!(),
+    "VALUES ($1, $2, $3, $4, $5, $6)",
+    upsert_tail!()
+);
 /// Users per multi-row upsert (6 bind variables each: well under SQLite's and PostgreSQL's limits).
 pub const UPSERT_ROWS_MAX: usize = 1_000;
 
@@ -157,7 +165,7 @@ where
     String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
-    let mut query = QueryBuilder::new(UPSERT_MANY_HEAD);
+    let mut query = QueryBuilder::new(upsert_head!());
     query.push_values(users, |mut row, user| {
         row.push_bind(&user.id)
             .push_bind(&user.name)
@@ -166,7 +174,7 @@ where
             .push_bind(&user.updated_at)
             .push_bind(now);
     });
-    query.push(UPSERT_MANY_TAIL);
+    query.push(upsert_tail!());
     query
 }
 
