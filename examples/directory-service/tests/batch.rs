@@ -35,7 +35,7 @@ fn message(event_type: &str, id: &str, name: &str, updated_at: &str, offset: i64
             timestamp_ms: None,
             key: encoded.key.clone(),
             payload: Some(encoded.payload.clone()),
-            headers: encoded.headers.clone(),
+            headers: encoded.headers.iter().cloned().collect(),
         },
         consumer_group: Arc::from("directory"),
     }

@@ -33,6 +33,7 @@
 
 mod config;
 mod context;
+mod headers;
 mod runner;
 mod shutdown;
 mod worker;
@@ -42,6 +43,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use config::{ConsumerConfig, BATCH_SIZE_MAX, CONCURRENCY_MAX};
+pub use headers::Headers;
 pub use runner::Runner;
 pub use shutdown::shutdown_on_signal;
 
@@ -69,7 +71,7 @@ pub struct Record {
     /// Record value.
     pub payload: Option<Vec<u8>>,
     /// Every header, envelope headers included, in record order (null values as empty).
-    pub headers: Vec<(String, Vec<u8>)>,
+    pub headers: Headers,
 }
 
 /// One decoded event plus where it came from: what [`Consumer::process`] receives.

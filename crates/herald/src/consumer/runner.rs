@@ -21,7 +21,7 @@ use futures::FutureExt as _;
 use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Headers, Message as _};
 use rdkafka::TopicPartitionList;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -209,6 +209,7 @@ async fn run_consumer(
         (config.batch_size * 2).clamp(PARTITION_QUEUE_RECORDS_MIN, PARTITION_QUEUE_RECORDS_MAX);
     let shared = Arc::new(WorkerShared {
         permits: Semaphore::new(config.concurrency),
+        room: Notify::new(),
         consumer,
         config,
         dead_letters,
@@ -236,6 +237,7 @@ impl PollLoop {
         let mut tick = tokio::time::interval(Duration::from_millis(TICK_MS));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let kafka = self.kafka.clone();
+        let shared = self.shared.clone();
         loop {
             tokio::select! {
                 biased;
@@ -244,6 +246,10 @@ impl PollLoop {
                     self.handle_rebalances().await;
                     self.housekeeping();
                 }
+                // A worker took a chunk: refill its queue now, not at the next tick, so that a
+                // worker never idles while its records wait in the overflow (paused partitions
+                // send nothing that would wake the loop otherwise).
+                _ = shared.room.notified() => self.refill(),
                 received = kafka.recv() => {
                     let mut received = Some(received.map(|message| to_record(&message)));
                     // Take what librdkafka already has queued without going back through select!
@@ -393,6 +399,23 @@ impl PollLoop {
 
     /// Moves overflow into queues that have room, resumes drained partitions, commits on schedule.
     fn housekeeping(&mut self) {
+        self.refill();
+        self.retiring.retain(|_, task| !task.is_finished());
+        let interval = Duration::from_millis(self.shared.config.commit_interval_ms);
+        if self.shared.config.commit_offsets && self.last_commit.elapsed() >= interval {
+            self.last_commit = Instant::now();
+            if let Some(offsets) = self.kafka.context().offsets_to_commit() {
+                // Async: the commit callback records what the broker confirmed.
+                if let Err(error) = self.kafka.commit(&offsets, CommitMode::Async) {
+                    tracing::warn!(group = %self.shared.group, %error, "offset commit failed");
+                }
+            }
+        }
+    }
+
+    /// Moves overflow into queues that have room and resumes partitions drained to the low-water
+    /// mark.
+    fn refill(&mut self) {
         for (tp, slot) in &mut self.slots {
             drain(slot, self.chunk_records);
             if slot.paused && slot.overflow.len() <= self.overflow_pause / 4 {
@@ -404,17 +427,6 @@ impl PollLoop {
                     Err(error) => {
                         tracing::warn!(%error, topic = %tp.topic, partition = tp.partition, "resume failed")
                     }
-                }
-            }
-        }
-        self.retiring.retain(|_, task| !task.is_finished());
-        let interval = Duration::from_millis(self.shared.config.commit_interval_ms);
-        if self.shared.config.commit_offsets && self.last_commit.elapsed() >= interval {
-            self.last_commit = Instant::now();
-            if let Some(offsets) = self.kafka.context().offsets_to_commit() {
-                // Async: the commit callback records what the broker confirmed.
-                if let Err(error) = self.kafka.commit(&offsets, CommitMode::Async) {
-                    tracing::warn!(group = %self.shared.group, %error, "offset commit failed");
                 }
             }
         }
@@ -485,14 +497,16 @@ fn to_record(message: &BorrowedMessage<'_>) -> Record {
     let headers = message
         .headers()
         .map(|headers| {
-            // Sized up front: collecting grows the vector several times for the usual 6 headers.
-            let mut owned = Vec::with_capacity(headers.count());
-            owned.extend(headers.iter().map(|h| {
-                (
-                    h.key.to_string(),
-                    h.value.map(<[u8]>::to_vec).unwrap_or_default(),
-                )
-            }));
+            // Sized up front: three allocations for all the headers of the record.
+            let (mut names, mut values) = (0, 0);
+            for header in headers.iter() {
+                names += header.key.len();
+                values += header.value.map_or(0, <[u8]>::len);
+            }
+            let mut owned = super::Headers::with_capacity(headers.count(), names, values);
+            for header in headers.iter() {
+                owned.push(header.key, header.value.unwrap_or_default());
+            }
             owned
         })
         .unwrap_or_default();

@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -29,6 +29,8 @@ pub(crate) struct WorkerShared {
     pub dead_letters: DeadLetterPublisher,
     /// Bounds the partitions processed at the same time (`concurrency`).
     pub permits: Semaphore,
+    /// Signalled when a worker took a chunk from its queue: the poll loop refills queues.
+    pub room: Notify,
     pub shutdown: CancellationToken,
     pub group: Arc<str>,
     pub name: String,
@@ -87,7 +89,7 @@ impl PartitionWorker {
                 chunk = self.records.recv() => chunk?,
                 _ = self.shared.shutdown.cancelled() => return None,
             };
-            self.pending.extend(chunk);
+            self.take(chunk);
         }
         let batch_size = self.shared.config.batch_size;
         if self.pending.len() < batch_size {
@@ -97,7 +99,7 @@ impl PartitionWorker {
                 // Take what is already queued without waiting.
                 while self.pending.len() < batch_size {
                     match self.records.try_recv() {
-                        Ok(chunk) => self.pending.extend(chunk),
+                        Ok(chunk) => self.take(chunk),
                         Err(mpsc::error::TryRecvError::Empty) => break,
                         Err(mpsc::error::TryRecvError::Disconnected) => break 'fill,
                     }
@@ -107,7 +109,7 @@ impl PartitionWorker {
                 }
                 tokio::select! {
                     chunk = self.records.recv() => match chunk {
-                        Some(chunk) => self.pending.extend(chunk),
+                        Some(chunk) => self.take(chunk),
                         None => break,
                     },
                     _ = &mut deadline => break,
@@ -123,6 +125,12 @@ impl PartitionWorker {
         }
         let take = self.pending.len().min(batch_size);
         Some(self.pending.drain(..take).collect())
+    }
+
+    /// Moves a chunk from the queue into `pending` and tells the poll loop there is room again.
+    fn take(&mut self, chunk: Vec<Record>) {
+        self.pending.extend(chunk);
+        self.shared.room.notify_one();
     }
 
     /// Processes a batch: runs of decodable events go to the handler, poison records to the DLQ.
@@ -142,10 +150,7 @@ impl PartitionWorker {
     }
 
     fn decode(&self, record: Record) -> Decoded {
-        let headers = record
-            .headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), Some(v.as_slice())));
+        let headers = record.headers.iter().map(|(k, v)| (k, Some(v)));
         match ReceivedEvent::decode(record.key.as_deref(), record.payload.as_deref(), headers) {
             Ok(event) => Decoded::Event(Message {
                 event,

@@ -79,13 +79,13 @@ fn parse_time(text: &str, field: &str) -> Result<DateTime<Utc>> {
 
 /// Whether a content type denotes JSON (`application/json`, `...+json`, with or without parameters).
 fn is_json_content_type(content_type: &str) -> bool {
-    let media_type = content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    media_type == CONTENT_TYPE_JSON || media_type.ends_with("+json")
+    let media_type = content_type.split(';').next().unwrap_or_default().trim();
+    let suffix = "+json";
+    media_type.eq_ignore_ascii_case(CONTENT_TYPE_JSON)
+        || (media_type.len() >= suffix.len()
+            && media_type
+                .get(media_type.len() - suffix.len()..)
+                .is_some_and(|end| end.eq_ignore_ascii_case(suffix)))
 }
 
 fn decode_binary(

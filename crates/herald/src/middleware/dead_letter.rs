@@ -76,7 +76,7 @@ pub fn dead_letter_headers(
         .headers
         .iter()
         .filter(|(name, _)| !name.starts_with("herald-"))
-        .cloned()
+        .map(|(name, value)| (name.to_owned(), value.to_vec()))
         .collect();
     let (kind_name, attempts) = match kind {
         DeadLetterKind::Processing { attempts } => ("processing", *attempts),
@@ -219,9 +219,10 @@ mod tests {
             key: Some(b"u1".to_vec()),
             payload: Some(b"{}".to_vec()),
             headers: vec![
-                ("ce_id".into(), b"abc".to_vec()),
-                (HEADER_ATTEMPTS.into(), b"9".to_vec()),
-            ],
+                ("ce_id", b"abc".as_slice()),
+                (HEADER_ATTEMPTS, b"9".as_slice()),
+            ]
+            .into(),
         };
         let source = DeadLetterSource {
             consumer: "Users".into(),

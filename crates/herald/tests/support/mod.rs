@@ -93,7 +93,7 @@ pub fn message(group: &str, id: Uuid, offset: i64, name: &str) -> Message {
             timestamp_ms: None,
             key: Some(b"k".to_vec()),
             payload: Some(payload),
-            headers: Vec::new(),
+            headers: herald::consumer::Headers::new(),
         },
         consumer_group: Arc::from(group),
     }
