@@ -273,6 +273,31 @@ pub(crate) fn db(operation: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
 }
 
 /// Splits a DDL script on `;` (herald's migrations hold no `;` inside literals).
+/// Cuts `rows` into chunks for multi-row statements (`INSERT ... VALUES (...), (...)`): chunks of
+/// `max_rows`, then the rest in powers of two, largest first.
+///
+/// sqlx prepares and caches one statement per distinct SQL text, per connection. Cutting batches
+/// of any length into at most `1 + log2(max_rows)` sizes keeps every statement a cache hit; plain
+/// `rows.chunks(n)` makes a new statement for every new length of the last chunk, and preparing
+/// one with thousands of bind variables costs milliseconds. Choose `max_rows` so that rows times
+/// bind variables per row stays under the backend's limit (SQLite: 32,766; PostgreSQL: 65,535).
+pub fn statement_chunks<T>(mut rows: &[T], max_rows: usize) -> Vec<&[T]> {
+    let max_rows = max_rows.max(1);
+    let mut chunks = Vec::new();
+    while !rows.is_empty() {
+        let size = if rows.len() >= max_rows {
+            max_rows
+        } else {
+            // The largest power of two not above what is left.
+            1 << rows.len().ilog2()
+        };
+        let (chunk, rest) = rows.split_at(size);
+        chunks.push(chunk);
+        rows = rest;
+    }
+    chunks
+}
+
 fn statements(script: &str) -> impl Iterator<Item = &str> {
     script.split(';').map(str::trim).filter(|s| !s.is_empty())
 }
@@ -280,6 +305,31 @@ fn statements(script: &str) -> impl Iterator<Item = &str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statement_chunks_use_few_sizes_and_keep_every_row() {
+        // Proves batches of any length are cut into max_rows and powers of two below it, in
+        // order and without losing or repeating a row.
+        let mut sizes = std::collections::BTreeSet::new();
+        for len in 0..2100 {
+            let rows: Vec<usize> = (0..len).collect();
+            let chunks = statement_chunks(&rows, 1000);
+            assert_eq!(chunks.concat(), rows);
+            assert!(chunks.iter().all(|c| !c.is_empty() && c.len() <= 1000));
+            sizes.extend(chunks.iter().map(|c| c.len()));
+        }
+        let powers: Vec<usize> = (0..10).map(|p| 1 << p).collect();
+        assert_eq!(
+            sizes
+                .iter()
+                .copied()
+                .filter(|&s| s != 1000)
+                .collect::<Vec<_>>(),
+            powers
+        );
+        assert!(sizes.contains(&1000));
+        assert_eq!(statement_chunks(&[1, 2, 3], 0).len(), 3);
+    }
 
     #[test]
     fn statements_skip_blank_pieces() {

@@ -24,7 +24,7 @@ use async_trait::async_trait;
 use sqlx::{Postgres, QueryBuilder, Sqlite};
 
 use crate::consumer::{Consumer, HandlerResult, Message, TopicPartition};
-use crate::db::{db, Database, Migration, Transaction};
+use crate::db::{db, statement_chunks, Database, Migration, Transaction};
 use crate::error::{Error, Result};
 
 /// Default time an event id is remembered.
@@ -140,22 +140,60 @@ impl Inbox {
     /// Records every event id of `batch` in `tx` and returns the indexes of the messages seen for the
     /// first time (a duplicate inside the batch counts once).
     ///
-    /// Two statements per chunk: a `SELECT` of the ids already recorded (usually none), then one
-    /// multi-row `INSERT` of the rest. If another transaction recorded one of them in between (two
-    /// members briefly processing the same partition during a rebalance), the insert comes up short
-    /// and this returns an error, so the batch is retried and then sees the id as a duplicate.
+    /// The usual case, no id recorded before, costs one multi-row `INSERT ... ON CONFLICT DO NOTHING`
+    /// per chunk inside a savepoint. If an insert comes up short, some ids were recorded before: the
+    /// savepoint is rolled back and [`record_batch_checked`](Self::record_batch_checked) looks the ids
+    /// up first and inserts only the fresh ones.
     pub async fn record_batch(
         &self,
         tx: &mut Transaction,
         batch: &[Message],
     ) -> Result<Vec<usize>> {
+        let ids = EventIds::of(batch);
+        let mut seen: HashSet<&str> = HashSet::with_capacity(batch.len());
+        let fresh: Vec<usize> = (0..batch.len())
+            .filter(|&i| seen.insert(ids.get(i)))
+            .collect();
+        execute(tx, "SAVEPOINT herald_inbox_batch", "inbox savepoint").await?;
+        let now = now_ms();
+        let mut complete = true;
+        for chunk in statement_chunks(&fresh, INSERT_ROWS_MAX) {
+            let rows: Vec<(&Message, &str)> =
+                chunk.iter().map(|&i| (&batch[i], ids.get(i))).collect();
+            if insert_rows(tx, &rows, now).await? != rows.len() as u64 {
+                complete = false;
+                break;
+            }
+        }
+        if !complete {
+            execute(tx, "ROLLBACK TO herald_inbox_batch", "inbox savepoint").await?;
+        }
+        execute(tx, "RELEASE herald_inbox_batch", "inbox savepoint").await?;
+        if complete {
+            Ok(fresh)
+        } else {
+            self.record_batch_checked(tx, batch, &ids).await
+        }
+    }
+
+    /// [`record_batch`](Self::record_batch) when some ids may be recorded already: a `SELECT` of
+    /// those ids, then one multi-row `INSERT` of the rest per chunk. If another transaction recorded
+    /// one of them in between (two members briefly processing the same partition during a
+    /// rebalance), the insert comes up short and this returns an error, so the batch is retried and
+    /// then sees the id as a duplicate.
+    async fn record_batch_checked(
+        &self,
+        tx: &mut Transaction,
+        batch: &[Message],
+        ids: &EventIds,
+    ) -> Result<Vec<usize>> {
         let Some(first) = batch.first() else {
             return Ok(Vec::new());
         };
         let group: &str = &first.consumer_group;
-        let ids: Vec<String> = batch.iter().map(|m| m.event.id.to_string()).collect();
+        let all: Vec<&str> = (0..batch.len()).map(|i| ids.get(i)).collect();
         let mut recorded: HashSet<String> = HashSet::new();
-        for chunk in ids.chunks(INSERT_ROWS_MAX) {
+        for chunk in statement_chunks(&all, INSERT_ROWS_MAX) {
             let found = match tx {
                 Transaction::Sqlite(tx) => {
                     select_recorded::<Sqlite>(group, chunk)
@@ -174,27 +212,12 @@ impl Inbox {
         }
         let mut seen: HashSet<&str> = HashSet::with_capacity(batch.len());
         let fresh: Vec<usize> = (0..batch.len())
-            .filter(|&i| !recorded.contains(&ids[i]) && seen.insert(ids[i].as_str()))
+            .filter(|&i| !recorded.contains(all[i]) && seen.insert(all[i]))
             .collect();
         let now = now_ms();
-        for chunk in fresh.chunks(INSERT_ROWS_MAX) {
-            let rows: Vec<(&Message, &str)> = chunk
-                .iter()
-                .map(|&i| (&batch[i], ids[i].as_str()))
-                .collect();
-            let inserted = match tx {
-                Transaction::Sqlite(tx) => insert_many::<Sqlite>(&rows, now)
-                    .build()
-                    .execute(&mut **tx)
-                    .await
-                    .map(|done| done.rows_affected()),
-                Transaction::Postgres(tx) => insert_many::<Postgres>(&rows, now)
-                    .build()
-                    .execute(&mut **tx)
-                    .await
-                    .map(|done| done.rows_affected()),
-            }
-            .map_err(db("insert inbox rows"))?;
+        for chunk in statement_chunks(&fresh, INSERT_ROWS_MAX) {
+            let rows: Vec<(&Message, &str)> = chunk.iter().map(|&i| (&batch[i], all[i])).collect();
+            let inserted = insert_rows(tx, &rows, now).await?;
             if inserted != rows.len() as u64 {
                 let reason = format!(
                     "{inserted} of {} inbox rows inserted: recorded concurrently",
@@ -289,8 +312,57 @@ impl Inbox {
     }
 }
 
+/// The hyphenated event ids of a batch, in one buffer (one allocation, not one per event).
+struct EventIds {
+    text: String,
+}
+
+impl EventIds {
+    const LEN: usize = uuid::fmt::Hyphenated::LENGTH;
+
+    fn of(batch: &[Message]) -> Self {
+        let mut text = String::with_capacity(batch.len() * Self::LEN);
+        let mut buffer = [0u8; Self::LEN];
+        for message in batch {
+            text.push_str(message.event.id.hyphenated().encode_lower(&mut buffer));
+        }
+        EventIds { text }
+    }
+
+    /// The id of the batch's `index`th message.
+    fn get(&self, index: usize) -> &str {
+        &self.text[index * Self::LEN..(index + 1) * Self::LEN]
+    }
+}
+
+/// Runs a statement without binds (savepoints) inside `tx`.
+async fn execute(tx: &mut Transaction, sql: &'static str, what: &'static str) -> Result<()> {
+    match tx {
+        Transaction::Sqlite(tx) => sqlx::query(sql).execute(&mut **tx).await.map(drop),
+        Transaction::Postgres(tx) => sqlx::query(sql).execute(&mut **tx).await.map(drop),
+    }
+    .map_err(db(what))
+}
+
+/// Inserts inbox rows, skipping ids recorded before; returns how many were inserted.
+async fn insert_rows(tx: &mut Transaction, rows: &[(&Message, &str)], now: i64) -> Result<u64> {
+    match tx {
+        Transaction::Sqlite(tx) => insert_many::<Sqlite>(rows, now)
+            .build()
+            .execute(&mut **tx)
+            .await
+            .map(|done| done.rows_affected()),
+        Transaction::Postgres(tx) => insert_many::<Postgres>(rows, now)
+            .build()
+            .execute(&mut **tx)
+            .await
+            .map(|done| done.rows_affected()),
+    }
+    .map_err(db("insert inbox rows"))
+}
+
 /// `SELECT event_id ... WHERE consumer_group = ? AND event_id IN (...)` for a chunk of ids.
-fn select_recorded<'a, DB>(group: &'a str, ids: &'a [String]) -> QueryBuilder<'a, DB>
+fn select_recorded<'a, DB>(group: &'a str, ids: &[&'a str]) -> QueryBuilder<'a, DB>
 where
     DB: sqlx::Database,
     &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
@@ -299,7 +371,7 @@ where
     query.push_bind(group).push(" AND event_id IN (");
     let mut list = query.separated(", ");
     for id in ids {
-        list.push_bind(id.as_str());
+        list.push_bind(*id);
     }
     query.push(")");
     query

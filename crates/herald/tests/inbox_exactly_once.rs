@@ -128,6 +128,17 @@ async fn batch_skips_old_and_repeated_ids(db: &Database) {
     consumer.process_batch(&batch).await.unwrap();
     assert_eq!(effects(db).await, 3);
     assert_eq!(inbox.duplicates_skipped(), 2);
+    // Only fresh ids, one of them repeated: the one-statement path, repeat skipped.
+    let (f, g) = (Uuid::new_v4(), Uuid::new_v4());
+    let fresh = vec![
+        message("g", f, 6, "f"),
+        message("g", g, 7, "g"),
+        message("g", f, 8, "f"),
+    ];
+    consumer.process_batch(&fresh).await.unwrap();
+    assert_eq!(effects(db).await, 5);
+    assert_eq!(inbox.duplicates_skipped(), 3);
+    assert!(inbox.contains("g", f).await.unwrap() && inbox.contains("g", g).await.unwrap());
     // A failing batch leaves no inbox rows behind: all of it can be retried.
     let failing = InboxConsumer::new(
         inbox.clone(),
@@ -141,7 +152,7 @@ async fn batch_skips_old_and_repeated_ids(db: &Database) {
         .await
         .is_err());
     assert!(!inbox.contains("g", d).await.unwrap());
-    assert_eq!(effects(db).await, 3);
+    assert_eq!(effects(db).await, 5);
 }
 
 async fn old_rows_expire(db: &Database) {

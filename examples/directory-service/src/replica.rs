@@ -134,7 +134,7 @@ impl InboxHandler for Replica {
             }
         }
         let now = chrono::Utc::now().timestamp_millis();
-        for chunk in users.chunks(UPSERT_ROWS_MAX) {
+        for chunk in herald::db::statement_chunks(&users, UPSERT_ROWS_MAX) {
             match tx {
                 Transaction::Sqlite(tx) => {
                     upsert_many::<Sqlite>(chunk, now)
