@@ -2,7 +2,11 @@
 //! one row per event) against a bare rdkafka consumer doing no work, in the same run, on the same
 //! topic, against an in-process herald-broker.
 //!
-//! `cargo bench -p herald --bench consumer` (1,000,000 events; `HERALD_BENCH_EVENTS=100000` to shrink).
+//! `cargo bench -p herald --bench consumer` (1,000,000 events; `HERALD_BENCH_EVENTS=100000` to shrink,
+//! `HERALD_BENCH_BATCH=500` for another batch size, `HERALD_BENCH_RUNS=noop` to run one part alone
+//! (bare, noop, inbox, sqlite), e.g. under `perf record`). The `sqlite` part hands the same
+//! batches, decoded in advance, to the inbox consumer with no Kafka at all: what SQLite and sqlx
+//! cost per event, the ceiling of the inbox run.
 //! Prints events/s for both and herald's share of the bare consumer's rate, and the process CPU time
 //! per event of each run (broker included, it is in-process): on a shared machine the rates swing
 //! with other load, the CPU cost much less.
@@ -29,6 +33,8 @@ const PARTITIONS: i32 = 4;
 const EVENTS_DEFAULT: u64 = 1_000_000;
 /// Sends in flight while loading the topic.
 const PRODUCE_WINDOW: usize = 20_000;
+/// Events per batch (one inbox transaction each); `HERALD_BENCH_BATCH` overrides it.
+const BATCH_SIZE_DEFAULT: usize = 5_000;
 /// Rows per multi-row INSERT of the handler.
 const INSERT_ROWS_MAX: usize = 1_000;
 /// How long one measured run may take before the benchmark gives up.
@@ -53,7 +59,7 @@ impl InboxHandler for UsersTable {
         let Transaction::Sqlite(tx) = tx else {
             return Err("benchmark runs on SQLite".into());
         };
-        for chunk in batch.chunks(INSERT_ROWS_MAX) {
+        for chunk in herald::db::statement_chunks(batch, INSERT_ROWS_MAX) {
             let mut query = QueryBuilder::new("INSERT INTO users (event_id, name) ");
             query.push_values(chunk, |mut row, message| {
                 row.push_bind(message.event.id.to_string()).push_bind(
@@ -96,12 +102,31 @@ async fn main() -> Result<(), BoxError> {
         loading.elapsed().as_secs_f64()
     );
 
-    let (bare, bare_cpu) = bare_consumer(&brokers, events).await?;
-    let (noop, noop_cpu) = herald_noop(&brokers, events).await?;
-    let (herald, herald_cpu) = herald_inbox(&brokers, events, dir.path()).await?;
+    // HERALD_BENCH_RUNS=noop (say) runs one part alone, e.g. under a profiler; the others print NaN.
+    let runs =
+        std::env::var("HERALD_BENCH_RUNS").unwrap_or_else(|_| "bare,noop,inbox,sqlite".into());
+    let skipped = (f64::NAN, f64::NAN);
+    let wanted = |name: &str| runs.split(',').any(|run| run.trim() == name);
+    let (bare, bare_cpu) = match wanted("bare") {
+        true => bare_consumer(&brokers, events).await?,
+        false => skipped,
+    };
+    let (noop, noop_cpu) = match wanted("noop") {
+        true => herald_noop(&brokers, events).await?,
+        false => skipped,
+    };
+    let (herald, herald_cpu) = match wanted("inbox") {
+        true => herald_inbox(&brokers, events, dir.path()).await?,
+        false => skipped,
+    };
+    let (floor, floor_cpu) = match wanted("sqlite") {
+        true => inbox_alone(events, dir.path()).await?,
+        false => skipped,
+    };
     println!("bare rdkafka consumer (no work):            {bare:>10.0} events/s {bare_cpu:>6.2} CPU us/event");
     println!("herald runner, no-op batch handler:         {noop:>10.0} events/s {noop_cpu:>6.2} CPU us/event");
     println!("herald runner + SQLite inbox, batch mode:   {herald:>10.0} events/s {herald_cpu:>6.2} CPU us/event");
+    println!("the same inbox batches, no Kafka, one writer: {floor:>10.0} events/s {floor_cpu:>6.2} CPU us/event");
     println!(
         "ratio herald/bare:                          {:>10.2} (CPU cost ratio bare/herald {:.2})",
         herald / bare,
@@ -231,7 +256,10 @@ fn runner_config(brokers: &str, group: &str) -> ConsumerConfig {
     ConsumerConfig {
         brokers: brokers.to_string(),
         group_id: Some(group.into()),
-        batch_size: 2_000,
+        batch_size: std::env::var("HERALD_BENCH_BATCH")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(BATCH_SIZE_DEFAULT),
         max_wait_ms: 50,
         ..ConsumerConfig::default()
     }
@@ -268,9 +296,7 @@ async fn herald_inbox(
     events: u64,
     dir: &std::path::Path,
 ) -> Result<(f64, f64), BoxError> {
-    let db = Database::connect(&format!("sqlite://{}", dir.join("bench.db").display())).await?;
-    db.execute_script("CREATE TABLE users (event_id TEXT NOT NULL, name TEXT NOT NULL)")
-        .await?;
+    let db = users_database(&dir.join("bench.db")).await?;
     let inbox = Arc::new(Inbox::new(db.clone()).await?);
     let done = Arc::new(AtomicU64::new(0));
     let config = runner_config(brokers, "bench-herald");
@@ -280,8 +306,20 @@ async fn herald_inbox(
     let rate = measure(&done, events).await;
     stop.cancel();
     runner.await??;
-    let Database::Sqlite(pool) = &db else {
-        unreachable!()
+    check_rows(&db, events).await?;
+    rate
+}
+
+async fn users_database(path: &std::path::Path) -> Result<Database, BoxError> {
+    let db = Database::connect(&format!("sqlite://{}", path.display())).await?;
+    db.execute_script("CREATE TABLE users (event_id TEXT NOT NULL, name TEXT NOT NULL)")
+        .await?;
+    Ok(db)
+}
+
+async fn check_rows(db: &Database, events: u64) -> Result<(), BoxError> {
+    let Database::Sqlite(pool) = db else {
+        return Err("benchmark runs on SQLite".into());
     };
     let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
         .fetch_one(pool)
@@ -289,5 +327,66 @@ async fn herald_inbox(
     if rows as u64 != events {
         return Err(format!("expected {events} rows, found {rows}").into());
     }
-    rate
+    Ok(())
+}
+
+/// Events/s and CPU us/event of the inbox consumer's batches alone: the same events, decoded in
+/// advance and handed to `process_batch` in batches of the runner's size, with no Kafka and one
+/// writer. What SQLite and sqlx cost per event, the ceiling of the inbox run.
+async fn inbox_alone(events: u64, dir: &std::path::Path) -> Result<(f64, f64), BoxError> {
+    let db = users_database(&dir.join("alone.db")).await?;
+    let inbox = Arc::new(Inbox::new(db.clone()).await?);
+    let done = Arc::new(AtomicU64::new(0));
+    let consumer = InboxConsumer::new(inbox, UsersTable { done: done.clone() });
+    let batch_size = runner_config("", "").batch_size;
+    let group: Arc<str> = Arc::from("bench-alone");
+    let mut batches = Vec::new();
+    let mut batch = Vec::with_capacity(batch_size);
+    for i in 0..events {
+        let name = format!("user{i}");
+        let encoded = Event::new(
+            "user_created",
+            &serde_json::json!({ "user": { "name": name } }),
+        )?
+        .key(&name)
+        .encode("bench");
+        let headers: herald::consumer::Headers = encoded.headers.iter().cloned().collect();
+        let event = herald::envelope::ReceivedEvent::decode(
+            encoded.key.as_deref(),
+            Some(&encoded.payload),
+            headers.iter().map(|(k, v)| (k, Some(v))),
+        )?;
+        let record = herald::consumer::Record {
+            topic: TOPIC.into(),
+            partition: 0,
+            offset: i as i64,
+            timestamp_ms: None,
+            key: encoded.key.clone(),
+            payload: Some(encoded.payload.clone()),
+            headers,
+        };
+        batch.push(Message {
+            event,
+            record,
+            consumer_group: group.clone(),
+        });
+        if batch.len() == batch_size {
+            batches.push(std::mem::replace(
+                &mut batch,
+                Vec::with_capacity(batch_size),
+            ));
+        }
+    }
+    batches.push(batch);
+    let (started, cpu) = (Instant::now(), cpu_seconds());
+    for batch in &batches {
+        herald::consumer::Consumer::process_batch(&consumer, batch).await?;
+    }
+    let counted = events as f64;
+    let rate = (
+        counted / started.elapsed().as_secs_f64(),
+        (cpu_seconds() - cpu) * 1e6 / counted,
+    );
+    check_rows(&db, events).await?;
+    Ok(rate)
 }
