@@ -136,6 +136,17 @@ async fn main() -> Result<(), BoxError> {
     Ok(())
 }
 
+/// The `i`th event of the topic: a `user_created` keyed by the user's name.
+fn user_created(i: u64) -> Result<herald::envelope::EncodedEvent, BoxError> {
+    let name = format!("user{i}");
+    Ok(Event::new(
+        "user_created",
+        &serde_json::json!({ "user": { "name": name } }),
+    )?
+    .key(&name)
+    .encode("bench"))
+}
+
 async fn produce(brokers: &str, events: u64) -> Result<(), BoxError> {
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
@@ -147,13 +158,7 @@ async fn produce(brokers: &str, events: u64) -> Result<(), BoxError> {
         .create()?;
     let mut pending = Vec::with_capacity(PRODUCE_WINDOW);
     for i in 0..events {
-        let name = format!("user{i}");
-        let encoded = Event::new(
-            "user_created",
-            &serde_json::json!({ "user": { "name": name } }),
-        )?
-        .key(&name)
-        .encode("bench");
+        let encoded = user_created(i)?;
         let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(TOPIC)
             .payload(encoded.payload.as_slice())
             .headers(encoded.kafka_headers());
@@ -343,13 +348,7 @@ async fn inbox_alone(events: u64, dir: &std::path::Path) -> Result<(f64, f64), B
     let mut batches = Vec::new();
     let mut batch = Vec::with_capacity(batch_size);
     for i in 0..events {
-        let name = format!("user{i}");
-        let encoded = Event::new(
-            "user_created",
-            &serde_json::json!({ "user": { "name": name } }),
-        )?
-        .key(&name)
-        .encode("bench");
+        let encoded = user_created(i)?;
         let headers: herald::consumer::Headers = encoded.headers.iter().cloned().collect();
         let event = herald::envelope::ReceivedEvent::decode(
             encoded.key.as_deref(),
