@@ -272,7 +272,6 @@ pub(crate) fn db(operation: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
     move |source| Error::database(operation, source)
 }
 
-/// Splits a DDL script on `;` (herald's migrations hold no `;` inside literals).
 /// Cuts `rows` into chunks for multi-row statements (`INSERT ... VALUES (...), (...)`): chunks of
 /// `max_rows`, then the rest in powers of two, largest first.
 ///
@@ -298,6 +297,7 @@ pub fn statement_chunks<T>(mut rows: &[T], max_rows: usize) -> Vec<&[T]> {
     chunks
 }
 
+/// Splits a DDL script on `;` (herald's migrations hold no `;` inside literals).
 fn statements(script: &str) -> impl Iterator<Item = &str> {
     script.split(';').map(str::trim).filter(|s| !s.is_empty())
 }
