@@ -149,12 +149,15 @@ impl Inbox {
         tx: &mut Transaction,
         batch: &[Message],
     ) -> Result<Vec<usize>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
         let ids = EventIds::of(batch);
         let mut seen: HashSet<&str> = HashSet::with_capacity(batch.len());
         let fresh: Vec<usize> = (0..batch.len())
             .filter(|&i| seen.insert(ids.get(i)))
             .collect();
-        execute(tx, "SAVEPOINT herald_inbox_batch", "inbox savepoint").await?;
+        tx.execute_script("SAVEPOINT herald_inbox_batch").await?;
         let now = now_ms();
         let mut complete = true;
         for chunk in statement_chunks(&fresh, INSERT_ROWS_MAX) {
@@ -165,15 +168,13 @@ impl Inbox {
                 break;
             }
         }
-        if !complete {
-            execute(tx, "ROLLBACK TO herald_inbox_batch", "inbox savepoint").await?;
-        }
-        execute(tx, "RELEASE herald_inbox_batch", "inbox savepoint").await?;
         if complete {
-            Ok(fresh)
-        } else {
-            self.record_batch_checked(tx, batch, &ids).await
+            tx.execute_script("RELEASE herald_inbox_batch").await?;
+            return Ok(fresh);
         }
+        tx.execute_script("ROLLBACK TO herald_inbox_batch; RELEASE herald_inbox_batch")
+            .await?;
+        self.record_batch_checked(tx, batch, &ids).await
     }
 
     /// [`record_batch`](Self::record_batch) when some ids may be recorded already: a `SELECT` of
@@ -333,15 +334,6 @@ impl EventIds {
     fn get(&self, index: usize) -> &str {
         &self.text[index * Self::LEN..(index + 1) * Self::LEN]
     }
-}
-
-/// Runs a statement without binds (savepoints) inside `tx`.
-async fn execute(tx: &mut Transaction, sql: &'static str, what: &'static str) -> Result<()> {
-    match tx {
-        Transaction::Sqlite(tx) => sqlx::query(sql).execute(&mut **tx).await.map(drop),
-        Transaction::Postgres(tx) => sqlx::query(sql).execute(&mut **tx).await.map(drop),
-    }
-    .map_err(db(what))
 }
 
 /// Inserts inbox rows, skipping ids recorded before; returns how many were inserted.
