@@ -47,6 +47,9 @@ const PARTITION_QUEUE_RECORDS_MAX: usize = 20_000;
 const PARTITION_QUEUE_CHUNKS: usize = 8;
 /// Records taken from librdkafka's queue in one round of the poll loop, at most.
 const POLL_DRAIN_RECORDS_MAX: usize = 1_024;
+/// Bytes reserved per header name and value when a record is copied (herald's `ce_*` headers).
+const HEADER_NAME_BYTES_TYPICAL: usize = 16;
+const HEADER_VALUE_BYTES_TYPICAL: usize = 48;
 /// Pause after a poll error before polling again.
 const POLL_ERROR_BACKOFF_MS: u64 = 100;
 
@@ -497,13 +500,14 @@ fn to_record(message: &BorrowedMessage<'_>) -> Record {
     let headers = message
         .headers()
         .map(|headers| {
-            // Sized up front: three allocations for all the headers of the record.
-            let (mut names, mut values) = (0, 0);
-            for header in headers.iter() {
-                names += header.key.len();
-                values += header.value.map_or(0, <[u8]>::len);
-            }
-            let mut owned = super::Headers::with_capacity(headers.count(), names, values);
+            // Three allocations for all the headers of the record, in one pass over them; headers
+            // longer than the typical sizes grow the buffers once or twice.
+            let count = headers.count();
+            let mut owned = super::Headers::with_capacity(
+                count,
+                count * HEADER_NAME_BYTES_TYPICAL,
+                count * HEADER_VALUE_BYTES_TYPICAL,
+            );
             for header in headers.iter() {
                 owned.push(header.key, header.value.unwrap_or_default());
             }
