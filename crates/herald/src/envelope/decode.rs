@@ -80,12 +80,12 @@ fn parse_time(text: &str, field: &str) -> Result<DateTime<Utc>> {
 /// Whether a content type denotes JSON (`application/json`, `...+json`, with or without parameters).
 fn is_json_content_type(content_type: &str) -> bool {
     let media_type = content_type.split(';').next().unwrap_or_default().trim();
-    let suffix = "+json";
+    let bytes = media_type.as_bytes();
     media_type.eq_ignore_ascii_case(CONTENT_TYPE_JSON)
-        || (media_type.len() >= suffix.len()
-            && media_type
-                .get(media_type.len() - suffix.len()..)
-                .is_some_and(|end| end.eq_ignore_ascii_case(suffix)))
+        || bytes
+            .len()
+            .checked_sub(b"+json".len())
+            .is_some_and(|start| bytes[start..].eq_ignore_ascii_case(b"+json"))
 }
 
 fn decode_binary(
@@ -231,5 +231,8 @@ mod tests {
         assert!(is_json_content_type("application/cloudevents+json"));
         assert!(!is_json_content_type("text/plain"));
         assert!(!is_json_content_type(""));
+        assert!(is_json_content_type("text/x+JSON ; v=1"));
+        assert!(!is_json_content_type("json"));
+        assert!(!is_json_content_type("é+jsoné"));
     }
 }
