@@ -98,12 +98,6 @@ impl<N: AsRef<str>, V: AsRef<[u8]>> FromIterator<(N, V)> for Headers {
     }
 }
 
-impl<N: AsRef<str>, V: AsRef<[u8]>> From<Vec<(N, V)>> for Headers {
-    fn from(pairs: Vec<(N, V)>) -> Self {
-        pairs.into_iter().collect()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,7 +112,8 @@ mod tests {
             ("ünï", b"\xff\x00".as_slice()),
             ("ce_id", b"2".as_slice()),
         ]
-        .into();
+        .into_iter()
+        .collect();
         assert_eq!(headers.len(), 4);
         let pairs: Vec<(&str, &[u8])> = headers.iter().collect();
         assert_eq!(

@@ -222,7 +222,8 @@ mod tests {
                 ("ce_id", b"abc".as_slice()),
                 (HEADER_ATTEMPTS, b"9".as_slice()),
             ]
-            .into(),
+            .into_iter()
+            .collect(),
         };
         let source = DeadLetterSource {
             consumer: "Users".into(),
