@@ -257,14 +257,19 @@ async fn herald_noop(brokers: &str, events: u64) -> Result<(f64, f64), BoxError>
     rate
 }
 
+/// Events per batch: `HERALD_BENCH_BATCH`, else [`BATCH_SIZE_DEFAULT`].
+fn batch_size() -> usize {
+    std::env::var("HERALD_BENCH_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(BATCH_SIZE_DEFAULT)
+}
+
 fn runner_config(brokers: &str, group: &str) -> ConsumerConfig {
     ConsumerConfig {
         brokers: brokers.to_string(),
         group_id: Some(group.into()),
-        batch_size: std::env::var("HERALD_BENCH_BATCH")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(BATCH_SIZE_DEFAULT),
+        batch_size: batch_size(),
         max_wait_ms: 50,
         ..ConsumerConfig::default()
     }
@@ -343,7 +348,7 @@ async fn inbox_alone(events: u64, dir: &std::path::Path) -> Result<(f64, f64), B
     let inbox = Arc::new(Inbox::new(db.clone()).await?);
     let done = Arc::new(AtomicU64::new(0));
     let consumer = InboxConsumer::new(inbox, UsersTable { done: done.clone() });
-    let batch_size = runner_config("", "").batch_size;
+    let batch_size = batch_size();
     let group: Arc<str> = Arc::from("bench-alone");
     let mut batches = Vec::new();
     let mut batch = Vec::with_capacity(batch_size);
