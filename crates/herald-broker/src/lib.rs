@@ -5,7 +5,9 @@
 //! (librdkafka, kafka-python, kafkajs, the Java client) use it unchanged.
 //!
 //! Layers, one per file: [`server`] (listener, connection limit, background tasks), [`connection`]
-//! (frames on one TCP stream), [`api`] (one file per Kafka API), [`topics`] (the persistent topic
+//! (one TCP stream: SASL steps, dispatch, the ordered reply queue), [`frame`] (Kafka framing without
+//! a socket), [`api`] (the registry of APIs and one file per Kafka API), [`auth`] (SASL, ACLs, TLS),
+//! [`clock`], [`topics`] (the persistent topic
 //! registry and the partitions' logs), [`topic_config`] (per-topic configs), [`producer_ids`]
 //! (idempotent producer ids), [`state`] (what every handler shares). Storage itself is `herald-log`.
 //!
@@ -16,10 +18,12 @@
 
 pub mod api;
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod connection;
 pub mod coordinator;
 mod error;
+pub mod frame;
 pub mod partition;
 pub mod producer_ids;
 pub mod server;
@@ -59,7 +63,7 @@ impl Broker {
         let state = {
             let (open_config, shutdown) = (config.clone(), shutdown.clone());
             tokio::task::spawn_blocking(move || {
-                BrokerState::open(open_config, local_addr, shutdown)
+                BrokerState::open(open_config, local_addr, shutdown, security)
             })
             .await
             .map_err(|e| BrokerError::io("open data directory", &config.data_dir, e.into()))??
@@ -72,7 +76,6 @@ impl Broker {
             state.clone(),
             shutdown.clone(),
             done_tx,
-            security,
         ));
         tracing::info!(address = %local_addr, data_dir = %config.data_dir.display(),
             flush = %config.flush, "herald-broker ready");

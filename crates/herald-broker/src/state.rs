@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::auth::Security;
 use crate::producer_ids::ProducerIdAllocator;
 use crate::topics::{write_atomically, TopicRegistry};
 use crate::{BrokerConfig, BrokerError, FlushPolicy};
@@ -33,6 +34,8 @@ pub struct BrokerState {
     pub shutdown: CancellationToken,
     /// The group coordinator (every group's); its timer task is spawned by `server::run`.
     pub coordinator: std::sync::Arc<crate::coordinator::GroupCoordinator>,
+    /// SASL users, ACLs and TLS, loaded at start.
+    pub security: std::sync::Arc<Security>,
 }
 
 impl BrokerState {
@@ -41,6 +44,7 @@ impl BrokerState {
         config: BrokerConfig,
         local_addr: SocketAddr,
         shutdown: CancellationToken,
+        security: std::sync::Arc<Security>,
     ) -> Result<Self, BrokerError> {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| BrokerError::io("create", &config.data_dir, e))?;
@@ -58,6 +62,7 @@ impl BrokerState {
             producer_ids,
             shutdown,
             coordinator,
+            security,
         })
     }
 
