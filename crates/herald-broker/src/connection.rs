@@ -17,6 +17,7 @@
 //! Main types: [`Connection`].
 
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -155,10 +156,17 @@ struct Outgoing {
     response: Option<ResponseKind>,
     /// Close the connection once this is written (a failed login).
     close: Option<String>,
+    /// When the request was read (request latency metrics).
+    started: Instant,
 }
 
 impl Outgoing {
-    fn new(header: &RequestHeader, api: &'static Api, response: Option<ResponseKind>) -> Self {
+    fn new(
+        header: &RequestHeader,
+        api: &'static Api,
+        response: Option<ResponseKind>,
+        started: Instant,
+    ) -> Self {
         Self {
             correlation_id: header.correlation_id,
             version: header.request_api_version,
@@ -167,6 +175,7 @@ impl Outgoing {
             api: Some(api),
             response,
             close: None,
+            started,
         }
     }
 }
@@ -176,8 +185,16 @@ type Queued = BoxFuture<'static, Result<Outgoing, FrameError>>;
 /// The ordered queue of replies, and the one handler running now.
 struct Replies {
     queue: FuturesOrdered<Queued>,
-    /// The request being dispatched (its handler's in-order part), with its header.
-    dispatching: Option<(RequestHeader, &'static Api, BoxFuture<'static, Reply>)>,
+    /// The request being dispatched (its handler's in-order part).
+    dispatching: Option<Dispatching>,
+}
+
+/// A request whose handler runs now, with what its reply needs.
+struct Dispatching {
+    header: RequestHeader,
+    api: &'static Api,
+    started: Instant,
+    handler: BoxFuture<'static, Reply>,
 }
 
 impl Replies {
@@ -187,17 +204,25 @@ impl Replies {
     }
 
     /// Queues what a handler answered: ready now, or a task that finishes it.
-    fn push(&mut self, header: RequestHeader, api: &'static Api, reply: Reply) {
+    fn push(&mut self, dispatched: Dispatching, reply: Reply) {
+        let Dispatching {
+            header,
+            api,
+            started,
+            ..
+        } = dispatched;
         match reply {
             Reply::Nothing => {}
-            Reply::Now(response) => self.push_ready(Outgoing::new(&header, api, Some(*response))),
+            Reply::Now(response) => {
+                self.push_ready(Outgoing::new(&header, api, Some(*response), started))
+            }
             Reply::Later(future) => {
                 // A task of its own, so it progresses (and its fsync is shared with other
                 // connections') while this connection waits on something else.
                 let task = tokio::spawn(future);
                 self.queue.push_back(Box::pin(async move {
                     let response = task.await.map_err(|e| FrameError::Task(e.to_string()))?;
-                    Ok(Outgoing::new(&header, api, response))
+                    Ok(Outgoing::new(&header, api, response, started))
                 }));
             }
         }
@@ -216,6 +241,10 @@ pub async fn serve(
 ) {
     let peer = connection.peer;
     tracing::debug!(%peer, "connection opened");
+    state
+        .metrics
+        .connections_open
+        .fetch_add(1, Ordering::Relaxed);
     let mut replies = Replies {
         queue: FuturesOrdered::new(),
         dispatching: None,
@@ -232,14 +261,14 @@ pub async fn serve(
         tokio::select! {
             biased;
             Some(outgoing) = replies.queue.next(), if !replies.queue.is_empty() => {
-                match write_reply(&mut connection, outgoing).await {
+                match write_reply(&mut connection, &state, outgoing).await {
                     Ok(()) => {}
                     Err(e) => break Err(e),
                 }
             }
             reply = dispatched(&mut replies.dispatching), if replies.dispatching.is_some() => {
-                if let Some((header, api, _)) = replies.dispatching.take() {
-                    replies.push(header, api, reply);
+                if let Some(dispatching) = replies.dispatching.take() {
+                    replies.push(dispatching, reply);
                 }
             }
             _ = shutdown.cancelled(), if replies.is_idle() => break Ok(()),
@@ -257,10 +286,20 @@ pub async fn serve(
         }
     };
     // Appends already happened; let their fsyncs finish so no task outlives the connection.
-    if let Some((_, _, dispatch)) = replies.dispatching.take() {
-        drop(dispatch.await);
+    if let Some(dispatching) = replies.dispatching.take() {
+        drop(dispatching.handler.await);
     }
     while replies.queue.next().await.is_some() {}
+    state
+        .metrics
+        .connections_open
+        .fetch_sub(1, Ordering::Relaxed);
+    if matches!(&result, Err(e) if !matches!(e, FrameError::Io(_))) {
+        state
+            .metrics
+            .connections_closed_on_error
+            .fetch_add(1, Ordering::Relaxed);
+    }
     match result {
         Ok(()) => tracing::debug!(%peer, "connection closed"),
         Err(FrameError::Io(e)) => tracing::debug!(%peer, error = %e, "connection closed"),
@@ -269,11 +308,9 @@ pub async fn serve(
 }
 
 /// Waits for the handler running now (pending when there is none).
-async fn dispatched(
-    dispatching: &mut Option<(RequestHeader, &'static Api, BoxFuture<'static, Reply>)>,
-) -> Reply {
+async fn dispatched(dispatching: &mut Option<Dispatching>) -> Reply {
     match dispatching {
-        Some((_, _, future)) => future.await,
+        Some(dispatching) => (&mut dispatching.handler).await,
         None => std::future::pending().await,
     }
 }
@@ -286,6 +323,7 @@ fn accept(
     replies: &mut Replies,
     frame: Bytes,
 ) -> Result<bool, FrameError> {
+    let started = Instant::now();
     let (header, api, body) = match frame::decode_request(frame)? {
         Decoded::UnknownApiVersionsVersion { correlation_id } => {
             let body =
@@ -298,6 +336,7 @@ fn accept(
                 api: None,
                 response: Some(ResponseKind::ApiVersions(body)),
                 close: None,
+                started: Instant::now(),
             });
             return Ok(false);
         }
@@ -314,7 +353,7 @@ fn accept(
         Serve::Session => {
             let (response, close) = sasl_step(&mut connection.session, &header, *body);
             let closing = close.is_some();
-            let mut outgoing = Outgoing::new(&header, api, Some(response));
+            let mut outgoing = Outgoing::new(&header, api, Some(response), started);
             outgoing.close = close;
             replies.push_ready(outgoing);
             Ok(closing)
@@ -326,7 +365,12 @@ fn accept(
                 peer: connection.peer,
                 authorizer: connection.session.authorizer(),
             };
-            replies.dispatching = Some((header, api, handler(ctx, *body)));
+            replies.dispatching = Some(Dispatching {
+                header,
+                api,
+                started,
+                handler: handler(ctx, *body),
+            });
             Ok(false)
         }
     }
@@ -364,6 +408,7 @@ fn is_protocol_step(code: i16) -> bool {
 /// Writes one reply (if it has a response) and logs its error codes.
 async fn write_reply(
     connection: &mut Connection,
+    state: &BrokerState,
     outgoing: Result<Outgoing, FrameError>,
 ) -> Result<(), FrameError> {
     let outgoing = outgoing?;
@@ -373,6 +418,9 @@ async fn write_reply(
     if let Some(api) = outgoing.api {
         let mut codes = Vec::new();
         (api.errors)(response, &mut codes);
+        state
+            .metrics
+            .observe(api.key, outgoing.started.elapsed(), !codes.is_empty());
         if let Some(&code) = codes.first() {
             let client_id = outgoing.client_id.as_deref().unwrap_or_default();
             let error = ResponseError::try_from_code(code)

@@ -24,6 +24,7 @@ pub mod connection;
 pub mod coordinator;
 mod error;
 pub mod frame;
+pub mod metrics;
 pub mod partition;
 pub mod producer_ids;
 pub mod server;
@@ -71,6 +72,24 @@ impl Broker {
         let state = Arc::new(state);
         // Every task holds a clone of this sender; `recv` returns `None` once they have all ended.
         let (done_tx, done_rx) = mpsc::channel::<()>(1);
+        let metrics_addr = match config.metrics_listen {
+            None => None,
+            Some(address) => {
+                let bind_error = |source| BrokerError::Bind { address, source };
+                let listener = tokio::net::TcpListener::bind(address)
+                    .await
+                    .map_err(bind_error)?;
+                let bound = listener.local_addr().map_err(bind_error)?;
+                tokio::spawn(metrics::http::serve(
+                    listener,
+                    state.clone(),
+                    shutdown.clone(),
+                    done_tx.clone(),
+                ));
+                tracing::info!(address = %bound, "metrics endpoint ready");
+                Some(bound)
+            }
+        };
         let server = tokio::spawn(server::run(
             listener,
             state.clone(),
@@ -81,6 +100,7 @@ impl Broker {
             flush = %config.flush, "herald-broker ready");
         Ok(BrokerHandle {
             local_addr,
+            metrics_addr,
             state,
             shutdown,
             server: Some(server),
@@ -92,6 +112,7 @@ impl Broker {
 /// A running broker. Dropping it without `shutdown` stops accepting connections but does not wait.
 pub struct BrokerHandle {
     local_addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     state: Arc<BrokerState>,
     shutdown: CancellationToken,
     server: Option<JoinHandle<()>>,
@@ -102,6 +123,11 @@ impl BrokerHandle {
     /// The address the listener is bound to (the real port when configured with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address of the metrics endpoint, when `metrics_listen` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// `host:port` string for clients' `bootstrap.servers`.

@@ -70,6 +70,10 @@ pub async fn run(
                 }
             }
         };
+        state
+            .metrics
+            .connections_accepted
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if let Err(e) = socket.set_nodelay(true) {
             tracing::debug!(%peer, error = %e, "TCP_NODELAY not set");
         }

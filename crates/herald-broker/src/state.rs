@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::auth::Security;
+use crate::metrics::BrokerMetrics;
 use crate::producer_ids::ProducerIdAllocator;
 use crate::topics::{write_atomically, TopicRegistry};
 use crate::{BrokerConfig, BrokerError, FlushPolicy};
@@ -36,6 +37,8 @@ pub struct BrokerState {
     pub coordinator: std::sync::Arc<crate::coordinator::GroupCoordinator>,
     /// SASL users, ACLs and TLS, loaded at start.
     pub security: std::sync::Arc<Security>,
+    /// Request, connection and storage counters (`metrics/`).
+    pub metrics: BrokerMetrics,
 }
 
 impl BrokerState {
@@ -63,6 +66,7 @@ impl BrokerState {
             shutdown,
             coordinator,
             security,
+            metrics: BrokerMetrics::default(),
         })
     }
 
