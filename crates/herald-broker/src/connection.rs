@@ -363,7 +363,9 @@ fn accept(
                 state: state.clone(),
                 header: header.clone(),
                 peer: connection.peer,
-                authorizer: connection.session.authorizer(),
+                authorizer: connection
+                    .session
+                    .authorizer(&connection.peer.ip().to_string()),
             };
             replies.dispatching = Some(Dispatching {
                 header,

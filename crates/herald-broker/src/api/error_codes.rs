@@ -144,3 +144,24 @@ codes!(offset_delete, OffsetDelete, |r, out| {
             .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
     )
 });
+codes!(describe_acls, DescribeAcls, |r, out| push(
+    out,
+    [r.error_code]
+));
+codes!(create_acls, CreateAcls, |r, out| push(
+    out,
+    r.results.iter().map(|c| c.error_code)
+));
+codes!(delete_acls, DeleteAcls, |r, out| {
+    push(out, r.filter_results.iter().map(|f| f.error_code));
+    push(
+        out,
+        r.filter_results
+            .iter()
+            .flat_map(|f| f.matching_acls.iter().map(|m| m.error_code)),
+    )
+});
+codes!(describe_cluster, DescribeCluster, |r, out| push(
+    out,
+    [r.error_code]
+));

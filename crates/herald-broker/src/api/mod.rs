@@ -4,12 +4,17 @@
 //! receive and return. Not here: framing and the version gate (`frame.rs`), the reply queue
 //! (`connection.rs`), the ACL rules (`auth/rules.rs`).
 
+pub mod acl_fields;
 pub mod api_versions;
 pub mod context;
+pub mod create_acls;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_acls;
 pub mod delete_groups;
 pub mod delete_topics;
+pub mod describe_acls;
+pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod error_codes;

@@ -136,10 +136,13 @@ fn now(response: ResponseKind) -> Reply {
     Reply::Now(Box::new(response))
 }
 
-/// Every API served, in ApiVersions order.
+/// Every API served, in ApiVersions order: key, min advertised, min served, max, ACL rule (a
+/// function of `auth/rules.rs`), where the error codes are, and the handler.
+#[rustfmt::skip]
 pub static APIS: &[Api] = &[
     // Produce v0-2 are advertised (old librdkafka feature checks need them) but closed: they carry
-    // message formats v0/v1, which herald does not store (Kafka 4.0 removed them too).
+    // message formats v0/v1, which herald does not store (Kafka 4.0 removed them too). The append
+    // happens in order; the wait for its fsync is left for later, so consecutive produces share one.
     api!(Produce, 0, 3, 11, produce, codes::produce, |ctx, r| {
         let appended = produce::append(&ctx.state, &ctx.header, r).await;
         if !appended.wants_response() {
@@ -150,255 +153,75 @@ pub static APIS: &[Api] = &[
         }
     }),
     // A fetch only reads: it may long-poll while the connection dispatches what follows it.
-    api!(Fetch, 4, 4, 12, fetch, codes::fetch, |ctx, r| Reply::later(
-        async move {
-            Some(ResponseKind::Fetch(
-                fetch::handle(&ctx.state, &ctx.header, r).await,
-            ))
-        }
-    )),
-    api!(
-        ListOffsets,
-        1,
-        1,
-        7,
-        list_offsets,
-        codes::list_offsets,
-        |ctx, r| now(ResponseKind::ListOffsets(list_offsets::handle(
-            &ctx.state,
-            &ctx.header,
-            r
-        )))
-    ),
+    api!(Fetch, 4, 4, 12, fetch, codes::fetch, |ctx, r| Reply::later(async move {
+        Some(ResponseKind::Fetch(fetch::handle(&ctx.state, &ctx.header, r).await))
+    })),
+    api!(ListOffsets, 1, 1, 7, list_offsets, codes::list_offsets, |ctx, r| now(
+        ResponseKind::ListOffsets(list_offsets::handle(&ctx.state, &ctx.header, r)))),
     api!(Metadata, 0, 0, 12, metadata, codes::metadata, |ctx, r| now(
-        ResponseKind::Metadata(metadata::handle(&ctx.state, &ctx.header, r).await)
-    )),
-    api!(
-        OffsetCommit,
-        2,
-        2,
-        9,
-        offset_commit,
-        codes::offset_commit,
-        |ctx, r| now(ResponseKind::OffsetCommit(
-            offset_commit::handle(&ctx.state, &ctx.header, r).await
-        ))
-    ),
-    api!(
-        OffsetFetch,
-        1,
-        1,
-        9,
-        offset_fetch,
-        codes::offset_fetch,
-        |ctx, r| now(ResponseKind::OffsetFetch(offset_fetch::handle(
-            &ctx.state,
-            &ctx.header,
-            r
-        )))
-    ),
-    api!(
-        FindCoordinator,
-        0,
-        0,
-        4,
-        find_coordinator,
-        codes::find_coordinator,
-        |ctx, r| now(ResponseKind::FindCoordinator(find_coordinator::handle(
-            &ctx.state,
-            &ctx.header,
-            r
-        )))
-    ),
-    api!(
-        JoinGroup,
-        0,
-        0,
-        5,
-        join_group,
-        codes::join_group,
-        |ctx, r| now(ResponseKind::JoinGroup(join_group::handle(&ctx, r).await))
-    ),
-    api!(Heartbeat, 0, 0, 4, heartbeat, codes::heartbeat, |ctx, r| {
-        now(ResponseKind::Heartbeat(heartbeat::handle(
-            &ctx.state,
-            &ctx.header,
-            r,
-        )))
-    }),
-    api!(
-        LeaveGroup,
-        0,
-        0,
-        4,
-        leave_group,
-        codes::leave_group,
-        |ctx, r| now(ResponseKind::LeaveGroup(leave_group::handle(
-            &ctx.state,
-            &ctx.header,
-            r
-        )))
-    ),
-    api!(
-        SyncGroup,
-        0,
-        0,
-        4,
-        sync_group,
-        codes::sync_group,
-        |ctx, r| now(ResponseKind::SyncGroup(
-            sync_group::handle(&ctx.state, &ctx.header, r).await
-        ))
-    ),
-    api!(
-        DescribeGroups,
-        0,
-        0,
-        5,
-        describe_groups,
-        codes::describe_groups,
-        |ctx, r| now(ResponseKind::DescribeGroups(describe_groups::handle(
-            &ctx.state,
-            &ctx.header,
-            r
-        )))
-    ),
-    api!(
-        ListGroups,
-        0,
-        0,
-        4,
-        list_groups,
-        codes::list_groups,
-        |ctx, r| now(ResponseKind::ListGroups(list_groups::handle(
-            &ctx.state,
-            &ctx.header,
-            r
-        )))
-    ),
+        ResponseKind::Metadata(metadata::handle(&ctx.state, &ctx.header, r).await))),
+    api!(OffsetCommit, 2, 2, 9, offset_commit, codes::offset_commit, |ctx, r| now(
+        ResponseKind::OffsetCommit(offset_commit::handle(&ctx.state, &ctx.header, r).await))),
+    api!(OffsetFetch, 1, 1, 9, offset_fetch, codes::offset_fetch, |ctx, r| now(
+        ResponseKind::OffsetFetch(offset_fetch::handle(&ctx.state, &ctx.header, r)))),
+    api!(FindCoordinator, 0, 0, 4, find_coordinator, codes::find_coordinator, |ctx, r| now(
+        ResponseKind::FindCoordinator(find_coordinator::handle(&ctx.state, &ctx.header, r)))),
+    api!(JoinGroup, 0, 0, 5, join_group, codes::join_group, |ctx, r| now(
+        ResponseKind::JoinGroup(join_group::handle(&ctx, r).await))),
+    api!(Heartbeat, 0, 0, 4, heartbeat, codes::heartbeat, |ctx, r| now(
+        ResponseKind::Heartbeat(heartbeat::handle(&ctx.state, &ctx.header, r)))),
+    api!(LeaveGroup, 0, 0, 4, leave_group, codes::leave_group, |ctx, r| now(
+        ResponseKind::LeaveGroup(leave_group::handle(&ctx.state, &ctx.header, r)))),
+    api!(SyncGroup, 0, 0, 4, sync_group, codes::sync_group, |ctx, r| now(
+        ResponseKind::SyncGroup(sync_group::handle(&ctx.state, &ctx.header, r).await))),
+    api!(DescribeGroups, 0, 0, 5, describe_groups, codes::describe_groups, |ctx, r| now(
+        ResponseKind::DescribeGroups(describe_groups::handle(&ctx.state, &ctx.header, r)))),
+    api!(ListGroups, 0, 0, 5, list_groups, codes::list_groups, |ctx, r| now(
+        ResponseKind::ListGroups(list_groups::handle(&ctx.state, &ctx.header, r)))),
     Api {
-        key: ApiKey::SaslHandshake,
-        min_version: 0,
-        min_served_version: 0,
-        max_version: 1,
-        sasl_only: true,
-        authorization: Authorization::BeforeLogin,
-        serve: Serve::Session,
+        key: ApiKey::SaslHandshake, min_version: 0, min_served_version: 0, max_version: 1,
+        sasl_only: true, authorization: Authorization::BeforeLogin, serve: Serve::Session,
         errors: codes::sasl_handshake,
     },
     Api {
-        key: ApiKey::ApiVersions,
-        min_version: 0,
-        min_served_version: 0,
-        max_version: 4,
-        sasl_only: false,
-        authorization: Authorization::BeforeLogin,
+        key: ApiKey::ApiVersions, min_version: 0, min_served_version: 0, max_version: 4,
+        sasl_only: false, authorization: Authorization::BeforeLogin,
         serve: Serve::Handler(|ctx, _request| {
             Box::pin(async move { now(ResponseKind::ApiVersions(api_versions::handle(&ctx))) })
         }),
         errors: codes::api_versions,
     },
-    api!(
-        CreateTopics,
-        2,
-        2,
-        5,
-        create_topics,
-        codes::create_topics,
-        |ctx, r| now(ResponseKind::CreateTopics(
-            create_topics::handle(&ctx.state, &ctx.header, r).await
-        ))
-    ),
-    api!(
-        DeleteTopics,
-        1,
-        1,
-        4,
-        delete_topics,
-        codes::delete_topics,
-        |ctx, r| now(ResponseKind::DeleteTopics(
-            delete_topics::handle(&ctx.state, &ctx.header, r).await
-        ))
-    ),
-    api!(
-        InitProducerId,
-        0,
-        0,
-        4,
-        init_producer_id,
-        codes::init_producer_id,
-        |ctx, r| now(ResponseKind::InitProducerId(
-            init_producer_id::handle(&ctx.state, &ctx.header, r).await
-        ))
-    ),
-    api!(
-        OffsetForLeaderEpoch,
-        2,
-        2,
-        4,
-        offset_for_leader_epoch,
-        codes::offset_for_leader_epoch,
+    api!(CreateTopics, 2, 2, 5, create_topics, codes::create_topics, |ctx, r| now(
+        ResponseKind::CreateTopics(create_topics::handle(&ctx.state, &ctx.header, r).await))),
+    api!(DeleteTopics, 1, 1, 4, delete_topics, codes::delete_topics, |ctx, r| now(
+        ResponseKind::DeleteTopics(delete_topics::handle(&ctx.state, &ctx.header, r).await))),
+    api!(InitProducerId, 0, 0, 4, init_producer_id, codes::init_producer_id, |ctx, r| now(
+        ResponseKind::InitProducerId(init_producer_id::handle(&ctx.state, &ctx.header, r).await))),
+    api!(OffsetForLeaderEpoch, 2, 2, 4, offset_for_leader_epoch, codes::offset_for_leader_epoch,
         |ctx, r| now(ResponseKind::OffsetForLeaderEpoch(
-            offset_for_leader_epoch::handle(&ctx.state, &ctx.header, r)
-        ))
-    ),
+            offset_for_leader_epoch::handle(&ctx.state, &ctx.header, r)))),
+    api!(DescribeAcls, 1, 1, 3, describe_acls, codes::describe_acls, |ctx, r| now(
+        ResponseKind::DescribeAcls(describe_acls::handle(&ctx, r)))),
+    api!(CreateAcls, 1, 1, 3, create_acls, codes::create_acls, |ctx, r| now(
+        ResponseKind::CreateAcls(create_acls::handle(&ctx, r).await))),
+    api!(DeleteAcls, 1, 1, 3, delete_acls, codes::delete_acls, |ctx, r| now(
+        ResponseKind::DeleteAcls(delete_acls::handle(&ctx, r).await))),
     // DESIGN.md says 0-4; kafka-protocol 0.18 cannot encode the v0 response, so 1-4.
-    api!(
-        DescribeConfigs,
-        1,
-        1,
-        4,
-        describe_configs,
-        codes::describe_configs,
-        |ctx, r| now(ResponseKind::DescribeConfigs(describe_configs::handle(
-            &ctx.state,
-            &ctx.header,
-            r
-        )))
-    ),
+    api!(DescribeConfigs, 1, 1, 4, describe_configs, codes::describe_configs, |ctx, r| now(
+        ResponseKind::DescribeConfigs(describe_configs::handle(&ctx.state, &ctx.header, r)))),
     Api {
-        key: ApiKey::SaslAuthenticate,
-        min_version: 0,
-        min_served_version: 0,
-        max_version: 2,
-        sasl_only: true,
-        authorization: Authorization::BeforeLogin,
-        serve: Serve::Session,
+        key: ApiKey::SaslAuthenticate, min_version: 0, min_served_version: 0, max_version: 2,
+        sasl_only: true, authorization: Authorization::BeforeLogin, serve: Serve::Session,
         errors: codes::sasl_authenticate,
     },
-    api!(
-        CreatePartitions,
-        0,
-        0,
-        3,
-        create_partitions,
-        codes::create_partitions,
-        |ctx, r| now(ResponseKind::CreatePartitions(
-            create_partitions::handle(&ctx.state, &ctx.header, r).await
-        ))
-    ),
-    api!(
-        DeleteGroups,
-        0,
-        0,
-        2,
-        delete_groups,
-        codes::delete_groups,
-        |ctx, r| now(ResponseKind::DeleteGroups(
-            delete_groups::handle(&ctx.state, &ctx.header, r).await
-        ))
-    ),
-    api!(
-        OffsetDelete,
-        0,
-        0,
-        0,
-        offset_delete,
-        codes::offset_delete,
-        |ctx, r| now(ResponseKind::OffsetDelete(
-            offset_delete::handle(&ctx.state, &ctx.header, r).await
-        ))
-    ),
+    api!(CreatePartitions, 0, 0, 3, create_partitions, codes::create_partitions, |ctx, r| now(
+        ResponseKind::CreatePartitions(create_partitions::handle(&ctx.state, &ctx.header, r).await))),
+    api!(DeleteGroups, 0, 0, 2, delete_groups, codes::delete_groups, |ctx, r| now(
+        ResponseKind::DeleteGroups(delete_groups::handle(&ctx.state, &ctx.header, r).await))),
+    api!(OffsetDelete, 0, 0, 0, offset_delete, codes::offset_delete, |ctx, r| now(
+        ResponseKind::OffsetDelete(offset_delete::handle(&ctx.state, &ctx.header, r).await))),
+    api!(DescribeCluster, 0, 0, 2, describe_cluster, codes::describe_cluster, |ctx, r| now(
+        ResponseKind::DescribeCluster(describe_cluster::handle(&ctx, r)))),
 ];
 
 /// The API registered for `key`, if this broker serves it.

@@ -4,22 +4,30 @@
 
 use std::sync::Arc;
 
-use super::acl::{Acls, Operation, ResourceType};
+use super::acl::{Operation, ResourceType};
+use super::acl_store::AclStore;
 
 /// Who sent a request, and what they may do.
 #[derive(Clone, Debug)]
 pub struct Authorizer {
-    acls: Option<Arc<Acls>>,
+    acls: Option<Arc<AclStore>>,
     principal: Arc<str>,
+    host: Arc<str>,
 }
 
 impl Authorizer {
-    /// `principal` checked against `acls`; `None` allows everything.
-    pub fn new(acls: Option<Arc<Acls>>, principal: &str) -> Self {
+    /// `principal`, connected from `host`, checked against `acls`; `None` allows everything.
+    pub fn new(acls: Option<Arc<AclStore>>, principal: &str, host: &str) -> Self {
         Self {
             acls,
             principal: Arc::from(principal),
+            host: Arc::from(host),
         }
+    }
+
+    /// The ACL store, when ACLs are configured (the ACL admin APIs use it).
+    pub fn store(&self) -> Option<&Arc<AclStore>> {
+        self.acls.as_ref()
     }
 
     /// The principal (`User:alice`).
@@ -36,13 +44,13 @@ impl Authorizer {
     pub fn allows(&self, resource: ResourceType, name: &str, operation: Operation) -> bool {
         self.acls
             .as_ref()
-            .is_none_or(|acls| acls.allows(&self.principal, resource, name, operation))
+            .is_none_or(|acls| acls.allows(&self.principal, &self.host, resource, name, operation))
     }
 
     /// Whether the principal may do `operation` to at least one `resource` (KIP-679's check).
     pub fn allows_any(&self, resource: ResourceType, operation: Operation) -> bool {
         self.acls
             .as_ref()
-            .is_none_or(|acls| acls.allows_any(&self.principal, resource, operation))
+            .is_none_or(|acls| acls.allows_any(&self.principal, &self.host, resource, operation))
     }
 }

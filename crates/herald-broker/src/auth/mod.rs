@@ -16,6 +16,7 @@
 //! Main types: [`Security`], [`Session`], [`Authorizer`], [`Refusal`].
 
 pub mod acl;
+pub mod acl_store;
 mod authorizer;
 pub mod plain;
 pub mod rules;
@@ -33,6 +34,7 @@ use rand::RngCore;
 
 use crate::{BrokerConfig, BrokerError};
 use acl::Acls;
+use acl_store::AclStore;
 pub use authorizer::Authorizer;
 use scram::ScramServer;
 use users::{Mechanism, Users};
@@ -47,8 +49,9 @@ const SERVER_NONCE_BYTES: usize = 24;
 pub struct Security {
     /// Users who may log in; `Some` turns SASL on for every connection.
     pub users: Option<Users>,
-    /// Who may do what; `None` lets every authenticated principal do everything.
-    pub acls: Option<Arc<Acls>>,
+    /// Who may do what (the ACL file plus the admin API's bindings); `None` lets every
+    /// authenticated principal do everything, and the ACL APIs answer SECURITY_DISABLED.
+    pub acls: Option<Arc<AclStore>>,
     /// TLS for the listener.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
@@ -67,12 +70,14 @@ impl Security {
     /// Loads every file `config` names; a missing or malformed file fails the start.
     pub fn load(config: &BrokerConfig) -> Result<Self, BrokerError> {
         let users = config.sasl_users.as_deref().map(Users::load).transpose()?;
-        let acls = config
-            .acl
-            .as_deref()
-            .map(Acls::load)
-            .transpose()?
-            .map(Arc::new);
+        let acls = match config.acl.as_deref() {
+            None => None,
+            Some(path) => Some(Arc::new(AclStore::open(
+                Acls::load(path)?,
+                path,
+                &config.data_dir,
+            )?)),
+        };
         let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
         Ok(Self { users, acls, tls })
     }
@@ -144,11 +149,11 @@ impl Session {
         self.security.sasl_enabled()
     }
 
-    /// The principal's authorizer once logged in (before login only the login steps are admitted,
-    /// and those need none).
-    pub fn authorizer(&self) -> Authorizer {
+    /// The principal's authorizer, for a client connected from `host` (before login only the
+    /// login steps are admitted, and those need none).
+    pub fn authorizer(&self, host: &str) -> Authorizer {
         let principal = self.principal.as_deref().unwrap_or(ANONYMOUS_PRINCIPAL);
-        Authorizer::new(self.security.acls.clone(), principal)
+        Authorizer::new(self.security.acls.clone(), principal, host)
     }
 
     /// SaslHandshake: picks the mechanism. `Err` is the Kafka error code to answer.

@@ -569,3 +569,56 @@ fn offset_delete_denied(
         .with_name(topic.name)
         .with_partitions(partitions.collect())
 }
+
+/// The ACL APIs need DESCRIBE (DescribeAcls) or ALTER (Create/DeleteAcls) on the cluster, as Kafka.
+fn cluster(check: &Check, operation: Operation) -> bool {
+    check.authorizer.allows(
+        ResourceType::Cluster,
+        crate::api::describe_cluster::CLUSTER_NAME,
+        operation,
+    )
+}
+
+pub fn describe_acls(
+    check: &Check,
+    r: DescribeAclsRequest,
+) -> Admission<DescribeAclsRequest, DescribeAclsResponse> {
+    if cluster(check, Operation::Describe) {
+        return Admission::Serve(r, None);
+    }
+    Admission::Answer(DescribeAclsResponse::default().with_error_code(CLUSTER_DENIED))
+}
+
+pub fn create_acls(
+    check: &Check,
+    r: CreateAclsRequest,
+) -> Admission<CreateAclsRequest, CreateAclsResponse> {
+    if cluster(check, Operation::Alter) {
+        return Admission::Serve(r, None);
+    }
+    let denied = r.creations.iter().map(|_| {
+        create_acls_response::AclCreationResult::default().with_error_code(CLUSTER_DENIED)
+    });
+    Admission::Answer(CreateAclsResponse::default().with_results(denied.collect()))
+}
+
+pub fn delete_acls(
+    check: &Check,
+    r: DeleteAclsRequest,
+) -> Admission<DeleteAclsRequest, DeleteAclsResponse> {
+    if cluster(check, Operation::Alter) {
+        return Admission::Serve(r, None);
+    }
+    let denied = r.filters.iter().map(|_| {
+        delete_acls_response::DeleteAclsFilterResult::default().with_error_code(CLUSTER_DENIED)
+    });
+    Admission::Answer(DeleteAclsResponse::default().with_filter_results(denied.collect()))
+}
+
+/// DescribeCluster needs no ACL, as in Kafka; the handler reports authorized operations itself.
+pub fn describe_cluster(
+    _check: &Check,
+    r: DescribeClusterRequest,
+) -> Admission<DescribeClusterRequest, DescribeClusterResponse> {
+    Admission::Serve(r, None)
+}
