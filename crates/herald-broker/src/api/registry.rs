@@ -267,6 +267,38 @@ mod tests {
         }
     }
 
+    // docs/compatibility.md lists every API the registry serves, with the same versions, and no other.
+    #[test]
+    fn compatibility_doc_lists_every_api() {
+        let doc = include_str!("../../../../docs/compatibility.md");
+        let table = doc.split("## APIs and versions").nth(1).unwrap_or_default();
+        let rows: Vec<(String, String)> = table
+            .lines()
+            .filter(|line| line.starts_with("| ") && !line.starts_with("| API"))
+            .map(|line| {
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                (cells[1].to_string(), cells[3].to_string())
+            })
+            .collect();
+        for api in APIS {
+            let versions = if api.min_version == api.max_version {
+                api.min_version.to_string()
+            } else {
+                format!("{}-{}", api.min_version, api.max_version)
+            };
+            assert!(
+                rows.contains(&(format!("{:?}", api.key), versions.clone())),
+                "docs/compatibility.md must list {:?} {versions}",
+                api.key
+            );
+        }
+        assert_eq!(
+            rows.len(),
+            APIS.len(),
+            "the doc lists an API the registry does not serve"
+        );
+    }
+
     // Every advertised version decodes and encodes in kafka-protocol (no API outruns the crate).
     #[test]
     fn advertised_versions_are_within_kafka_protocol() {
