@@ -165,3 +165,16 @@ codes!(describe_cluster, DescribeCluster, |r, out| push(
     out,
     [r.error_code]
 ));
+codes!(
+    describe_user_scram_credentials,
+    DescribeUserScramCredentials,
+    |r, out| {
+        push(out, [r.error_code]);
+        push(out, r.results.iter().map(|u| u.error_code))
+    }
+);
+codes!(
+    alter_user_scram_credentials,
+    AlterUserScramCredentials,
+    |r, out| push(out, r.results.iter().map(|u| u.error_code))
+);

@@ -5,6 +5,7 @@
 //! (`connection.rs`), the ACL rules (`auth/rules.rs`).
 
 pub mod acl_fields;
+pub mod alter_user_scram_credentials;
 pub mod api_versions;
 pub mod context;
 pub mod create_acls;
@@ -17,6 +18,7 @@ pub mod describe_acls;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod describe_user_scram_credentials;
 pub mod error_codes;
 pub mod fetch;
 pub mod find_coordinator;

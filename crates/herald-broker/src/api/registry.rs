@@ -220,6 +220,14 @@ pub static APIS: &[Api] = &[
         ResponseKind::DeleteGroups(delete_groups::handle(&ctx.state, &ctx.header, r).await))),
     api!(OffsetDelete, 0, 0, 0, offset_delete, codes::offset_delete, |ctx, r| now(
         ResponseKind::OffsetDelete(offset_delete::handle(&ctx.state, &ctx.header, r).await))),
+    api!(DescribeUserScramCredentials, 0, 0, 0, describe_user_scram_credentials,
+        codes::describe_user_scram_credentials, |ctx, r| now(
+            ResponseKind::DescribeUserScramCredentials(
+                describe_user_scram_credentials::handle(&ctx, r)))),
+    api!(AlterUserScramCredentials, 0, 0, 0, alter_user_scram_credentials,
+        codes::alter_user_scram_credentials, |ctx, r| now(
+            ResponseKind::AlterUserScramCredentials(
+                alter_user_scram_credentials::handle(&ctx, r).await))),
     api!(DescribeCluster, 0, 0, 2, describe_cluster, codes::describe_cluster, |ctx, r| now(
         ResponseKind::DescribeCluster(describe_cluster::handle(&ctx, r)))),
 ];

@@ -22,6 +22,7 @@ pub mod plain;
 pub mod rules;
 pub mod scram;
 pub mod tls;
+pub mod user_store;
 pub mod users;
 
 use std::sync::Arc;
@@ -37,6 +38,7 @@ use acl::Acls;
 use acl_store::AclStore;
 pub use authorizer::Authorizer;
 use scram::ScramServer;
+use user_store::UserStore;
 use users::{Mechanism, Users};
 
 /// The principal of a connection without SASL.
@@ -47,8 +49,11 @@ const SERVER_NONCE_BYTES: usize = 24;
 /// What the broker's security files say, loaded once at start.
 #[derive(Default)]
 pub struct Security {
-    /// Users who may log in; `Some` turns SASL on for every connection.
-    pub users: Option<Users>,
+    /// Users who may log in: the users file's and the admin API's (always there, so credentials can
+    /// be managed; they take effect for logins when SASL is on).
+    pub users: Arc<UserStore>,
+    /// Whether every connection must log in with SASL (`--sasl-users` was given).
+    pub sasl: bool,
     /// Who may do what (the ACL file plus the admin API's bindings); `None` lets every
     /// authenticated principal do everything, and the ACL APIs answer SECURITY_DISABLED.
     pub acls: Option<Arc<AclStore>>,
@@ -59,7 +64,8 @@ pub struct Security {
 impl std::fmt::Debug for Security {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Security")
-            .field("sasl_users", &self.users.as_ref().map(Users::len))
+            .field("sasl", &self.sasl)
+            .field("sasl_users", &self.users.len())
             .field("acls", &self.acls.as_ref().map(|acls| acls.len()))
             .field("tls", &self.tls.is_some())
             .finish()
@@ -69,7 +75,12 @@ impl std::fmt::Debug for Security {
 impl Security {
     /// Loads every file `config` names; a missing or malformed file fails the start.
     pub fn load(config: &BrokerConfig) -> Result<Self, BrokerError> {
-        let users = config.sasl_users.as_deref().map(Users::load).transpose()?;
+        let file = match config.sasl_users.as_deref() {
+            None => None,
+            Some(path) => Some((Users::load(path)?, path)),
+        };
+        let sasl = file.is_some();
+        let users = Arc::new(UserStore::open(file, &config.data_dir)?);
         let acls = match config.acl.as_deref() {
             None => None,
             Some(path) => Some(Arc::new(AclStore::open(
@@ -79,12 +90,17 @@ impl Security {
             )?)),
         };
         let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
-        Ok(Self { users, acls, tls })
+        Ok(Self {
+            users,
+            sasl,
+            acls,
+            tls,
+        })
     }
 
     /// Whether clients must log in with SASL.
     pub fn sasl_enabled(&self) -> bool {
-        self.users.is_some()
+        self.sasl
     }
 }
 
@@ -174,9 +190,10 @@ impl Session {
     /// SaslAuthenticate: one client token in, one server token out. `Err` fails the login with a
     /// message for the client; the connection is then closed.
     pub fn authenticate(&mut self, token: &[u8]) -> Result<Bytes, String> {
-        let Some(users) = self.security.users.as_ref() else {
+        if !self.security.sasl_enabled() {
             return Err("SASL is not enabled".into());
-        };
+        }
+        let users = &self.security.users;
         match std::mem::replace(&mut self.sasl, SaslState::Start) {
             SaslState::Handshaken(Mechanism::Plain) => {
                 let credentials = plain::parse_plain(token).map_err(str::to_string)?;
@@ -302,7 +319,8 @@ mod tests {
         let users =
             users::Users::parse(&users::credential_line("alice", Mechanism::Plain, "pw")).unwrap();
         let security = Arc::new(Security {
-            users: Some(users),
+            users: Arc::new(UserStore::from_users(users)),
+            sasl: true,
             ..Security::default()
         });
         let mut session = Session::new(security);

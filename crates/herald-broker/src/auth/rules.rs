@@ -622,3 +622,35 @@ pub fn describe_cluster(
 ) -> Admission<DescribeClusterRequest, DescribeClusterResponse> {
     Admission::Serve(r, None)
 }
+
+pub fn describe_user_scram_credentials(
+    check: &Check,
+    r: DescribeUserScramCredentialsRequest,
+) -> Admission<DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse> {
+    if cluster(check, Operation::Describe) {
+        return Admission::Serve(r, None);
+    }
+    Admission::Answer(
+        DescribeUserScramCredentialsResponse::default()
+            .with_error_code(CLUSTER_DENIED)
+            .with_error_message(Some("cluster authorization failed".into())),
+    )
+}
+
+pub fn alter_user_scram_credentials(
+    check: &Check,
+    r: AlterUserScramCredentialsRequest,
+) -> Admission<AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse> {
+    if cluster(check, Operation::Alter) {
+        return Admission::Serve(r, None);
+    }
+    let mut users: Vec<_> = r.deletions.iter().map(|d| d.name.clone()).collect();
+    users.extend(r.upsertions.iter().map(|u| u.name.clone()));
+    users.dedup();
+    let denied = users.into_iter().map(|user| {
+        alter_user_scram_credentials_response::AlterUserScramCredentialsResult::default()
+            .with_user(user)
+            .with_error_code(CLUSTER_DENIED)
+    });
+    Admission::Answer(AlterUserScramCredentialsResponse::default().with_results(denied.collect()))
+}

@@ -87,12 +87,23 @@ impl ScramCredential {
     /// Derives the stored credential from a password.
     pub fn derive(mechanism: ScramMechanism, password: &str, salt: &[u8], iterations: u32) -> Self {
         let salted = mechanism.salted_password(password.as_bytes(), salt, iterations);
-        let client_key = mechanism.hmac(&salted, &[b"Client Key"]);
+        Self::from_salted_password(mechanism, &salted, salt, iterations)
+    }
+
+    /// The stored credential from an already salted password (what AlterUserScramCredentials
+    /// carries, KIP-554: the password itself never reaches the broker).
+    pub fn from_salted_password(
+        mechanism: ScramMechanism,
+        salted: &[u8],
+        salt: &[u8],
+        iterations: u32,
+    ) -> Self {
+        let client_key = mechanism.hmac(salted, &[b"Client Key"]);
         Self {
             salt: salt.to_vec(),
             iterations,
             stored_key: mechanism.hash(&client_key),
-            server_key: mechanism.hmac(&salted, &[b"Server Key"]),
+            server_key: mechanism.hmac(salted, &[b"Server Key"]),
         }
     }
 

@@ -125,10 +125,55 @@ impl Users {
         }
     }
 
+    /// Whether `name` has any credential here.
+    pub fn has_user(&self, name: &str) -> bool {
+        self.first_credential_mechanism(name).is_some()
+    }
+
     fn first_credential_mechanism(&self, name: &str) -> Option<Mechanism> {
         Mechanism::ALL
             .into_iter()
             .find(|m| self.credential(name, *m).is_some())
+    }
+
+    /// Sets `name`'s credential for `mechanism`.
+    pub fn insert(&mut self, name: &str, mechanism: Mechanism, credential: ScramCredential) {
+        self.credentials
+            .insert((name.to_string(), mechanism), credential);
+    }
+
+    /// Removes `name`'s credential for `mechanism`; whether there was one.
+    pub fn remove(&mut self, name: &str, mechanism: Mechanism) -> bool {
+        self.credentials
+            .remove(&(name.to_string(), mechanism))
+            .is_some()
+    }
+
+    /// Every (name, mechanism, credential), sorted by name then mechanism name.
+    pub fn entries(&self) -> Vec<(&str, Mechanism, &ScramCredential)> {
+        let mut entries: Vec<_> = self
+            .credentials
+            .iter()
+            .map(|((name, mechanism), c)| (name.as_str(), *mechanism, c))
+            .collect();
+        entries.sort_by(|a, b| (a.0, a.1.name()).cmp(&(b.0, b.1.name())));
+        entries
+    }
+
+    /// The users file's text for these credentials (what [`Users::parse`] reads back).
+    pub fn to_text(&self) -> String {
+        let mut text = String::from("# name:mechanism:iterations:salt:stored_key:server_key\n");
+        for (name, mechanism, c) in self.entries() {
+            text.push_str(&format!(
+                "{name}:{}:{}:{}:{}:{}\n",
+                mechanism.name(),
+                c.iterations,
+                BASE64.encode(&c.salt),
+                BASE64.encode(&c.stored_key),
+                BASE64.encode(&c.server_key)
+            ));
+        }
+        text
     }
 
     /// How many credentials are loaded.
