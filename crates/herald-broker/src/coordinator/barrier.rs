@@ -5,8 +5,7 @@
 use kafka_protocol::error::ResponseError;
 
 use super::group::{Group, GroupState, InitialDelay};
-use super::state_machine::CoordinatorConfig;
-use super::types::{JoinOutcome, Reply, SyncOutcome, UNKNOWN_MEMBER_ID};
+use super::types::{CoordinatorConfig, JoinOutcome, Reply, SyncOutcome, UNKNOWN_MEMBER_ID};
 
 /// What one request or tick carries through the transitions: the clock, the settings, and the answers
 /// produced so far.

@@ -26,5 +26,5 @@ mod tests;
 pub use group::GroupState;
 pub use offset_log::OffsetLog;
 pub use shell::GroupCoordinator;
-pub use state_machine::{CoordinatorConfig, GroupStateMachine};
+pub use state_machine::GroupStateMachine;
 pub use types::*;

@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::offset_log::{OffsetLog, OFFSETS_DIR_NAME};
-use super::state_machine::{CoordinatorConfig, GroupStateMachine};
+use super::state_machine::GroupStateMachine;
 use super::types::*;
 use crate::clock::now_ms;
 use crate::{BrokerConfig, BrokerError, FlushPolicy};

@@ -13,7 +13,9 @@ use super::barrier::{
     advance_barrier, expire_members, maybe_prepare_rebalance, try_complete_join, Step,
 };
 use super::group::{Group, GroupState, Member};
-use super::types::{JoinOutcome, JoinRequest, Reply, SyncOutcome, Token, UNKNOWN_MEMBER_ID};
+use super::types::{
+    CoordinatorConfig, JoinOutcome, JoinRequest, Reply, SyncOutcome, Token, UNKNOWN_MEMBER_ID,
+};
 
 /// Smallest session timeout a member may ask for. Kafka's default `group.min.session.timeout.ms` is
 /// 6000; herald allows 1000 so that tests and development loops notice dead members quickly.
@@ -22,15 +24,6 @@ pub const SESSION_TIMEOUT_MS_MIN: i32 = 1_000;
 pub const SESSION_TIMEOUT_MS_MAX: i32 = 1_800_000;
 /// Most members one group may have (Kafka's `group.max.size` is unbounded; a limit keeps memory bounded).
 pub const GROUP_MEMBERS_MAX: usize = 1_000;
-
-/// Settings of the state machine (from `BrokerConfig`).
-#[derive(Debug, Clone, Copy)]
-pub struct CoordinatorConfig {
-    /// Kafka's `group.initial.rebalance.delay.ms`.
-    pub initial_rebalance_delay_ms: i64,
-    /// Kafka's `offsets.retention.minutes`, in milliseconds.
-    pub offsets_retention_ms: i64,
-}
 
 /// Every group this broker coordinates (all of them: one node).
 #[derive(Debug)]

@@ -248,3 +248,12 @@ pub struct OffsetDeleteOutcome {
     pub errors: Vec<(String, Vec<(i32, ErrorCode)>)>,
     pub records: Vec<OffsetRecord>,
 }
+
+/// Settings of the state machine (from `BrokerConfig`).
+#[derive(Debug, Clone, Copy)]
+pub struct CoordinatorConfig {
+    /// Kafka's `group.initial.rebalance.delay.ms`.
+    pub initial_rebalance_delay_ms: i64,
+    /// Kafka's `offsets.retention.minutes`, in milliseconds.
+    pub offsets_retention_ms: i64,
+}

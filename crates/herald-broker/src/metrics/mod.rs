@@ -4,7 +4,7 @@
 //! commit, and consumer-group lag per partition computed by the broker from committed offsets.
 //!
 //! Counters are atomics updated on the request path; everything per topic and partition lives on the
-//! [`Partition`](crate::partition::Partition) itself and is summed at scrape time, so a deleted topic
+//! `Partition` itself (`partition.rs`) and is summed at scrape time, so a deleted topic
 //! takes its series with it. Names follow Prometheus' conventions: `herald_broker_` prefix, units in
 //! the name, `_total` for counters. Served by `http.rs` (`--metrics-listen`).
 //!
