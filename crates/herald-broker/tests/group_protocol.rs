@@ -426,3 +426,22 @@ async fn offset_apis_answer_at_every_advertised_version() {
         assert_eq!(deleted.results[0].error_code, GROUP_ID_NOT_FOUND);
     }
 }
+
+// DescribeGroups reports each member's client id and host as Kafka does ("/" and the peer's IP), not
+// a placeholder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_groups_shows_client_id_and_host() {
+    let broker = TestBroker::start().await;
+    let mut raw = RawClient::connect(broker.addr()).await;
+    join_and_sync(&mut raw, "hosted").await;
+    let described: DescribeGroupsResponse = raw
+        .request(
+            ApiKey::DescribeGroups,
+            5,
+            &DescribeGroupsRequest::default().with_groups(vec![s("hosted").into()]),
+        )
+        .await;
+    let member = &described.groups[0].members[0];
+    assert_eq!(member.client_host.as_str(), "/127.0.0.1");
+    assert_eq!(member.client_id.as_str(), "raw-test");
+}
