@@ -445,3 +445,26 @@ async fn describe_groups_shows_client_id_and_host() {
     assert_eq!(member.client_host.as_str(), "/127.0.0.1");
     assert_eq!(member.client_id.as_str(), "raw-test");
 }
+
+// ListGroups v5 filters by group type (KIP-848): every group here is "classic", so a "consumer"
+// filter lists none and a "classic" filter lists the group with its type.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_groups_v5_filters_by_type() {
+    let broker = TestBroker::start().await;
+    let mut raw = RawClient::connect(broker.addr()).await;
+    join_and_sync(&mut raw, "typed").await;
+    let list = |types: &[&str]| {
+        ListGroupsRequest::default().with_types_filter(types.iter().map(|t| s(t)).collect())
+    };
+    let classic: ListGroupsResponse = raw
+        .request(ApiKey::ListGroups, 5, &list(&["classic"]))
+        .await;
+    assert_eq!(classic.groups.len(), 1);
+    assert_eq!(classic.groups[0].group_type.as_str(), "classic");
+    let consumer: ListGroupsResponse = raw
+        .request(ApiKey::ListGroups, 5, &list(&["consumer"]))
+        .await;
+    assert!(consumer.groups.is_empty());
+    let all: ListGroupsResponse = raw.request(ApiKey::ListGroups, 5, &list(&[])).await;
+    assert_eq!(all.groups.len(), 1);
+}
