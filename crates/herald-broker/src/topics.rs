@@ -90,6 +90,13 @@ impl Topic {
             .clone()
     }
 
+    /// `min.insync.replicas` (1 unless overridden): above 1, acks=all cannot be met on one node.
+    pub fn min_insync_replicas(&self) -> i64 {
+        topic_config::min_insync_replicas(
+            &self.configs.read().unwrap_or_else(PoisonError::into_inner),
+        )
+    }
+
     fn meta(&self) -> TopicMeta {
         TopicMeta {
             topic_id: self.topic_id,
@@ -392,6 +399,28 @@ impl TopicRegistry {
             .unwrap_or_else(PoisonError::into_inner)
             .extend(added);
         tracing::info!(topic = %name, from = current, to = count, "partitions added");
+        Ok(())
+    }
+
+    /// Replaces a topic's config overrides (already validated): persisted in meta.json first, then
+    /// applied to every partition's log. Blocking.
+    pub fn alter_configs(&self, name: &str, configs: TopicConfigs) -> Result<(), BrokerError> {
+        let _admin = self.admin.lock().unwrap_or_else(PoisonError::into_inner);
+        let topic = self.get(name).ok_or_else(|| BrokerError::UnknownTopic {
+            name: name.to_string(),
+        })?;
+        let mut meta = topic.meta();
+        meta.configs = configs.clone();
+        write_meta(&topic.dir, &meta)?;
+        let log_config = topic_config::log_config(&self.config, &configs);
+        *topic
+            .configs
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = configs;
+        for partition in topic.partitions() {
+            partition.set_config(log_config.clone());
+        }
+        tracing::info!(topic = %name, "topic configs changed");
         Ok(())
     }
 

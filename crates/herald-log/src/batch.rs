@@ -16,6 +16,7 @@ const MAGIC_OFFSET: usize = 16;
 const CRC_OFFSET: usize = 17;
 const ATTRIBUTES_OFFSET: usize = 21;
 const PARTITION_LEADER_EPOCH_OFFSET: usize = 12;
+const MAX_TIMESTAMP_OFFSET: usize = 35;
 
 /// Attribute bit: the batch belongs to a transaction.
 pub const ATTRIBUTE_TRANSACTIONAL: i16 = 0x10;
@@ -83,7 +84,7 @@ impl RecordBatchHeader {
             attributes: i16_at(bytes, ATTRIBUTES_OFFSET),
             last_offset_delta: i32_at(bytes, 23),
             base_timestamp: i64_at(bytes, 27),
-            max_timestamp: i64_at(bytes, 35),
+            max_timestamp: i64_at(bytes, MAX_TIMESTAMP_OFFSET),
             producer_id: i64_at(bytes, 43),
             producer_epoch: i16_at(bytes, 51),
             base_sequence: i32_at(bytes, 53),
@@ -162,6 +163,19 @@ pub fn split_batches(
 /// Writes `base_offset` into a batch in place (bytes 0-7). The CRC does not cover it.
 pub fn set_base_offset(batch: &mut [u8], base_offset: i64) {
     batch[..8].copy_from_slice(&base_offset.to_be_bytes());
+}
+
+/// Stamps a batch with the broker's clock (LogAppendTime): sets the timestamp-type attribute and
+/// `maxTimestamp` to `now_ms`, then recomputes the CRC32C, which covers both.
+pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
+    if batch.len() < RECORD_BATCH_HEADER_BYTES {
+        return;
+    }
+    let attributes = i16_at(batch, ATTRIBUTES_OFFSET) | ATTRIBUTE_LOG_APPEND_TIME;
+    batch[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attributes.to_be_bytes());
+    batch[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8].copy_from_slice(&now_ms.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..]);
+    batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
 /// Writes `partitionLeaderEpoch` into a batch in place (bytes 12-15). The CRC does not cover it.

@@ -1,4 +1,5 @@
-//! Per-partition log configuration: segment size and age, retention, index density, batch size limit.
+//! Per-partition log configuration: segment size and age, retention, index density, batch size limit,
+//! timestamp type and bounds.
 
 /// How a partition's log rolls, indexes and retains data. Mirrors Kafka's topic configs of the same
 /// names (`segment.bytes`, `segment.ms`, `retention.ms`, `retention.bytes`, `index.interval.bytes`,
@@ -17,6 +18,25 @@ pub struct LogConfig {
     pub index_interval_bytes: u64,
     /// Largest single record batch accepted, in bytes (header included).
     pub max_message_bytes: u64,
+    /// Whose clock the stored timestamps are (Kafka's `message.timestamp.type`).
+    pub timestamp_type: TimestampType,
+    /// With CreateTime: refuse a batch with a timestamp more than this behind the broker's clock
+    /// (`message.timestamp.before.max.ms`); `None` accepts any.
+    pub timestamp_before_max_ms: Option<u64>,
+    /// With CreateTime: refuse a batch with a timestamp more than this ahead of the broker's clock
+    /// (`message.timestamp.after.max.ms`); `None` accepts any.
+    pub timestamp_after_max_ms: Option<u64>,
+}
+
+/// Kafka's `message.timestamp.type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimestampType {
+    /// Keep the producer's timestamps.
+    #[default]
+    CreateTime,
+    /// Stamp each batch with the broker's clock at append (its maxTimestamp and timestamp-type bit;
+    /// readers then use that time for every record of the batch).
+    LogAppendTime,
 }
 
 /// Kafka's default `segment.bytes`: 1 GiB.
@@ -37,6 +57,9 @@ impl Default for LogConfig {
             retention_bytes: None,
             index_interval_bytes: INDEX_INTERVAL_BYTES_DEFAULT,
             max_message_bytes: MAX_MESSAGE_BYTES_DEFAULT,
+            timestamp_type: TimestampType::CreateTime,
+            timestamp_before_max_ms: None,
+            timestamp_after_max_ms: None,
         }
     }
 }

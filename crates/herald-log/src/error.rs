@@ -39,6 +39,14 @@ pub enum LogError {
         #[source]
         source: Box<LogError>,
     },
+    /// A CreateTime batch whose timestamps are outside the topic's bounds (Kafka's INVALID_TIMESTAMP).
+    #[error("timestamp {timestamp} of the batch at offset {offset} is out of range: it must be within [{min}, {max}]")]
+    InvalidTimestamp {
+        timestamp: i64,
+        offset: i64,
+        min: i64,
+        max: i64,
+    },
     /// A batch larger than `max_message_bytes`.
     #[error("record batch of {size} bytes exceeds max.message.bytes {max}")]
     BatchTooLarge { size: usize, max: u64 },

@@ -40,6 +40,6 @@ pub mod retention;
 pub mod segment;
 
 pub use batch::{RecordBatchHeader, RECORD_BATCH_HEADER_BYTES};
-pub use config::LogConfig;
+pub use config::{LogConfig, TimestampType};
 pub use error::LogError;
 pub use log::{AppendInfo, FlushTarget, Log};

@@ -11,9 +11,12 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::batch::{set_base_offset, set_partition_leader_epoch, split_batches, RecordBatchHeader};
+use crate::batch::{
+    set_base_offset, set_log_append_time, set_partition_leader_epoch, split_batches,
+    RecordBatchHeader,
+};
 use crate::checkpoint::{sync_dir, write_atomically, write_recovery_point};
-use crate::config::LogConfig;
+use crate::config::{LogConfig, TimestampType};
 use crate::error::{io_error, LogError};
 use crate::producer_state::{ProducerStateManager, SequenceCheck, PRODUCER_SNAPSHOT_FILE};
 use crate::recovery::LogLoader;
@@ -30,6 +33,8 @@ pub struct AppendInfo {
     pub max_timestamp: i64,
     /// Log start offset after the append.
     pub log_start_offset: i64,
+    /// The broker time the batches were stamped with under LogAppendTime; `None` under CreateTime.
+    pub log_append_time: Option<i64>,
     /// True when an idempotent producer retried batches that were already appended: nothing was written
     /// and the offsets are those of the original append.
     pub duplicate: bool,
@@ -125,12 +130,15 @@ impl Log {
     /// Does not fsync. A whole request is rejected if any batch is invalid (nothing is written).
     pub fn append(&mut self, records: &[u8], now_ms: i64) -> Result<AppendInfo, LogError> {
         let batches = split_batches(records)?;
+        self.check_timestamps(&batches, now_ms)?;
         let planned = match self.plan_append(&batches)? {
             Plan::Append(planned) => planned,
             Plan::Duplicate(info) => return Ok(info),
         };
         let mut buf = records.to_vec();
         let mut max_timestamp = crate::segment::NO_TIMESTAMP;
+        let log_append_time =
+            (self.config.timestamp_type == TimestampType::LogAppendTime).then_some(now_ms);
         for (header, range) in &planned {
             let Some(batch) = buf.get_mut(range.clone()) else {
                 return Err(LogError::InvalidRecordBatch {
@@ -139,6 +147,13 @@ impl Log {
             };
             set_base_offset(batch, header.base_offset);
             set_partition_leader_epoch(batch, 0);
+            let mut header = *header;
+            if log_append_time.is_some() {
+                set_log_append_time(batch, now_ms);
+                header.max_timestamp = now_ms;
+                header.attributes |= crate::batch::ATTRIBUTE_LOG_APPEND_TIME;
+            }
+            let header = &header;
             self.maybe_roll(batch.len() as u64, header.last_offset(), now_ms)?;
             let interval = self.config.index_interval_bytes;
             self.active_mut().append(batch, header, interval, now_ms)?;
@@ -158,8 +173,46 @@ impl Log {
             last_offset: last,
             max_timestamp,
             log_start_offset: self.log_start_offset(),
+            log_append_time,
             duplicate: false,
         })
+    }
+
+    /// Under CreateTime, refuses the request if a batch's timestamps fall outside the configured
+    /// bounds around `now_ms` (Kafka's `message.timestamp.before/after.max.ms`). The batch header's
+    /// base timestamp (the first record's) and max timestamp are checked.
+    fn check_timestamps(
+        &self,
+        batches: &[(RecordBatchHeader, std::ops::Range<usize>)],
+        now_ms: i64,
+    ) -> Result<(), LogError> {
+        let config = &self.config;
+        if config.timestamp_type != TimestampType::CreateTime {
+            return Ok(());
+        }
+        let bound = |ms: Option<u64>| ms.map(|ms| i64::try_from(ms).unwrap_or(i64::MAX));
+        let (before, after) = (
+            bound(config.timestamp_before_max_ms),
+            bound(config.timestamp_after_max_ms),
+        );
+        if before.is_none() && after.is_none() {
+            return Ok(());
+        }
+        let min = before.map_or(i64::MIN, |b| now_ms.saturating_sub(b));
+        let max = after.map_or(i64::MAX, |a| now_ms.saturating_add(a));
+        for (header, _) in batches {
+            for timestamp in [header.base_timestamp, header.max_timestamp] {
+                if timestamp < min || timestamp > max {
+                    return Err(LogError::InvalidTimestamp {
+                        timestamp,
+                        offset: header.base_offset,
+                        min,
+                        max,
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Checks sizes and producer sequences and assigns offsets, without writing anything.
@@ -202,6 +255,7 @@ impl Log {
                         last_offset: original.last_offset,
                         max_timestamp: original.max_timestamp,
                         log_start_offset: self.log_start_offset(),
+                        log_append_time: None,
                         duplicate: true,
                     }));
                 }

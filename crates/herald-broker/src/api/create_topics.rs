@@ -16,11 +16,6 @@ use kafka_protocol::protocol::StrBytes;
 use crate::topic_config::{self, TopicConfigs};
 use crate::{BrokerError, BrokerState};
 
-/// DescribeConfigs / CreateTopics config source: a topic override.
-pub const CONFIG_SOURCE_TOPIC: i8 = 1;
-/// DescribeConfigs / CreateTopics config source: the default.
-pub const CONFIG_SOURCE_DEFAULT: i8 = 5;
-
 /// Answers a CreateTopics request.
 pub async fn handle(
     state: &Arc<BrokerState>,
@@ -105,11 +100,7 @@ fn describe(state: &BrokerState, configs: &TopicConfigs) -> Vec<CreatableTopicCo
             CreatableTopicConfigs::default()
                 .with_name(StrBytes::from_static_str(entry.name))
                 .with_value(Some(StrBytes::from_string(entry.value)))
-                .with_config_source(if entry.is_default {
-                    CONFIG_SOURCE_DEFAULT
-                } else {
-                    CONFIG_SOURCE_TOPIC
-                })
+                .with_config_source(entry.source as i8)
         })
         .collect()
 }

@@ -178,3 +178,12 @@ codes!(
     AlterUserScramCredentials,
     |r, out| push(out, r.results.iter().map(|u| u.error_code))
 );
+codes!(alter_configs, AlterConfigs, |r, out| push(
+    out,
+    r.responses.iter().map(|c| c.error_code)
+));
+codes!(
+    incremental_alter_configs,
+    IncrementalAlterConfigs,
+    |r, out| push(out, r.responses.iter().map(|c| c.error_code))
+);

@@ -5,8 +5,10 @@
 //! (`connection.rs`), the ACL rules (`auth/rules.rs`).
 
 pub mod acl_fields;
+pub mod alter_configs;
 pub mod alter_user_scram_credentials;
 pub mod api_versions;
+pub mod config_changes;
 pub mod context;
 pub mod create_acls;
 pub mod create_partitions;
@@ -23,6 +25,7 @@ pub mod error_codes;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
+pub mod incremental_alter_configs;
 pub mod init_producer_id;
 pub mod join_group;
 pub mod leave_group;
@@ -76,6 +79,7 @@ pub(crate) fn log_error_code(error: &herald_log::LogError) -> i16 {
         | LogError::InvalidBatchLength { .. }
         | LogError::InvalidRecordBatch { .. } => ResponseError::CorruptMessage,
         LogError::BatchTooLarge { .. } => ResponseError::MessageTooLarge,
+        LogError::InvalidTimestamp { .. } => ResponseError::InvalidTimestamp,
         LogError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
         LogError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
         LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,

@@ -5,7 +5,9 @@
 //! durable under the flush policy: `Always` waits for a group-committed fsync (`Partition::flush_to`,
 //! several partitions in parallel), `Interval` and `Never` answer after the append. Topics that do not
 //! exist are auto-created when the broker allows it. herald-log validates every batch (CRC, magic,
-//! length, max.message.bytes) and the idempotent producer's sequence; its errors map to Kafka's codes.
+//! length, max.message.bytes, timestamp bounds) and the idempotent producer's sequence; its errors map
+//! to Kafka's codes. A topic with `min.insync.replicas` above 1 answers acks=all with
+//! NOT_ENOUGH_REPLICAS (one node is one in-sync replica) and appends nothing; acks=0/1 are served.
 
 use std::sync::Arc;
 
@@ -19,6 +21,9 @@ use crate::clock::now_ms;
 use crate::partition::Partition;
 use crate::topics::Topic;
 use crate::{BrokerError, BrokerState, FlushPolicy};
+
+/// In-sync replicas of every partition: this node alone.
+const ISR_SIZE: i64 = 1;
 
 /// A partition whose append must be durable before the response: (topic position in the response,
 /// partition position in that topic, the partition, the offset everything below must be fsynced).
@@ -105,6 +110,13 @@ pub async fn append(
         for data in topic_data.partition_data {
             let index = data.index;
             let outcome = match &topic {
+                Ok(topic) if acks == -1 && topic.min_insync_replicas() > ISR_SIZE => Err((
+                    ResponseError::NotEnoughReplicas.code(),
+                    super::message(&format!(
+                        "acks=all needs min.insync.replicas={} in-sync replicas; this node is the only one",
+                        topic.min_insync_replicas()
+                    )),
+                )),
                 Ok(topic) => append_partition(topic, data, now),
                 Err(code) => Err((*code, None)),
             };
@@ -116,6 +128,7 @@ pub async fn append(
                     response
                         .with_base_offset(info.base_offset)
                         .with_log_start_offset(info.log_start_offset)
+                        .with_log_append_time_ms(info.log_append_time.unwrap_or(-1))
                 }
                 Err((code, message)) => response
                     .with_error_code(code)

@@ -209,6 +209,8 @@ pub static APIS: &[Api] = &[
     // DESIGN.md says 0-4; kafka-protocol 0.18 cannot encode the v0 response, so 1-4.
     api!(DescribeConfigs, 1, 1, 4, describe_configs, codes::describe_configs, |ctx, r| now(
         ResponseKind::DescribeConfigs(describe_configs::handle(&ctx.state, &ctx.header, r)))),
+    api!(AlterConfigs, 0, 0, 2, alter_configs, codes::alter_configs, |ctx, r| now(
+        ResponseKind::AlterConfigs(alter_configs::handle(&ctx, r).await))),
     Api {
         key: ApiKey::SaslAuthenticate, min_version: 0, min_served_version: 0, max_version: 2,
         sasl_only: true, authorization: Authorization::BeforeLogin, serve: Serve::Session,
@@ -220,6 +222,9 @@ pub static APIS: &[Api] = &[
         ResponseKind::DeleteGroups(delete_groups::handle(&ctx.state, &ctx.header, r).await))),
     api!(OffsetDelete, 0, 0, 0, offset_delete, codes::offset_delete, |ctx, r| now(
         ResponseKind::OffsetDelete(offset_delete::handle(&ctx.state, &ctx.header, r).await))),
+    api!(IncrementalAlterConfigs, 0, 0, 1, incremental_alter_configs,
+        codes::incremental_alter_configs, |ctx, r| now(ResponseKind::IncrementalAlterConfigs(
+            incremental_alter_configs::handle(&ctx, r).await))),
     api!(DescribeUserScramCredentials, 0, 0, 0, describe_user_scram_credentials,
         codes::describe_user_scram_credentials, |ctx, r| now(
             ResponseKind::DescribeUserScramCredentials(

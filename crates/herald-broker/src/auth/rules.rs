@@ -654,3 +654,54 @@ pub fn alter_user_scram_credentials(
     });
     Admission::Answer(AlterUserScramCredentialsResponse::default().with_results(denied.collect()))
 }
+
+/// ALTER_CONFIGS on the topic, or on the cluster for a broker resource.
+fn alter_configs_allowed(check: &Check, resource_type: i8, name: &str) -> bool {
+    if resource_type == CONFIG_RESOURCE_TOPIC {
+        check.topic(name, Operation::AlterConfigs)
+    } else {
+        cluster(check, Operation::AlterConfigs)
+    }
+}
+
+pub fn alter_configs(
+    check: &Check,
+    r: AlterConfigsRequest,
+) -> Admission<AlterConfigsRequest, AlterConfigsResponse> {
+    narrow!(
+        r,
+        resources,
+        |c| alter_configs_allowed(check, c.resource_type, &c.resource_name),
+        |response, c| response.responses.push(
+            alter_configs_response::AlterConfigsResourceResponse::default()
+                .with_error_code(config_denied(c.resource_type))
+                .with_resource_type(c.resource_type)
+                .with_resource_name(c.resource_name)
+        )
+    )
+}
+
+pub fn incremental_alter_configs(
+    check: &Check,
+    r: IncrementalAlterConfigsRequest,
+) -> Admission<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse> {
+    narrow!(
+        r,
+        resources,
+        |c| alter_configs_allowed(check, c.resource_type, &c.resource_name),
+        |response, c| response.responses.push(
+            incremental_alter_configs_response::AlterConfigsResourceResponse::default()
+                .with_error_code(config_denied(c.resource_type))
+                .with_resource_type(c.resource_type)
+                .with_resource_name(c.resource_name)
+        )
+    )
+}
+
+fn config_denied(resource_type: i8) -> i16 {
+    if resource_type == CONFIG_RESOURCE_TOPIC {
+        TOPIC_DENIED
+    } else {
+        CLUSTER_DENIED
+    }
+}

@@ -120,6 +120,7 @@ pub fn small_config(segment_bytes: u64) -> LogConfig {
         retention_bytes: None,
         index_interval_bytes: 100,
         max_message_bytes: 1_000_000,
+        ..LogConfig::default()
     }
 }
 
