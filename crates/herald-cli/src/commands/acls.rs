@@ -253,9 +253,9 @@ fn check_acls_enabled(
         }
         _ => {
             eprintln!(
-                "herald: note: no bindings listed, but librdkafka does not report DescribeAcls \
-                 errors, and these brokers refuse this principal ACL changes ({refusal}): if it may \
-                 not describe the cluster either, the listing was refused"
+                "herald: note: no bindings listed, which may be a refusal: librdkafka does not \
+                 report DescribeAcls errors, and this principal may not alter ACLs ({refusal}); \
+                 listing needs describe on the cluster"
             );
             Ok(())
         }
@@ -359,7 +359,9 @@ fn remove(
         .into_iter()
         .map(|operation| AclFilter {
             resource_type,
-            resource_name: Some(resource_name.clone()),
+            // The cluster has one name, so --cluster means every cluster binding, including a
+            // wildcard one (herald-broker's ACL file writes `cluster *`).
+            resource_name: (resource_type != ResourceType::Cluster).then(|| resource_name.clone()),
             pattern_type: pattern(args.prefixed),
             principal: args.principal.clone(),
             host: args.host.clone(),

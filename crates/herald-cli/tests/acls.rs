@@ -1,0 +1,373 @@
+//! `herald acls list|add|remove`, the real binary against an in-process herald-broker with SASL users
+//! and an ACL file, logged in through `-X sasl.*` as a real cluster would need: a binding added is
+//! listed (table and JSON) and enforced at once, removing it takes it back, a binding of the ACL file
+//! cannot be removed (the broker's reason, exit 1), a broker without `--acl` is a clear
+//! SECURITY_DISABLED error, and flag mistakes are usage errors (exit 2).
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use herald_broker::api::acl_fields::SECURITY_DISABLED_MESSAGE;
+use herald_broker::auth::users::{credential_line, Mechanism};
+use herald_broker::{Broker, BrokerConfig, BrokerHandle};
+use serde_json::Value;
+
+const ALICE_PASSWORD: &str = "alice-secret";
+const BOB_PASSWORD: &str = "bob-secret";
+
+/// alice administers everything; bob has nothing until a test grants it.
+const ACL_FILE: &str = "
+User:alice  cluster  *  all
+User:alice  topic    *  all
+";
+
+/// A broker on port 0 with SASL users alice and bob and, when `acl`, the ACL file above. The temp dir
+/// holds the data and the files.
+fn start_broker(runtime: &tokio::runtime::Runtime, dir: &Path, acl: bool) -> BrokerHandle {
+    let users = dir.join("users.txt");
+    let lines = [
+        credential_line("alice", Mechanism::Plain, ALICE_PASSWORD),
+        credential_line("bob", Mechanism::Plain, BOB_PASSWORD),
+    ];
+    std::fs::write(&users, lines.join("\n")).unwrap();
+    let acl_path = dir.join("acl.txt");
+    std::fs::write(&acl_path, ACL_FILE).unwrap();
+    let mut config = BrokerConfig::for_tests(dir.join("data"));
+    config.sasl_users = Some(users);
+    config.acl = acl.then_some(acl_path);
+    runtime.block_on(Broker::start(config)).unwrap()
+}
+
+/// Runs `herald ARGS` against `bootstrap` logged in as `user` with SASL PLAIN.
+fn herald_as(bootstrap: &str, user: &str, args: &[&str]) -> Output {
+    let password = if user == "alice" {
+        ALICE_PASSWORD
+    } else {
+        BOB_PASSWORD
+    };
+    Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(args)
+        .args(["--brokers", bootstrap, "--timeout", "10s"])
+        .args(["-X", "security.protocol=SASL_PLAINTEXT"])
+        .args(["-X", "sasl.mechanism=PLAIN"])
+        .args(["-X", &format!("sasl.username={user}")])
+        .args(["-X", &format!("sasl.password={password}")])
+        .output()
+        .unwrap()
+}
+
+/// Like [`herald_as`] but requires exit 0 and returns stdout.
+fn ok_as(bootstrap: &str, user: &str, args: &[&str]) -> String {
+    let output = herald_as(bootstrap, user, args);
+    assert!(
+        output.status.success(),
+        "herald {args:?} as {user} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// The JSON list of `herald acls list --output json` with `filters`, as alice.
+fn listed(bootstrap: &str, filters: &[&str]) -> Vec<Value> {
+    let mut args = vec!["acls", "list", "--output", "json"];
+    args.extend_from_slice(filters);
+    json(&ok_as(bootstrap, "alice", &args))
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn is_bobs_prefixed_describe(binding: &Value) -> bool {
+    binding["principal"] == "User:bob"
+        && binding["permission"] == "allow"
+        && binding["operation"] == "describe"
+        && binding["resource_type"] == "topic"
+        && binding["pattern_type"] == "prefixed"
+        && binding["resource_name"] == "orders."
+        && binding["host"] == "*"
+}
+
+// alice grants bob DESCRIBE on every topic starting with `orders.`: the binding is listed (table and
+// JSON, and by a principal filter), bob can describe orders.eu at once, and removing it takes it back.
+#[test]
+fn added_binding_is_listed_enforced_and_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let broker = start_broker(&runtime, dir.path(), true);
+    let b = &broker.bootstrap_servers();
+    ok_as(b, "alice", &["topics", "create", "orders.eu"]);
+    let refused = herald_as(b, "bob", &["topics", "describe", "orders.eu"]);
+    assert_eq!(refused.status.code(), Some(1), "bob has no grant yet");
+
+    let added = ok_as(
+        b,
+        "alice",
+        &[
+            "acls",
+            "add",
+            "--allow",
+            "--principal",
+            "User:bob",
+            "--operation",
+            "describe",
+            "--topic",
+            "orders.",
+            "--prefixed",
+        ],
+    );
+    assert!(
+        added.contains("User:bob") && added.contains("prefixed"),
+        "{added}"
+    );
+
+    let table = ok_as(b, "alice", &["acls", "list"]);
+    let header = table.lines().next().unwrap();
+    assert!(
+        header.starts_with("PRINCIPAL") && header.contains("RESOURCE TYPE"),
+        "{table}"
+    );
+    assert!(
+        table.lines().any(|line| {
+            let cells: Vec<&str> = line.split_whitespace().collect();
+            cells
+                == [
+                    "User:bob", "allow", "describe", "topic", "prefixed", "orders.", "*",
+                ]
+        }),
+        "{table}"
+    );
+    let all = listed(b, &[]);
+    assert!(all.iter().any(is_bobs_prefixed_describe), "{all:?}");
+    assert!(
+        all.iter()
+            .any(|acl| acl["resource_type"] == "cluster" && acl["principal"] == "User:alice"),
+        "the file's bindings are listed too: {all:?}"
+    );
+    let bobs = listed(b, &["--principal", "User:bob", "--resource-type", "topic"]);
+    assert_eq!(bobs.len(), 1, "{bobs:?}");
+    let matching = listed(b, &["--resource", "orders.eu", "--pattern", "match"]);
+    assert!(
+        matching.iter().any(is_bobs_prefixed_describe),
+        "{matching:?}"
+    );
+
+    let described = ok_as(
+        b,
+        "bob",
+        &["topics", "describe", "orders.eu", "--output", "json"],
+    );
+    assert_eq!(json(&described)["topic"], "orders.eu");
+
+    let removed = json(&ok_as(
+        b,
+        "alice",
+        &[
+            "acls",
+            "remove",
+            "--principal",
+            "User:bob",
+            "--topic",
+            "orders.",
+            "--prefixed",
+            "--operation",
+            "any",
+            "--output",
+            "json",
+        ],
+    ));
+    let removed = removed["removed"].as_array().unwrap();
+    assert_eq!(removed.len(), 1, "{removed:?}");
+    assert!(is_bobs_prefixed_describe(&removed[0]));
+    assert!(!listed(b, &[]).iter().any(is_bobs_prefixed_describe));
+    let refused = herald_as(b, "bob", &["topics", "describe", "orders.eu"]);
+    assert_eq!(refused.status.code(), Some(1), "the grant is gone");
+    runtime.block_on(broker.shutdown()).unwrap();
+}
+
+// A deny binding is added and listed as a deny; the ACL file's own cluster binding cannot be removed:
+// exit 1 with the broker's reason (naming the file), and it is still listed.
+#[test]
+fn deny_is_listed_and_file_bindings_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let broker = start_broker(&runtime, dir.path(), true);
+    let b = &broker.bootstrap_servers();
+    ok_as(
+        b,
+        "alice",
+        &[
+            "acls",
+            "add",
+            "--deny",
+            "--principal",
+            "User:bob",
+            "--operation",
+            "read,write",
+            "--topic",
+            "audit",
+        ],
+    );
+    let denies = listed(b, &["--principal", "User:bob"]);
+    let mut operations: Vec<&str> = denies
+        .iter()
+        .filter(|acl| acl["permission"] == "deny" && acl["pattern_type"] == "literal")
+        .map(|acl| acl["operation"].as_str().unwrap())
+        .collect();
+    operations.sort();
+    assert_eq!(operations, ["read", "write"], "{denies:?}");
+
+    let refused = herald_as(
+        b,
+        "alice",
+        &["acls", "remove", "--cluster", "--operation", "any"],
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("acl.txt") && stderr.contains("refused"),
+        "{stderr}"
+    );
+    let cluster = listed(b, &["--resource-type", "cluster"]);
+    assert_eq!(cluster.len(), 1, "the file's binding stays: {cluster:?}");
+    runtime.block_on(broker.shutdown()).unwrap();
+}
+
+// Without `--acl` the broker answers SECURITY_DISABLED, and the CLI says so (exit 1, the broker's
+// message) instead of printing an empty list.
+#[test]
+fn broker_without_acls_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let broker = start_broker(&runtime, dir.path(), false);
+    let b = &broker.bootstrap_servers();
+    for args in [
+        &["acls", "list"][..],
+        &[
+            "acls",
+            "add",
+            "--allow",
+            "--principal",
+            "User:bob",
+            "--operation",
+            "read",
+            "--topic",
+            "t",
+        ],
+        &["acls", "remove", "--topic", "t"],
+    ] {
+        let output = herald_as(b, "alice", args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(SECURITY_DISABLED_MESSAGE),
+            "{args:?}: {stderr}"
+        );
+        assert!(output.stdout.is_empty(), "{args:?}: nothing on stdout");
+    }
+    runtime.block_on(broker.shutdown()).unwrap();
+}
+
+// Missing, conflicting or malformed flags are usage errors (exit 2) found before any broker is asked.
+#[test]
+fn flag_mistakes_are_usage_errors() {
+    let nowhere = "127.0.0.1:9";
+    let cases: [&[&str]; 9] = [
+        &[
+            "acls",
+            "add",
+            "--principal",
+            "User:bob",
+            "--operation",
+            "read",
+            "--topic",
+            "t",
+        ],
+        &[
+            "acls",
+            "add",
+            "--allow",
+            "--deny",
+            "--principal",
+            "User:bob",
+            "--operation",
+            "read",
+            "--topic",
+            "t",
+        ],
+        &[
+            "acls",
+            "add",
+            "--allow",
+            "--principal",
+            "User:bob",
+            "--operation",
+            "read",
+            "--topic",
+            "t",
+            "--group",
+            "g",
+        ],
+        &[
+            "acls",
+            "add",
+            "--allow",
+            "--principal",
+            "bob",
+            "--operation",
+            "read",
+            "--topic",
+            "t",
+        ],
+        &[
+            "acls",
+            "add",
+            "--allow",
+            "--principal",
+            "User:bob",
+            "--operation",
+            "any",
+            "--topic",
+            "t",
+        ],
+        &[
+            "acls",
+            "add",
+            "--allow",
+            "--principal",
+            "User:bob",
+            "--operation",
+            "read",
+            "--cluster",
+            "--prefixed",
+        ],
+        &[
+            "acls",
+            "add",
+            "--allow",
+            "--principal",
+            "User:bob",
+            "--operation",
+            "read",
+        ],
+        &["acls", "list", "--pattern", "sometimes"],
+        &["acls", "remove", "--operation", "read"],
+    ];
+    for args in cases {
+        let output = Command::new(env!("CARGO_BIN_EXE_herald"))
+            .args(args)
+            .args(["--brokers", nowhere])
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
