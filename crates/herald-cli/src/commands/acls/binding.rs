@@ -222,6 +222,8 @@ pub enum AclCallError {
     Failed(Refusal),
     /// No result event arrived within the deadline.
     NoAnswer(Duration),
+    /// librdkafka answered this API's call with an event of another type.
+    UnexpectedEvent(&'static str),
 }
 
 impl fmt::Display for AclCallError {
@@ -230,6 +232,9 @@ impl fmt::Display for AclCallError {
             AclCallError::InvalidArgument(message) => write!(f, "invalid argument: {message}"),
             AclCallError::Failed(refusal) => refusal.fmt(f),
             AclCallError::NoAnswer(waited) => write!(f, "no answer within {waited:?}"),
+            AclCallError::UnexpectedEvent(api) => {
+                write!(f, "librdkafka answered {api} with another event type")
+            }
         }
     }
 }

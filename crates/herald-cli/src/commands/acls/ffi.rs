@@ -98,17 +98,13 @@ pub fn create<C: ClientContext>(
     let results = unsafe { sys::rd_kafka_CreateAcls_result_acls(result, &mut count) };
     // SAFETY: the array and its elements live as long as `event`, which outlives this read.
     let results = unsafe { elements(results, count, &event) };
-    Ok(results
-        .iter()
+    let read = |result: *const sys::rd_kafka_acl_result_t| {
         // SAFETY: each element is a live acl result owned by the event; its error (NULL on
         // success) is owned by the result.
-        .map(
-            |&r| match unsafe { read_error(sys::rd_kafka_acl_result_error(r)) } {
-                None => Ok(()),
-                Some(refusal) => Err(refusal),
-            },
-        )
-        .collect())
+        let error = unsafe { read_error(sys::rd_kafka_acl_result_error(result)) };
+        error.map_or(Ok(()), Err)
+    };
+    Ok(results.iter().map(|&result| read(result)).collect())
 }
 
 /// Deletes what each filter selects; one result per filter, in order, listing the bindings it
@@ -154,9 +150,8 @@ unsafe fn read_delete_response(
     event: &Event<'_>,
 ) -> Result<Vec<Deleted>, Refusal> {
     // SAFETY: `response` is live (caller); its error, if any, is owned by it.
-    if let Some(refusal) =
-        unsafe { read_error(sys::rd_kafka_DeleteAcls_result_response_error(response)) }
-    {
+    let error = unsafe { read_error(sys::rd_kafka_DeleteAcls_result_response_error(response)) };
+    if let Some(refusal) = error {
         return Err(refusal);
     }
     let mut count = 0;
@@ -168,10 +163,12 @@ unsafe fn read_delete_response(
     let matching = unsafe { elements(matching, count, event) };
     Ok(matching
         .iter()
-        .map(|&acl| Deleted {
-            // SAFETY: each element is a live binding owned by the response; so is its error.
-            binding: unsafe { read_binding(acl) },
-            refused: unsafe { read_error(sys::rd_kafka_AclBinding_error(acl)) },
+        // SAFETY: each element is a live binding owned by the response; so is its error.
+        .map(|&acl| unsafe {
+            Deleted {
+                binding: read_binding(acl),
+                refused: read_error(sys::rd_kafka_AclBinding_error(acl)),
+            }
         })
         .collect())
 }
@@ -220,8 +217,8 @@ fn call<'a, C: ClientContext>(
     Ok(event)
 }
 
-fn unexpected_event(api: &str) -> AclCallError {
-    AclCallError::InvalidArgument(format!("librdkafka answered {api} with another event type"))
+fn unexpected_event(api: &'static str) -> AclCallError {
+    AclCallError::UnexpectedEvent(api)
 }
 
 /// Admin options with a request timeout; destroyed on drop.
