@@ -39,15 +39,16 @@ fn start_broker(runtime: &tokio::runtime::Runtime, dir: &Path, acl: bool) -> Bro
     runtime.block_on(Broker::start(config)).unwrap()
 }
 
-/// Runs `herald ARGS` against `bootstrap` logged in as `user` with SASL PLAIN.
-fn herald_as(bootstrap: &str, user: &str, args: &[&str]) -> Output {
+/// Runs `herald COMMAND` (split on whitespace) against `bootstrap`, logged in as `user` with SASL
+/// PLAIN through `-X`, as against a real cluster.
+fn herald_as(bootstrap: &str, user: &str, command: &str) -> Output {
     let password = if user == "alice" {
         ALICE_PASSWORD
     } else {
         BOB_PASSWORD
     };
     Command::new(env!("CARGO_BIN_EXE_herald"))
-        .args(args)
+        .args(command.split_whitespace())
         .args(["--brokers", bootstrap, "--timeout", "10s"])
         .args(["-X", "security.protocol=SASL_PLAINTEXT"])
         .args(["-X", "sasl.mechanism=PLAIN"])
@@ -58,11 +59,11 @@ fn herald_as(bootstrap: &str, user: &str, args: &[&str]) -> Output {
 }
 
 /// Like [`herald_as`] but requires exit 0 and returns stdout.
-fn ok_as(bootstrap: &str, user: &str, args: &[&str]) -> String {
-    let output = herald_as(bootstrap, user, args);
+fn ok_as(bootstrap: &str, user: &str, command: &str) -> String {
+    let output = herald_as(bootstrap, user, command);
     assert!(
         output.status.success(),
-        "herald {args:?} as {user} failed: {}",
+        "herald {command} as {user} failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).unwrap()
@@ -72,11 +73,10 @@ fn json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
-/// The JSON list of `herald acls list --output json` with `filters`, as alice.
-fn listed(bootstrap: &str, filters: &[&str]) -> Vec<Value> {
-    let mut args = vec!["acls", "list", "--output", "json"];
-    args.extend_from_slice(filters);
-    json(&ok_as(bootstrap, "alice", &args))
+/// The JSON list of `herald acls list --output json FILTERS`, as alice.
+fn listed(bootstrap: &str, filters: &str) -> Vec<Value> {
+    let command = format!("acls list --output json {filters}");
+    json(&ok_as(bootstrap, "alice", &command))
         .as_array()
         .unwrap()
         .clone()
@@ -93,98 +93,64 @@ fn is_bobs_prefixed_describe(binding: &Value) -> bool {
 }
 
 // alice grants bob DESCRIBE on every topic starting with `orders.`: the binding is listed (table and
-// JSON, and by a principal filter), bob can describe orders.eu at once, and removing it takes it back.
+// JSON, and by filters), bob can describe orders.eu at once, and removing it takes it back.
 #[test]
 fn added_binding_is_listed_enforced_and_removed() {
     let dir = tempfile::tempdir().unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let broker = start_broker(&runtime, dir.path(), true);
     let b = &broker.bootstrap_servers();
-    ok_as(b, "alice", &["topics", "create", "orders.eu"]);
-    let refused = herald_as(b, "bob", &["topics", "describe", "orders.eu"]);
+    ok_as(b, "alice", "topics create orders.eu");
+    let refused = herald_as(b, "bob", "topics describe orders.eu");
     assert_eq!(refused.status.code(), Some(1), "bob has no grant yet");
 
-    let added = ok_as(
-        b,
-        "alice",
-        &[
-            "acls",
-            "add",
-            "--allow",
-            "--principal",
-            "User:bob",
-            "--operation",
-            "describe",
-            "--topic",
-            "orders.",
-            "--prefixed",
-        ],
-    );
+    let grant =
+        "acls add --allow --principal User:bob --operation describe --topic orders. --prefixed";
+    let added = ok_as(b, "alice", grant);
     assert!(
         added.contains("User:bob") && added.contains("prefixed"),
         "{added}"
     );
 
-    let table = ok_as(b, "alice", &["acls", "list"]);
+    let table = ok_as(b, "alice", "acls list");
     let header = table.lines().next().unwrap();
     assert!(
         header.starts_with("PRINCIPAL") && header.contains("RESOURCE TYPE"),
         "{table}"
     );
+    let row = [
+        "User:bob", "allow", "describe", "topic", "prefixed", "orders.", "*",
+    ];
     assert!(
-        table.lines().any(|line| {
-            let cells: Vec<&str> = line.split_whitespace().collect();
-            cells
-                == [
-                    "User:bob", "allow", "describe", "topic", "prefixed", "orders.", "*",
-                ]
-        }),
+        table.lines().any(|line| line.split_whitespace().eq(row)),
         "{table}"
     );
-    let all = listed(b, &[]);
+    let all = listed(b, "");
     assert!(all.iter().any(is_bobs_prefixed_describe), "{all:?}");
+    let file_binding =
+        |acl: &Value| acl["resource_type"] == "cluster" && acl["principal"] == "User:alice";
     assert!(
-        all.iter()
-            .any(|acl| acl["resource_type"] == "cluster" && acl["principal"] == "User:alice"),
+        all.iter().any(file_binding),
         "the file's bindings are listed too: {all:?}"
     );
-    let bobs = listed(b, &["--principal", "User:bob", "--resource-type", "topic"]);
+    let bobs = listed(b, "--principal User:bob --resource-type topic");
     assert_eq!(bobs.len(), 1, "{bobs:?}");
-    let matching = listed(b, &["--resource", "orders.eu", "--pattern", "match"]);
+    let matching = listed(b, "--resource orders.eu --pattern match");
     assert!(
         matching.iter().any(is_bobs_prefixed_describe),
         "{matching:?}"
     );
 
-    let described = ok_as(
-        b,
-        "bob",
-        &["topics", "describe", "orders.eu", "--output", "json"],
-    );
+    let described = ok_as(b, "bob", "topics describe orders.eu --output json");
     assert_eq!(json(&described)["topic"], "orders.eu");
 
-    let removed = json(&ok_as(
-        b,
-        "alice",
-        &[
-            "acls",
-            "remove",
-            "--principal",
-            "User:bob",
-            "--topic",
-            "orders.",
-            "--prefixed",
-            "--operation",
-            "any",
-            "--output",
-            "json",
-        ],
-    ));
+    let revoke = "acls remove --principal User:bob --topic orders. --prefixed --operation any";
+    let removed = json(&ok_as(b, "alice", &format!("{revoke} --output json")));
     let removed = removed["removed"].as_array().unwrap();
     assert_eq!(removed.len(), 1, "{removed:?}");
     assert!(is_bobs_prefixed_describe(&removed[0]));
-    assert!(!listed(b, &[]).iter().any(is_bobs_prefixed_describe));
-    let refused = herald_as(b, "bob", &["topics", "describe", "orders.eu"]);
+    assert!(!listed(b, "").iter().any(is_bobs_prefixed_describe));
+    let refused = herald_as(b, "bob", "topics describe orders.eu");
     assert_eq!(refused.status.code(), Some(1), "the grant is gone");
     runtime.block_on(broker.shutdown()).unwrap();
 }
@@ -197,22 +163,9 @@ fn deny_is_listed_and_file_bindings_stay() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let broker = start_broker(&runtime, dir.path(), true);
     let b = &broker.bootstrap_servers();
-    ok_as(
-        b,
-        "alice",
-        &[
-            "acls",
-            "add",
-            "--deny",
-            "--principal",
-            "User:bob",
-            "--operation",
-            "read,write",
-            "--topic",
-            "audit",
-        ],
-    );
-    let denies = listed(b, &["--principal", "User:bob"]);
+    let deny = "acls add --deny --principal User:bob --operation read,write --topic audit";
+    ok_as(b, "alice", deny);
+    let denies = listed(b, "--principal User:bob");
     let mut operations: Vec<&str> = denies
         .iter()
         .filter(|acl| acl["permission"] == "deny" && acl["pattern_type"] == "literal")
@@ -221,18 +174,14 @@ fn deny_is_listed_and_file_bindings_stay() {
     operations.sort();
     assert_eq!(operations, ["read", "write"], "{denies:?}");
 
-    let refused = herald_as(
-        b,
-        "alice",
-        &["acls", "remove", "--cluster", "--operation", "any"],
-    );
+    let refused = herald_as(b, "alice", "acls remove --cluster --operation any");
     assert_eq!(refused.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(
         stderr.contains("acl.txt") && stderr.contains("refused"),
         "{stderr}"
     );
-    let cluster = listed(b, &["--resource-type", "cluster"]);
+    let cluster = listed(b, "--resource-type cluster");
     assert_eq!(cluster.len(), 1, "the file's binding stays: {cluster:?}");
     runtime.block_on(broker.shutdown()).unwrap();
 }
@@ -245,29 +194,19 @@ fn broker_without_acls_is_a_clear_error() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let broker = start_broker(&runtime, dir.path(), false);
     let b = &broker.bootstrap_servers();
-    for args in [
-        &["acls", "list"][..],
-        &[
-            "acls",
-            "add",
-            "--allow",
-            "--principal",
-            "User:bob",
-            "--operation",
-            "read",
-            "--topic",
-            "t",
-        ],
-        &["acls", "remove", "--topic", "t"],
+    for command in [
+        "acls list",
+        "acls add --allow --principal User:bob --operation read --topic t",
+        "acls remove --topic t",
     ] {
-        let output = herald_as(b, "alice", args);
-        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        let output = herald_as(b, "alice", command);
+        assert_eq!(output.status.code(), Some(1), "{command}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(
             stderr.contains(SECURITY_DISABLED_MESSAGE),
-            "{args:?}: {stderr}"
+            "{command}: {stderr}"
         );
-        assert!(output.stdout.is_empty(), "{args:?}: nothing on stdout");
+        assert!(output.stdout.is_empty(), "{command}: nothing on stdout");
     }
     runtime.block_on(broker.shutdown()).unwrap();
 }
@@ -275,98 +214,29 @@ fn broker_without_acls_is_a_clear_error() {
 // Missing, conflicting or malformed flags are usage errors (exit 2) found before any broker is asked.
 #[test]
 fn flag_mistakes_are_usage_errors() {
-    let nowhere = "127.0.0.1:9";
-    let cases: [&[&str]; 9] = [
-        &[
-            "acls",
-            "add",
-            "--principal",
-            "User:bob",
-            "--operation",
-            "read",
-            "--topic",
-            "t",
-        ],
-        &[
-            "acls",
-            "add",
-            "--allow",
-            "--deny",
-            "--principal",
-            "User:bob",
-            "--operation",
-            "read",
-            "--topic",
-            "t",
-        ],
-        &[
-            "acls",
-            "add",
-            "--allow",
-            "--principal",
-            "User:bob",
-            "--operation",
-            "read",
-            "--topic",
-            "t",
-            "--group",
-            "g",
-        ],
-        &[
-            "acls",
-            "add",
-            "--allow",
-            "--principal",
-            "bob",
-            "--operation",
-            "read",
-            "--topic",
-            "t",
-        ],
-        &[
-            "acls",
-            "add",
-            "--allow",
-            "--principal",
-            "User:bob",
-            "--operation",
-            "any",
-            "--topic",
-            "t",
-        ],
-        &[
-            "acls",
-            "add",
-            "--allow",
-            "--principal",
-            "User:bob",
-            "--operation",
-            "read",
-            "--cluster",
-            "--prefixed",
-        ],
-        &[
-            "acls",
-            "add",
-            "--allow",
-            "--principal",
-            "User:bob",
-            "--operation",
-            "read",
-        ],
-        &["acls", "list", "--pattern", "sometimes"],
-        &["acls", "remove", "--operation", "read"],
+    let bob_reads = "--principal User:bob --operation read";
+    let cases = [
+        format!("acls add {bob_reads} --topic t"), // neither --allow nor --deny
+        format!("acls add --allow --deny {bob_reads} --topic t"),
+        format!("acls add --allow {bob_reads} --topic t --group g"),
+        format!("acls add --allow {bob_reads}"), // no resource
+        format!("acls add --allow {bob_reads} --cluster --prefixed"),
+        "acls add --allow --principal bob --operation read --topic t".to_string(),
+        "acls add --allow --principal User:bob --operation any --topic t".to_string(),
+        "acls add --allow --principal User:bob --operation fly --topic t".to_string(),
+        "acls list --pattern sometimes".to_string(),
+        "acls remove --operation read".to_string(),
     ];
-    for args in cases {
+    for command in &cases {
         let output = Command::new(env!("CARGO_BIN_EXE_herald"))
-            .args(args)
-            .args(["--brokers", nowhere])
+            .args(command.split_whitespace())
+            .args(["--brokers", "127.0.0.1:9"])
             .output()
             .unwrap();
         assert_eq!(
             output.status.code(),
             Some(2),
-            "{args:?}: {}",
+            "{command}: {}",
             String::from_utf8_lossy(&output.stderr)
         );
     }

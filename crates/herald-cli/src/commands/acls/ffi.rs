@@ -284,7 +284,8 @@ impl Drop for Queue {
     }
 }
 
-/// A result event; destroyed on drop. Borrows the client so that it cannot outlive it.
+/// A result event; destroyed on drop. Independent of the queue it came from (which `call` drops
+/// first); borrows the client so that it cannot outlive it.
 struct Event<'a>(NonNull<sys::rd_kafka_event_t>, PhantomData<&'a ()>);
 
 impl Event<'_> {
