@@ -5,9 +5,12 @@
 //! SECURITY_DISABLED error, and flag mistakes are usage errors (exit 2).
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
+mod common;
+
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::BrokerProcess;
 use herald_broker::api::acl_fields::SECURITY_DISABLED_MESSAGE;
 use herald_broker::auth::users::{credential_line, Mechanism};
 use herald_broker::{Broker, BrokerConfig, BrokerHandle};
@@ -22,17 +25,23 @@ User:alice  cluster  *  all
 User:alice  topic    *  all
 ";
 
-/// A broker on port 0 with SASL users alice and bob and, when `acl`, the ACL file above. The temp dir
-/// holds the data and the files.
-fn start_broker(runtime: &tokio::runtime::Runtime, dir: &Path, acl: bool) -> BrokerHandle {
+/// Writes a users file (alice, bob) and the ACL file above into `dir`; returns their paths.
+fn write_files(dir: &Path) -> (PathBuf, PathBuf) {
     let users = dir.join("users.txt");
     let lines = [
         credential_line("alice", Mechanism::Plain, ALICE_PASSWORD),
         credential_line("bob", Mechanism::Plain, BOB_PASSWORD),
     ];
     std::fs::write(&users, lines.join("\n")).unwrap();
-    let acl_path = dir.join("acl.txt");
-    std::fs::write(&acl_path, ACL_FILE).unwrap();
+    let acl = dir.join("acl.txt");
+    std::fs::write(&acl, ACL_FILE).unwrap();
+    (users, acl)
+}
+
+/// A broker on port 0 with SASL users alice and bob and, when `acl`, the ACL file above; data and
+/// files in `dir`.
+fn start_broker(runtime: &tokio::runtime::Runtime, dir: &Path, acl: bool) -> BrokerHandle {
+    let (users, acl_path) = write_files(dir);
     let mut config = BrokerConfig::for_tests(dir.join("data"));
     config.sasl_users = Some(users);
     config.acl = acl.then_some(acl_path);
@@ -153,6 +162,34 @@ fn added_binding_is_listed_enforced_and_removed() {
     let refused = herald_as(b, "bob", "topics describe orders.eu");
     assert_eq!(refused.status.code(), Some(1), "the grant is gone");
     runtime.block_on(broker.shutdown()).unwrap();
+}
+
+// The same round trip against the broker `herald broker --sasl-users FILE --acl FILE` runs.
+#[test]
+fn round_trip_against_herald_broker_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let (users, acl) = write_files(dir.path());
+    let broker = BrokerProcess::start(
+        &dir.path().join("data"),
+        &[
+            "--sasl-users",
+            users.to_str().unwrap(),
+            "--acl",
+            acl.to_str().unwrap(),
+        ],
+    );
+    let b = &broker.bootstrap();
+    ok_as(
+        b,
+        "alice",
+        "acls add --allow --principal User:bob --operation read --group mailer",
+    );
+    let groups = listed(b, "--resource-type group");
+    assert_eq!(groups.len(), 1, "{groups:?}");
+    assert_eq!(groups[0]["resource_name"], "mailer");
+    let removed = ok_as(b, "alice", "acls remove --group mailer");
+    assert!(removed.contains("mailer"), "{removed}");
+    assert!(listed(b, "--resource-type group").is_empty());
 }
 
 // A deny binding is added and listed as a deny; the ACL file's own cluster binding cannot be removed:
