@@ -1,8 +1,8 @@
-//! `herald acls list|add|remove`, the real binary against an in-process herald-broker with SASL users
-//! and an ACL file, logged in through `-X sasl.*` as a real cluster would need: a binding added is
-//! listed (table and JSON) and enforced at once, removing it takes it back, a binding of the ACL file
-//! cannot be removed (the broker's reason, exit 1), a broker without `--acl` is a clear
-//! SECURITY_DISABLED error, and flag mistakes are usage errors (exit 2).
+//! `herald acls list|add|remove`, the real binary against an in-process herald-broker (and once
+//! against `herald broker`) with SASL users and an ACL file, logged in through `-X sasl.*` as a real
+//! cluster would need: a binding added is listed (table and JSON) and enforced at once, removing it
+//! takes it back, a binding of the ACL file cannot be removed (the broker's reason, exit 1), a broker
+//! without `--acl` is a clear SECURITY_DISABLED error, and flag mistakes are usage errors (exit 2).
 #![allow(clippy::unwrap_used)]
 
 mod common;
