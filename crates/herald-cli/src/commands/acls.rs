@@ -10,7 +10,8 @@ mod codes;
 mod ffi;
 
 use anyhow::{anyhow, bail, Context};
-use clap::builder::{EnumValueParser, TypedValueParser};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::ValueEnum;
 use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
@@ -83,10 +84,9 @@ pub struct AddArgs {
     /// Who: User:NAME, or User:* for every user.
     #[arg(long, value_parser = parse_principal)]
     principal: String,
-    /// What, comma-separated: all, read, write, create, delete, alter, describe, cluster-action,
-    /// describe-configs, alter-configs, idempotent-write.
+    /// What, comma-separated (one binding each).
     #[arg(long = "operation", value_name = "OP[,OP...]", required = true, value_delimiter = ',',
-          value_parser = EnumValueParser::<Operation>::new().try_map(not_any))]
+          value_parser = binding_operations())]
     operations: Vec<Operation>,
     #[command(flatten)]
     resource: ResourceArgs,
@@ -128,12 +128,14 @@ pub struct RemoveArgs {
     host: Option<String>,
 }
 
-/// Refuses `any` where a binding needs one real operation.
-fn not_any(operation: Operation) -> Result<Operation, String> {
-    match operation {
-        Operation::Any => Err("`any` is only a filter: name the operations to add".to_string()),
-        operation => Ok(operation),
-    }
+/// The operations a binding may name: all of them but the filter-only `any`.
+fn binding_operations() -> impl TypedValueParser<Value = Operation> {
+    let names: Vec<_> = Operation::value_variants()
+        .iter()
+        .filter(|operation| **operation != Operation::Any)
+        .filter_map(ValueEnum::to_possible_value)
+        .collect();
+    PossibleValuesParser::new(names).try_map(|name| Operation::from_str(&name, false))
 }
 
 impl ResourceArgs {
