@@ -159,7 +159,8 @@ fn pattern(prefixed: bool) -> PatternType {
     }
 }
 
-/// Runs a `herald acls` subcommand.
+/// Runs a `herald acls` subcommand. The librdkafka calls block this runtime thread for at most
+/// `--timeout` (plus a grace) each, which is fine for a one-command process, as in `groups`.
 pub async fn run(
     command: AclsCommand,
     client: &ClientArgs,
