@@ -1,5 +1,6 @@
 //! One module per `herald` subcommand.
 
+pub mod acls;
 pub mod broker;
 pub mod completions;
 pub mod consume;
