@@ -1,5 +1,12 @@
 //! [`Partition`]: one topic partition as the request handlers see it: the `herald_log::Log` behind a
-//! lock, a watch channel that announces the log end offset to long-polling fetches, and group commit.
+//! lock, the high watermark and a watch channel that announces it to long-polling fetches, and group
+//! commit.
+//!
+//! The high watermark is what consumers may be served. Under `--flush always` it is the last fsynced
+//! offset ([`HighWatermark::Durable`]): a record is served only once it is on disk, so nothing a
+//! consumer was given can vanish in a power failure and have its offset reused. Under `interval` and
+//! `never` it is the log end offset ([`HighWatermark::LogEnd`]): consumers see records at append, and
+//! a power failure may take back what they saw (the trade those policies make).
 //!
 //! Group commit: appends happen under the write lock and do not fsync. A producer that needs its data
 //! durable calls [`Partition::flush_to`]: the first one takes the flush mutex, takes a `FlushTarget`
@@ -46,14 +53,36 @@ impl Default for PartitionIo {
     }
 }
 
+/// Which offset bounds what consumers are served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HighWatermark {
+    /// The log end offset: records are served at append (`--flush interval|never`).
+    LogEnd,
+    /// The last fsynced offset: records are served once durable (`--flush always`).
+    Durable,
+}
+
+impl HighWatermark {
+    /// The high watermark a flush policy implies.
+    pub fn for_policy(policy: crate::FlushPolicy) -> Self {
+        match policy {
+            crate::FlushPolicy::Always => HighWatermark::Durable,
+            crate::FlushPolicy::Interval(_) | crate::FlushPolicy::Never => HighWatermark::LogEnd,
+        }
+    }
+}
+
 /// One partition of a topic.
 #[derive(Debug)]
 pub struct Partition {
     /// The partition index within its topic.
     pub index: i32,
     log: RwLock<Log>,
-    /// Announces the log end offset after every append (long-polling fetches wait on it).
-    log_end_tx: watch::Sender<i64>,
+    high_watermark_kind: HighWatermark,
+    /// Announces the high watermark whenever it moves (long-polling fetches wait on it).
+    high_watermark_tx: watch::Sender<i64>,
+    /// Held by a test to stop fsyncs from completing (a fault hook: see [`Partition::hold_fsyncs`]).
+    fsync_gate: tokio::sync::RwLock<()>,
     /// Serialises fsyncs so concurrent producers share one.
     flush_lock: Mutex<()>,
     /// Everything below this offset is known to be fsynced.
@@ -67,21 +96,24 @@ pub struct Partition {
 /// What a read returned, with the offsets a fetch response reports.
 #[derive(Debug)]
 pub struct ReadResult {
+    /// Whole batches, all below the high watermark.
     pub records: Vec<u8>,
     pub log_start_offset: i64,
-    pub log_end_offset: i64,
+    pub high_watermark: i64,
 }
 
 impl Partition {
     /// Wraps an opened log.
-    pub fn new(index: i32, log: Log) -> Self {
+    pub fn new(index: i32, log: Log, high_watermark: HighWatermark) -> Self {
         let log_end_offset = log.log_end_offset();
         // What recovery found on disk is as durable as we can know.
-        let (log_end_tx, _) = watch::channel(log_end_offset);
+        let (high_watermark_tx, _) = watch::channel(log_end_offset);
         Self {
             index,
             log: RwLock::new(log),
-            log_end_tx,
+            high_watermark_kind: high_watermark,
+            high_watermark_tx,
+            fsync_gate: tokio::sync::RwLock::new(()),
             flush_lock: Mutex::new(()),
             durable_offset: AtomicI64::new(log_end_offset),
             fsyncs: AtomicU64::new(0),
@@ -106,7 +138,9 @@ impl Partition {
             let info = log.append(records, now_ms)?;
             (info, log.log_end_offset())
         };
-        self.log_end_tx.send_replace(log_end_offset);
+        if self.high_watermark_kind == HighWatermark::LogEnd {
+            self.high_watermark_tx.send_replace(log_end_offset);
+        }
         self.io
             .bytes_in
             .fetch_add(records.len() as u64, Ordering::Relaxed);
@@ -115,10 +149,17 @@ impl Partition {
         Ok(info)
     }
 
-    /// Reads whole batches from `offset`, at most `max_bytes` but at least one batch.
+    /// Reads whole batches from `offset` below the high watermark, at most `max_bytes` but at least
+    /// one batch when there is one.
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult, LogError> {
         let log = self.read_log();
-        let records = log.read(offset, max_bytes)?;
+        let high_watermark = self.high_watermark_of(&log);
+        let mut records = if offset >= high_watermark && offset <= log.log_end_offset() {
+            Vec::new() // at or past the high watermark: nothing to serve yet
+        } else {
+            log.read(offset, max_bytes)?
+        };
+        records.truncate(bytes_below(&records, high_watermark));
         self.io
             .bytes_out
             .fetch_add(records.len() as u64, Ordering::Relaxed);
@@ -128,13 +169,36 @@ impl Partition {
         Ok(ReadResult {
             records,
             log_start_offset: log.log_start_offset(),
-            log_end_offset: log.log_end_offset(),
+            high_watermark,
         })
     }
 
-    /// A receiver that sees the log end offset change.
+    /// The high watermark, with the log's lock already held (`with_log`).
+    pub fn high_watermark_of(&self, log: &Log) -> i64 {
+        match self.high_watermark_kind {
+            HighWatermark::LogEnd => log.log_end_offset(),
+            // The durable offset never passes the log end (retention cannot move it back either).
+            HighWatermark::Durable => self
+                .durable_offset
+                .load(Ordering::Acquire)
+                .min(log.log_end_offset()),
+        }
+    }
+
+    /// The offset below which records are served (Fetch's and ListOffsets' high watermark).
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark_of(&self.read_log())
+    }
+
+    /// A receiver that sees the high watermark move.
     pub fn subscribe(&self) -> watch::Receiver<i64> {
-        self.log_end_tx.subscribe()
+        self.high_watermark_tx.subscribe()
+    }
+
+    /// A fault hook for tests: while the returned guard lives, fsyncs do not complete, so the
+    /// durable high watermark stays where it is.
+    pub async fn hold_fsyncs(&self) -> tokio::sync::RwLockWriteGuard<'_, ()> {
+        self.fsync_gate.write().await
     }
 
     /// First offset still stored.
@@ -171,6 +235,7 @@ impl Partition {
         if self.durable_offset.load(Ordering::Acquire) >= offset {
             return Ok(()); // the fsync of the previous holder covered us
         }
+        let _gate = self.fsync_gate.read().await;
         let target = self.read_log().flush_target();
         let up_to_offset = target.up_to_offset;
         let started = std::time::Instant::now();
@@ -192,6 +257,7 @@ impl Partition {
             .group_commit_records
             .observe((up_to_offset - before).max(0) as f64);
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
+        self.announce_durable();
         Ok(())
     }
 
@@ -213,6 +279,40 @@ impl Partition {
         let log_end_offset = log.log_end_offset();
         self.durable_offset
             .fetch_max(log_end_offset, Ordering::AcqRel);
+        drop(log);
+        self.announce_durable();
         Ok(())
     }
+
+    /// Under the durable high watermark, tells waiting fetches that it moved.
+    fn announce_durable(&self) {
+        if self.high_watermark_kind == HighWatermark::Durable {
+            let high_watermark = self.high_watermark();
+            self.high_watermark_tx.send_if_modified(|current| {
+                let moved = *current != high_watermark;
+                *current = high_watermark;
+                moved
+            });
+        }
+    }
+}
+
+/// How many leading bytes of `records` (whole v2 batches) hold batches that start below `offset`.
+/// Group commit makes the durable offset a batch boundary, so no batch straddles it.
+fn bytes_below(records: &[u8], offset: i64) -> usize {
+    let mut at = 0usize;
+    while let Some(header) = records.get(at..at + herald_log::batch::LOG_OVERHEAD_BYTES) {
+        let base_offset = i64::from_be_bytes([
+            header[0], header[1], header[2], header[3], header[4], header[5], header[6], header[7],
+        ]);
+        let length = i32::from_be_bytes([header[8], header[9], header[10], header[11]]);
+        let Ok(length) = usize::try_from(length) else {
+            break;
+        };
+        if base_offset >= offset {
+            break;
+        }
+        at += herald_log::batch::LOG_OVERHEAD_BYTES + length;
+    }
+    at.min(records.len())
 }

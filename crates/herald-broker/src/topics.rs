@@ -23,7 +23,7 @@ use herald_log::Log;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::partition::Partition;
+use crate::partition::{HighWatermark, Partition};
 use crate::topic_config::{self, TopicConfigs};
 use crate::{BrokerConfig, BrokerError};
 
@@ -222,7 +222,11 @@ impl TopicRegistry {
         let mut partitions = Vec::new();
         for index in 0..meta.partitions {
             let log = Log::open(&dir.join(index.to_string()), log_config.clone())?;
-            partitions.push(Arc::new(Partition::new(index, log)));
+            partitions.push(Arc::new(Partition::new(
+                index,
+                log,
+                HighWatermark::for_policy(config.flush),
+            )));
         }
         Ok(Topic {
             name: name.to_string(),
@@ -388,7 +392,11 @@ impl TopicRegistry {
         let mut added = Vec::new();
         for index in current..count {
             let log = Log::open(&topic.dir.join(index.to_string()), log_config.clone())?;
-            added.push(Arc::new(Partition::new(index, log)));
+            added.push(Arc::new(Partition::new(
+                index,
+                log,
+                HighWatermark::for_policy(self.config.flush),
+            )));
         }
         let mut meta = topic.meta();
         meta.partitions = count;

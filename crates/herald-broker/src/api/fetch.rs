@@ -3,9 +3,10 @@
 //!
 //! Each requested partition gets at least one whole batch when it has data at the fetch offset; the
 //! response stays within `max_bytes` except for that first batch (as in Kafka). An offset outside
-//! [log start, log end] answers OFFSET_OUT_OF_RANGE. The high watermark and last stable offset are
-//! the log end offset (one node, no transactions). While waiting, the handler sleeps on the
-//! partitions' log-end watch channels, the deadline and shutdown. Fetch sessions (KIP-227) are not
+//! [log start, log end] answers OFFSET_OUT_OF_RANGE. Only records below the high watermark are served
+//! (under `--flush always` the last fsynced offset, see `partition.rs`); the last stable offset is the
+//! high watermark (no transactions). While waiting, the handler sleeps on the partitions'
+//! high-watermark watch channels, the deadline and shutdown. Fetch sessions (KIP-227) are not
 //! kept: `session_id` 0 tells clients to send full requests.
 
 use std::sync::Arc;
@@ -144,10 +145,10 @@ fn read_partition(wanted: &Wanted, budget: &mut usize, first_data: bool) -> Part
     };
     if *budget == 0 && !first_data {
         // Response is full; report offsets only, the client fetches the rest next time.
-        let log_end_offset = partition.log_end_offset();
+        let high_watermark = partition.high_watermark();
         return response
-            .with_high_watermark(log_end_offset)
-            .with_last_stable_offset(log_end_offset)
+            .with_high_watermark(high_watermark)
+            .with_last_stable_offset(high_watermark)
             .with_log_start_offset(partition.log_start_offset());
     }
     let max = wanted.partition_max_bytes.min(*budget).max(1);
@@ -155,18 +156,18 @@ fn read_partition(wanted: &Wanted, budget: &mut usize, first_data: bool) -> Part
         Ok(read) => {
             *budget = budget.saturating_sub(read.records.len());
             response
-                .with_high_watermark(read.log_end_offset)
-                .with_last_stable_offset(read.log_end_offset)
+                .with_high_watermark(read.high_watermark)
+                .with_last_stable_offset(read.high_watermark)
                 .with_log_start_offset(read.log_start_offset)
                 .with_records(Some(Bytes::from(read.records)))
         }
         Err(e) => {
-            let (log_start_offset, log_end_offset) =
-                (partition.log_start_offset(), partition.log_end_offset());
+            let (log_start_offset, high_watermark) =
+                (partition.log_start_offset(), partition.high_watermark());
             response
                 .with_error_code(super::log_error_code(&e))
-                .with_high_watermark(log_end_offset)
-                .with_last_stable_offset(log_end_offset)
+                .with_high_watermark(high_watermark)
+                .with_last_stable_offset(high_watermark)
                 .with_log_start_offset(log_start_offset)
         }
     }

@@ -32,7 +32,7 @@ pub fn handle(
                     match found.as_ref().and_then(|t| t.partition(p.partition)) {
                         Some(partition) => result
                             .with_leader_epoch(0)
-                            .with_end_offset(partition.log_end_offset()),
+                            .with_end_offset(partition.high_watermark()),
                         None => result
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code())
                             .with_leader_epoch(-1)

@@ -145,10 +145,15 @@ pub static APIS: &[Api] = &[
     // happens in order; the wait for its fsync is left for later, so consecutive produces share one.
     api!(Produce, 0, 3, 11, produce, codes::produce, |ctx, r| {
         let appended = produce::append(&ctx.state, &ctx.header, r).await;
+        let policy = ctx.state.flush_policy();
         if !appended.wants_response() {
-            Reply::Nothing
+            // acks=0 sends nothing, but its records still go through the group-commit fsync:
+            // under --flush always consumers are served only what is durable.
+            Reply::later(async move {
+                appended.finish(policy).await;
+                None
+            })
         } else {
-            let policy = ctx.state.flush_policy();
             Reply::later(async move { Some(ResponseKind::Produce(appended.finish(policy).await)) })
         }
     }),

@@ -243,7 +243,7 @@ fn render_lag(out: &mut String, state: &BrokerState) {
         out,
         "herald_broker_consumer_group_lag",
         "gauge",
-        "Records between a group's committed offset and the log end offset, per partition.",
+        "Records between a group's committed offset and the high watermark, per partition.",
     );
     let Ok(groups) = state.coordinator.list_groups(&[]) else {
         return;
@@ -257,7 +257,7 @@ fn render_lag(out: &mut String, state: &BrokerState) {
                 let (Some(committed), Some(partition)) = (committed, topic.partition(index)) else {
                     continue;
                 };
-                let lag = (partition.log_end_offset() - committed.offset).max(0);
+                let lag = (partition.high_watermark() - committed.offset).max(0);
                 let _ = writeln!(
                     out,
                     "herald_broker_consumer_group_lag{{group=\"{}\",topic=\"{}\",partition=\"{index}\"}} {lag}",
