@@ -6,6 +6,7 @@
 //!
 //! Not here: record parsing (`records.rs`).
 
+use std::borrow::Cow;
 use std::io::{Read, Write};
 
 use crate::error::LogError;
@@ -107,16 +108,20 @@ fn snappy_compress(bytes: &[u8], framing: Framing) -> Result<Vec<u8>, LogError> 
     Ok(out)
 }
 
-/// Decompresses a batch's records section. `codec` is the attributes' low three bits.
-pub fn decompress(codec: i16, bytes: &[u8]) -> Result<(Vec<u8>, Framing), LogError> {
-    let plain = |out| Ok((out, Framing::Plain));
+/// Decompresses a batch's records section (borrowed as is when uncompressed). `codec` is the
+/// attributes' low three bits.
+pub fn decompress(codec: i16, bytes: &[u8]) -> Result<(Cow<'_, [u8]>, Framing), LogError> {
+    let plain = |out: Vec<u8>| Ok((Cow::Owned(out), Framing::Plain));
     match codec {
-        COMPRESSION_NONE => plain(bytes.to_vec()),
+        COMPRESSION_NONE => Ok((Cow::Borrowed(bytes), Framing::Plain)),
         COMPRESSION_GZIP => plain(read_bounded(
             flate2::read::GzDecoder::new(bytes),
             "corrupt gzip records",
         )?),
-        COMPRESSION_SNAPPY => snappy_decompress(bytes),
+        COMPRESSION_SNAPPY => {
+            let (out, framing) = snappy_decompress(bytes)?;
+            Ok((Cow::Owned(out), framing))
+        }
         COMPRESSION_LZ4 => {
             let decoder =
                 lz4::Decoder::new(bytes).map_err(|_| corrupt("corrupt lz4 frame header"))?;
@@ -172,7 +177,7 @@ mod tests {
             for framing in [Framing::Plain, Framing::SnappyXerial] {
                 let packed = compress(codec, framing, &data).unwrap();
                 let (unpacked, found) = decompress(codec, &packed).unwrap();
-                assert_eq!(unpacked, data, "codec {codec}");
+                assert_eq!(&unpacked[..], &data[..], "codec {codec}");
                 if codec == COMPRESSION_SNAPPY {
                     assert_eq!(found, framing);
                 }

@@ -91,7 +91,8 @@ pub(crate) fn filter_batch(
     let codec = header.compression();
     let (section, framing) = decompress(codec, &bytes[RECORD_BATCH_HEADER_BYTES..])?;
     let horizon = delete_horizon(header);
-    let mut kept: Vec<Record<'_>> = Vec::new();
+    let mut kept: Vec<Record<'_>> =
+        Vec::with_capacity(header.records_count.clamp(0, 4096) as usize);
     let mut records_read = 0;
     for record in Records::new(&section) {
         let record = record?;

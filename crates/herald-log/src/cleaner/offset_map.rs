@@ -19,11 +19,27 @@ const EMPTY: i64 = -1;
 /// memory (a placeholder while the real one is lent out).
 #[derive(Debug, Default)]
 pub struct OffsetMap {
-    digests: Vec<u128>,
-    offsets: Vec<i64>,
+    /// Digest and offset side by side, so that a probe touches one cache line.
+    slots: Vec<Slot>,
     entries: usize,
     /// Largest offset inserted, or -1.
     latest_offset: i64,
+}
+
+/// One slot: the digest's two halves and the offset (`EMPTY` when free).
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    digest: [u64; 2],
+    offset: i64,
+}
+
+const FREE: Slot = Slot {
+    digest: [0, 0],
+    offset: EMPTY,
+};
+
+fn halves(digest: u128) -> [u64; 2] {
+    [digest as u64, (digest >> 64) as u64]
 }
 
 /// The 128-bit digest of a key.
@@ -39,8 +55,7 @@ impl OffsetMap {
     pub fn with_budget(budget_bytes: usize) -> Self {
         let slots = budget_bytes.max(OFFSET_MAP_BYTES_MIN) / OFFSET_MAP_SLOT_BYTES;
         Self {
-            digests: vec![0; slots],
-            offsets: vec![EMPTY; slots],
+            slots: vec![FREE; slots],
             entries: 0,
             latest_offset: -1,
         }
@@ -48,7 +63,7 @@ impl OffsetMap {
 
     /// Memory held by the table, in bytes.
     pub fn memory_bytes(&self) -> usize {
-        self.digests.len() * OFFSET_MAP_SLOT_BYTES
+        self.slots.len() * OFFSET_MAP_SLOT_BYTES
     }
 
     /// Number of distinct digests stored.
@@ -62,7 +77,7 @@ impl OffsetMap {
 
     /// Entries the map takes before it reports itself full.
     pub fn capacity(&self) -> usize {
-        ((self.digests.len() as f64) * Self::LOAD_FACTOR) as usize
+        ((self.slots.len() as f64) * Self::LOAD_FACTOR) as usize
     }
 
     /// Whether `additional` more keys may no longer fit under the load factor.
@@ -77,32 +92,36 @@ impl OffsetMap {
 
     /// Empties the map, keeping its memory.
     pub fn clear(&mut self) {
-        self.offsets.fill(EMPTY);
+        self.slots.fill(FREE);
         self.entries = 0;
         self.latest_offset = -1;
     }
 
     fn slot(&self, digest: u128) -> usize {
         // The low bits of XXH3 are uniformly distributed: reduce them to a slot index.
-        ((digest as u64 as u128 * self.digests.len() as u128) >> 64) as usize
+        ((digest as u64 as u128 * self.slots.len() as u128) >> 64) as usize
     }
 
     /// Records `offset` as the latest for the key with `digest`. Returns false (and stores nothing) only
     /// if every slot is taken, which the caller avoids by checking [`OffsetMap::would_overflow`].
     pub fn put(&mut self, digest: u128, offset: i64) -> bool {
         debug_assert!(offset >= 0, "offsets are never negative");
-        let len = self.digests.len();
+        let len = self.slots.len();
+        let wanted = halves(digest);
         let mut slot = self.slot(digest);
         for _ in 0..len {
-            if self.offsets[slot] == EMPTY {
-                self.digests[slot] = digest;
-                self.offsets[slot] = offset;
+            let entry = &mut self.slots[slot];
+            if entry.offset == EMPTY {
+                *entry = Slot {
+                    digest: wanted,
+                    offset,
+                };
                 self.entries += 1;
                 self.latest_offset = self.latest_offset.max(offset);
                 return true;
             }
-            if self.digests[slot] == digest {
-                self.offsets[slot] = self.offsets[slot].max(offset);
+            if entry.digest == wanted {
+                entry.offset = entry.offset.max(offset);
                 self.latest_offset = self.latest_offset.max(offset);
                 return true;
             }
@@ -113,14 +132,16 @@ impl OffsetMap {
 
     /// The latest offset recorded for `digest`, or `None`.
     pub fn get(&self, digest: u128) -> Option<i64> {
-        let len = self.digests.len();
+        let len = self.slots.len();
+        let wanted = halves(digest);
         let mut slot = self.slot(digest);
         for _ in 0..len {
-            if self.offsets[slot] == EMPTY {
+            let entry = &self.slots[slot];
+            if entry.offset == EMPTY {
                 return None;
             }
-            if self.digests[slot] == digest {
-                return Some(self.offsets[slot]);
+            if entry.digest == wanted {
+                return Some(entry.offset);
             }
             slot = if slot + 1 == len { 0 } else { slot + 1 };
         }
