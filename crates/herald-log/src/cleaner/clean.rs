@@ -23,7 +23,7 @@ use crate::checkpoint::{read_cleaner_checkpoint, write_cleaner_checkpoint};
 use crate::cleaner::cleanable::{cleanable_range, CleanableRange, SegmentSummary};
 use crate::cleaner::codec::decompress;
 use crate::cleaner::filter::{filter_batch, FilterContext, Filtered};
-use crate::cleaner::offset_map::digest;
+use crate::cleaner::offset_map::{digest, OffsetMap};
 use crate::cleaner::records::Records;
 use crate::cleaner::swap::{discard_cleaned, Group, CLEANED_FILE_SUFFIX};
 use crate::cleaner::{CleanerWorker, CleaningStats, Throttle};
@@ -142,6 +142,9 @@ fn build_offset_map(
     stats: &mut CleaningStats,
 ) -> Result<i64, LogError> {
     let mut map = std::mem::take(&mut worker.map);
+    if map.memory_bytes() == 0 {
+        map = OffsetMap::with_budget(worker.config.dedupe_buffer_bytes);
+    }
     map.clear();
     let mut end = range.first_dirty_offset;
     let mut full = false;

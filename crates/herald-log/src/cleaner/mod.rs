@@ -152,8 +152,17 @@ impl Throttle {
         Self::new(None, Arc::default())
     }
 
-    /// Accounts `bytes` of I/O, sleeping if the rate is exceeded.
+    /// Accounts `bytes` of I/O, sleeping if the rate is exceeded. Fails once the cleaner is stopped, so
+    /// that a stop ends a round within one chunk of I/O.
     pub fn acquire(&self, bytes: u64) -> Result<(), LogError> {
+        let stopped = || LogError::Io {
+            operation: "log cleaner stopped",
+            path: Default::default(),
+            source: std::io::Error::from(std::io::ErrorKind::Interrupted),
+        };
+        if self.stop.is_stopped() {
+            return Err(stopped());
+        }
         let Some(rate) = self.bytes_per_second else {
             return Ok(());
         };
@@ -161,17 +170,14 @@ impl Throttle {
         let due = Duration::from_secs_f64(self.bytes.get() as f64 / rate as f64);
         let elapsed = self.started.elapsed();
         if due > elapsed && self.stop.wait(due - elapsed) {
-            return Err(LogError::Io {
-                operation: "log cleaner stopped",
-                path: Default::default(),
-                source: std::io::Error::from(std::io::ErrorKind::Interrupted),
-            });
+            return Err(stopped());
         }
         Ok(())
     }
 }
 
-/// The state one cleaner thread owns: its configuration, key map and I/O throttle.
+/// The state one cleaner thread owns: its configuration, key map and I/O throttle. The key map's memory
+/// is taken at the first clean, so a broker without compacted topics never pays for it.
 #[derive(Debug)]
 pub struct CleanerWorker {
     pub config: CleanerConfig,
@@ -187,7 +193,7 @@ impl CleanerWorker {
 
     pub fn with_stop(config: CleanerConfig, stop: Arc<StopSignal>) -> Self {
         Self {
-            map: OffsetMap::with_budget(config.dedupe_buffer_bytes),
+            map: OffsetMap::default(),
             throttle: Throttle::new(config.io_bytes_per_second, Arc::clone(&stop)),
             config,
             stop,
