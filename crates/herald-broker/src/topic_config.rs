@@ -2,14 +2,16 @@
 //! broker defaults combine into a `herald_log::LogConfig`, and the list DescribeConfigs reports.
 //!
 //! Only overrides are stored (in the topic's meta.json); defaults come from [`BrokerConfig`] and
-//! `herald_log`'s. `cleanup.policy` is accepted and reported, but only `delete` is enforced: compaction
-//! is not implemented. Not here: the registry that persists topics (`topics.rs`).
+//! `herald_log`'s. `cleanup.policy` is enforced: `compact` topics are compacted by herald-log's cleaner
+//! (tuned by `delete.retention.ms`, `min.compaction.lag.ms`, `max.compaction.lag.ms`,
+//! `min.cleanable.dirty.ratio`) and are not deleted by retention. Not here: the registry that persists
+//! topics (`topics.rs`).
 //!
 //! Main types: [`TopicConfigs`], [`ConfigEntry`].
 
 use std::collections::BTreeMap;
 
-use herald_log::LogConfig;
+use herald_log::{CleanupPolicy, LogConfig};
 
 use crate::{BrokerConfig, BrokerError};
 
@@ -23,13 +25,25 @@ pub const SEGMENT_BYTES: &str = "segment.bytes";
 pub const SEGMENT_MS: &str = "segment.ms";
 /// `max.message.bytes`: the largest record batch.
 pub const MAX_MESSAGE_BYTES: &str = "max.message.bytes";
-/// `cleanup.policy`: accepted and reported; only `delete` is enforced.
+/// `cleanup.policy`: `delete`, `compact` or `compact,delete`.
 pub const CLEANUP_POLICY: &str = "cleanup.policy";
+/// `delete.retention.ms`: how long a tombstone outlives its batch's first clean.
+pub const DELETE_RETENTION_MS: &str = "delete.retention.ms";
+/// `min.compaction.lag.ms`: records younger than this are not compacted.
+pub const MIN_COMPACTION_LAG_MS: &str = "min.compaction.lag.ms";
+/// `max.compaction.lag.ms`: records are compacted within about this long.
+pub const MAX_COMPACTION_LAG_MS: &str = "max.compaction.lag.ms";
+/// `min.cleanable.dirty.ratio`: a double in [0, 1].
+pub const MIN_CLEANABLE_DIRTY_RATIO: &str = "min.cleanable.dirty.ratio";
 
 /// Every config name accepted, in the order DescribeConfigs lists them.
-pub const CONFIG_NAMES: [&str; 6] = [
+pub const CONFIG_NAMES: [&str; 10] = [
     CLEANUP_POLICY,
+    DELETE_RETENTION_MS,
+    MAX_COMPACTION_LAG_MS,
     MAX_MESSAGE_BYTES,
+    MIN_CLEANABLE_DIRTY_RATIO,
+    MIN_COMPACTION_LAG_MS,
     RETENTION_BYTES,
     RETENTION_MS,
     SEGMENT_BYTES,
@@ -75,18 +89,16 @@ pub fn validate(name: &str, value: Option<&str>) -> Result<String, BrokerError> 
         RETENTION_MS | RETENTION_BYTES => number(-1),
         SEGMENT_BYTES => number(SEGMENT_BYTES_MIN),
         SEGMENT_MS => number(1),
-        MAX_MESSAGE_BYTES => number(0),
-        CLEANUP_POLICY => {
-            let ok = value
-                .split(',')
-                .map(str::trim)
-                .all(|p| p == "delete" || p == "compact");
-            if ok && !value.is_empty() {
-                Ok(value.to_string())
-            } else {
-                Err(invalid("expected delete, compact or compact,delete".into()))
-            }
-        }
+        MAX_MESSAGE_BYTES | DELETE_RETENTION_MS | MIN_COMPACTION_LAG_MS => number(0),
+        MAX_COMPACTION_LAG_MS => number(1),
+        MIN_CLEANABLE_DIRTY_RATIO => match value.parse::<f64>() {
+            Ok(ratio) if (0.0..=1.0).contains(&ratio) => Ok(ratio.to_string()),
+            _ => Err(invalid("expected a number between 0 and 1".into())),
+        },
+        CLEANUP_POLICY => match CleanupPolicy::parse(value) {
+            Some(policy) => Ok(policy.as_str().to_string()),
+            None => Err(invalid("expected delete, compact or compact,delete".into())),
+        },
         _ => Err(invalid("unknown topic config".into())),
     }
 }
@@ -135,7 +147,34 @@ pub fn log_config(broker: &BrokerConfig, overrides: &TopicConfigs) -> LogConfig 
     if let Some(v) = parsed(overrides, MAX_MESSAGE_BYTES).and_then(non_negative) {
         config.max_message_bytes = v;
     }
+    apply_compaction_configs(&mut config, overrides);
     config
+}
+
+/// The cleanup policy and the log cleaner's topic configs.
+fn apply_compaction_configs(config: &mut LogConfig, overrides: &TopicConfigs) {
+    if let Some(policy) = overrides
+        .get(CLEANUP_POLICY)
+        .and_then(|v| CleanupPolicy::parse(v))
+    {
+        config.cleanup_policy = policy;
+    }
+    if let Some(v) = parsed(overrides, DELETE_RETENTION_MS).and_then(non_negative) {
+        config.delete_retention_ms = v;
+    }
+    if let Some(v) = parsed(overrides, MIN_COMPACTION_LAG_MS).and_then(non_negative) {
+        config.min_compaction_lag_ms = v;
+    }
+    if let Some(v) = parsed(overrides, MAX_COMPACTION_LAG_MS).and_then(non_negative) {
+        config.max_compaction_lag_ms = v;
+    }
+    let ratio = overrides
+        .get(MIN_CLEANABLE_DIRTY_RATIO)
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|r| (0.0..=1.0).contains(r));
+    if let Some(ratio) = ratio {
+        config.min_cleanable_dirty_ratio = ratio;
+    }
 }
 
 fn optional(value: Option<u64>) -> String {
@@ -149,7 +188,11 @@ pub fn describe(broker: &BrokerConfig, overrides: &TopicConfigs) -> Vec<ConfigEn
         .iter()
         .map(|&name| {
             let default = match name {
-                CLEANUP_POLICY => "delete".to_string(),
+                CLEANUP_POLICY => defaults.cleanup_policy.as_str().to_string(),
+                DELETE_RETENTION_MS => defaults.delete_retention_ms.to_string(),
+                MIN_COMPACTION_LAG_MS => defaults.min_compaction_lag_ms.to_string(),
+                MAX_COMPACTION_LAG_MS => defaults.max_compaction_lag_ms.to_string(),
+                MIN_CLEANABLE_DIRTY_RATIO => defaults.min_cleanable_dirty_ratio.to_string(),
                 MAX_MESSAGE_BYTES => defaults.max_message_bytes.to_string(),
                 RETENTION_BYTES => optional(defaults.retention_bytes),
                 RETENTION_MS => optional(defaults.retention_ms),
@@ -195,6 +238,38 @@ mod tests {
         assert_eq!(segment.map(|e| e.is_default), Some(false));
         let cleanup = described.iter().find(|e| e.name == CLEANUP_POLICY);
         assert_eq!(cleanup.map(|e| e.value.as_str()), Some("delete"));
+    }
+
+    // The compaction configs reach the log config; out-of-range values are refused.
+    #[test]
+    fn compaction_configs_apply_to_log_config() {
+        let broker = BrokerConfig::default();
+        let overrides = validate_all([
+            (CLEANUP_POLICY, Some("delete,compact")),
+            (DELETE_RETENTION_MS, Some("100")),
+            (MIN_COMPACTION_LAG_MS, Some("5")),
+            (MAX_COMPACTION_LAG_MS, Some("60000")),
+            (MIN_CLEANABLE_DIRTY_RATIO, Some("0.25")),
+        ])
+        .unwrap_or_default();
+        let config = log_config(&broker, &overrides);
+        assert_eq!(config.cleanup_policy, CleanupPolicy::CompactDelete);
+        assert_eq!(config.delete_retention_ms, 100);
+        assert_eq!(config.min_compaction_lag_ms, 5);
+        assert_eq!(config.max_compaction_lag_ms, 60000);
+        assert_eq!(config.min_cleanable_dirty_ratio, 0.25);
+        assert_eq!(
+            overrides.get(CLEANUP_POLICY).map(String::as_str),
+            Some("compact,delete")
+        );
+        assert!(validate(MIN_CLEANABLE_DIRTY_RATIO, Some("1.5")).is_err());
+        assert!(validate(MIN_CLEANABLE_DIRTY_RATIO, Some("NaN")).is_err());
+        assert!(validate(MAX_COMPACTION_LAG_MS, Some("0")).is_err());
+        let described = describe(&broker, &TopicConfigs::new());
+        let ratio = described
+            .iter()
+            .find(|e| e.name == MIN_CLEANABLE_DIRTY_RATIO);
+        assert_eq!(ratio.map(|e| e.value.as_str()), Some("0.5"));
     }
 
     // Unknown names and unparsable values are rejected with INVALID_CONFIG.
