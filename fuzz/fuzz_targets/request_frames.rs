@@ -9,5 +9,5 @@ use libfuzzer_sys::fuzz_target;
 const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = herald_broker::connection::decode_requests(data, MAX_REQUEST_BYTES);
+    let _ = herald_broker::frame::decode_requests(data, MAX_REQUEST_BYTES);
 });

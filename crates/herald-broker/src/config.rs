@@ -118,6 +118,8 @@ pub struct BrokerConfig {
     pub sasl_users: Option<PathBuf>,
     /// The ACL file (`auth/acl.rs`); `None` lets every authenticated principal do everything.
     pub acl: Option<PathBuf>,
+    /// Where to serve `/metrics`, `/health` and `/ready` over HTTP; `None` serves no endpoint.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Default for BrokerConfig {
@@ -144,6 +146,7 @@ impl Default for BrokerConfig {
             tls: None,
             sasl_users: None,
             acl: None,
+            metrics_listen: None,
         }
     }
 }

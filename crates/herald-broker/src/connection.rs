@@ -1,87 +1,47 @@
-//! One client connection: Kafka frames in, responses out, one request at a time (as Kafka does: a
-//! connection's responses go out in request order and the next request is read after the response).
+//! One client connection: frames in, responses out, in request order.
 //!
-//! A frame is a 4-byte big-endian size and that many bytes: the request header (decoded with
-//! `kafka_protocol`'s `RequestHeader` at `ApiKey::request_header_version`) then the body. A size above
-//! `max_request_bytes`, an unknown API key, a version outside what we advertise, an undecodable header
-//! or body, or a stream ending inside a frame is logged at warn and closes *this* connection only;
-//! nothing here panics on input. ApiVersions with an unknown version is answered with error 35 and our
-//! supported list in a v0 body (KIP-511). Not here: what each request does (`api/`).
+//! Each request is decoded (`frame.rs`), admitted by the SASL session (anything but ApiVersions and
+//! the SASL steps before a login closes the connection, as Kafka does), and then either answered by
+//! the session (the SASL steps, before dispatch) or dispatched through the registry
+//! (`api/registry.rs`): the ACL rule, then the handler. Handlers run one at a time, in request order;
+//! what a handler leaves for later ([`Reply::Later`]: a produce's fsync, a fetch's long poll) runs in
+//! its own task while the next requests are read and dispatched. Every reply waits in one bounded,
+//! ordered queue, so responses go out in request order for every API, and produce is not a special
+//! case: consecutive produces share one fsync (group commit) because each is appended before the next
+//! is read.
 //!
-//! Main types: [`Connection`], [`FrameError`].
+//! A bad frame, a refused request or a failed login is logged at warn and closes *this* connection
+//! only; nothing here panics on input. Each response with error codes logs one WARN line naming the
+//! API, the client id and the code (DEBUG for the codes that are steps of the group protocol).
+//!
+//! Main types: [`Connection`].
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{
-    ApiKey, ProduceResponse, RequestHeader, RequestKind, ResponseHeader, ResponseKind,
-};
-use kafka_protocol::protocol::{Decodable, Encodable};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::task::{JoinError, JoinHandle};
+use bytes::{Bytes, BytesMut};
+use futures::future::BoxFuture;
+use futures::stream::{FuturesOrdered, StreamExt};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{api_versions, produce};
-use crate::auth::{self, Security, Session};
+use crate::api::context::{Reply, RequestContext};
+use crate::api::registry::{Api, Serve};
+use crate::api::{api_versions, sasl_authenticate, sasl_handshake};
+use crate::auth::{Refusal, Security, Session};
 use crate::config::{CONNECTIONS_MAX_IDLE_MS_DEFAULT, REQUEST_READ_TIMEOUT_MS_DEFAULT};
+use crate::frame::{self, ByteStream, Decoded, FrameError};
 use crate::BrokerState;
 
-/// Bytes reserved per read while a frame is incomplete; large frames arrive in chunks of this size
-/// rather than making a client-declared size allocate up front.
-const READ_CHUNK_BYTES: usize = 1024 * 1024;
-/// Produce responses that may wait for their fsync at once on one connection (librdkafka keeps at
-/// most 5 requests in flight with idempotence; Java clients 5 by default).
-const PIPELINED_PRODUCES_MAX: usize = 16;
-/// Room for the size prefix and any response header (correlation id and tagged fields).
-const RESPONSE_HEADER_BYTES_MAX: usize = 64;
-/// Bytes of the size prefix.
-const SIZE_PREFIX_BYTES: usize = 4;
-/// api_key (2) + api_version (2) + correlation_id (4): the part of every header version we peek at.
-const HEADER_PREFIX_BYTES: usize = 8;
-
-/// Why a connection was closed.
-#[derive(Debug, thiserror::Error)]
-pub enum FrameError {
-    #[error("frame of {size} bytes exceeds max_request_bytes {max}")]
-    TooLarge { size: i64, max: usize },
-    #[error("stream ended inside a frame ({buffered} bytes buffered)")]
-    Truncated { buffered: usize },
-    #[error("frame of {size} bytes is too short for a request header")]
-    TooShort { size: usize },
-    #[error("frame not complete within {timeout_ms} ms ({buffered} bytes buffered)")]
-    ReadTimeout { buffered: usize, timeout_ms: u128 },
-    #[error("unknown api key {api_key}")]
-    UnknownApiKey { api_key: i16 },
-    #[error("{api_key:?} v{version} is not supported (supported {min}-{max})")]
-    UnsupportedVersion {
-        api_key: ApiKey,
-        version: i16,
-        min: i16,
-        max: i16,
-    },
-    #[error("{api_key:?} is not served by this broker")]
-    UnsupportedApi { api_key: ApiKey },
-    #[error("undecodable {what}: {reason}")]
-    Undecodable { what: &'static str, reason: String },
-    #[error("encoding the {api_key:?} response failed: {reason}")]
-    Encode { api_key: ApiKey, reason: String },
-    #[error("{api_key:?} before SASL authentication")]
-    Unauthenticated { api_key: ApiKey },
-    #[error("SASL authentication failed: {reason}")]
-    AuthenticationFailed { reason: String },
-    #[error("produce task failed: {0}")]
-    Task(String),
-    #[error("socket: {0}")]
-    Io(#[from] std::io::Error),
-}
-
-/// What a connection reads and writes: a TCP stream, or TLS over one.
-pub trait ByteStream: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> ByteStream for T {}
+/// Replies that may be in flight at once on one connection (dispatched, not yet written). librdkafka
+/// keeps at most 5 requests in flight with idempotence, Java clients 5 by default; past this the
+/// connection stops reading until the oldest reply is written.
+const IN_FLIGHT_REPLIES_MAX: usize = 16;
 
 /// A TCP (or TLS) stream plus the bytes read from it that do not yet form a whole frame.
 pub struct Connection {
@@ -108,18 +68,6 @@ impl std::fmt::Debug for Connection {
             .field("session", &self.session)
             .finish()
     }
-}
-
-/// A decoded request, ready for dispatch.
-#[derive(Debug)]
-enum Decoded {
-    Request {
-        header: RequestHeader,
-        api_key: ApiKey,
-        body: Box<RequestKind>,
-    },
-    /// ApiVersions with a version we do not know: answer error 35 in a v0 body.
-    UnknownApiVersionsVersion { correlation_id: i32 },
 }
 
 impl Connection {
@@ -158,7 +106,7 @@ impl Connection {
     /// stayed idle for `idle_timeout`. Cancel-safe.
     pub async fn read_frame(&mut self) -> Result<Option<Bytes>, FrameError> {
         loop {
-            if let Some(frame) = split_frame(&mut self.buffer, self.max_request_bytes)? {
+            if let Some(frame) = frame::split_frame(&mut self.buffer, self.max_request_bytes)? {
                 self.frame_deadline = None;
                 return Ok(Some(frame));
             }
@@ -197,19 +145,95 @@ impl Connection {
     }
 }
 
-/// A produce response waiting for its fsync (group commit), with what its response header needs.
-struct PendingProduce {
+/// A reply on its way out, with what its response header needs.
+struct Outgoing {
     correlation_id: i32,
     version: i16,
-    task: JoinHandle<ProduceResponse>,
+    api_key: ApiKey,
+    client_id: Option<String>,
+    /// Error codes are read from the response with this (`None`: the v0 ApiVersions error body).
+    api: Option<&'static Api>,
+    response: Option<ResponseKind>,
+    /// Close the connection once this is written (a failed login).
+    close: Option<String>,
+    /// When the request was read (request latency metrics).
+    started: Instant,
+}
+
+impl Outgoing {
+    fn new(
+        header: &RequestHeader,
+        api: &'static Api,
+        response: Option<ResponseKind>,
+        started: Instant,
+    ) -> Self {
+        Self {
+            correlation_id: header.correlation_id,
+            version: header.request_api_version,
+            api_key: api.key,
+            client_id: header.client_id.as_ref().map(|id| id.to_string()),
+            api: Some(api),
+            response,
+            close: None,
+            started,
+        }
+    }
+}
+
+type Queued = BoxFuture<'static, Result<Outgoing, FrameError>>;
+
+/// The ordered queue of replies, and the one handler running now.
+struct Replies {
+    queue: FuturesOrdered<Queued>,
+    /// The request being dispatched (its handler's in-order part).
+    dispatching: Option<Dispatching>,
+}
+
+/// A request whose handler runs now, with what its reply needs.
+struct Dispatching {
+    header: RequestHeader,
+    api: &'static Api,
+    started: Instant,
+    handler: BoxFuture<'static, Reply>,
+}
+
+impl Replies {
+    fn push_ready(&mut self, outgoing: Outgoing) {
+        self.queue
+            .push_back(Box::pin(futures::future::ready(Ok(outgoing))));
+    }
+
+    /// Queues what a handler answered: ready now, or a task that finishes it.
+    fn push(&mut self, dispatched: Dispatching, reply: Reply) {
+        let Dispatching {
+            header,
+            api,
+            started,
+            ..
+        } = dispatched;
+        match reply {
+            Reply::Nothing => {}
+            Reply::Now(response) => {
+                self.push_ready(Outgoing::new(&header, api, Some(*response), started))
+            }
+            Reply::Later(future) => {
+                // A task of its own, so it progresses (and its fsync is shared with other
+                // connections') while this connection waits on something else.
+                let task = tokio::spawn(future);
+                self.queue.push_back(Box::pin(async move {
+                    let response = task.await.map_err(|e| FrameError::Task(e.to_string()))?;
+                    Ok(Outgoing::new(&header, api, response, started))
+                }));
+            }
+        }
+    }
+
+    fn is_idle(&self) -> bool {
+        self.queue.is_empty() && self.dispatching.is_none()
+    }
 }
 
 /// Serves requests on `connection` until the peer closes, a frame is bad, or shutdown.
-///
-/// Requests are handled one at a time, except that consecutive Produce requests are pipelined: each is
-/// appended as soon as it is read (so in order), and its response waits for durability in a task
-/// while the next one is read and appended; one fsync then covers several requests. Responses still
-/// go out in request order, and any other request waits until every earlier response is written.
 pub async fn serve(
     mut connection: Connection,
     state: Arc<BrokerState>,
@@ -217,31 +241,64 @@ pub async fn serve(
 ) {
     let peer = connection.peer;
     tracing::debug!(%peer, "connection opened");
-    let mut pending: VecDeque<PendingProduce> = VecDeque::new();
+    state
+        .metrics
+        .connections_open
+        .fetch_add(1, Ordering::Relaxed);
+    let mut replies = Replies {
+        queue: FuturesOrdered::new(),
+        dispatching: None,
+    };
+    let mut closing = false;
     let result = loop {
-        let reading = pending.len() < PIPELINED_PRODUCES_MAX && !shutdown.is_cancelled();
+        if closing && replies.is_idle() {
+            break Ok(());
+        }
+        let reading = !closing
+            && replies.dispatching.is_none()
+            && replies.queue.len() < IN_FLIGHT_REPLIES_MAX
+            && !shutdown.is_cancelled();
         tokio::select! {
             biased;
-            finished = oldest(&mut pending), if !pending.is_empty() => {
-                if let Err(e) = write_oldest(&mut connection, &mut pending, finished).await {
-                    break Err(e);
+            Some(outgoing) = replies.queue.next(), if !replies.queue.is_empty() => {
+                match write_reply(&mut connection, &state, outgoing).await {
+                    Ok(()) => {}
+                    Err(e) => break Err(e),
                 }
             }
-            _ = shutdown.cancelled(), if pending.is_empty() => break Ok(()),
-            frame = connection.read_frame(), if reading => match frame {
-                Ok(Some(frame)) => {
-                    if let Err(e) = handle_frame(&state, &mut connection, &mut pending, frame).await {
-                        break Err(e);
-                    }
+            reply = dispatched(&mut replies.dispatching), if replies.dispatching.is_some() => {
+                if let Some(dispatching) = replies.dispatching.take() {
+                    replies.push(dispatching, reply);
                 }
-                Ok(None) => break Ok(()),
+            }
+            _ = shutdown.cancelled(), if replies.is_idle() => break Ok(()),
+            frame = connection.read_frame(), if reading => match frame {
+                Ok(Some(frame)) => match accept(&state, &mut connection, &mut replies, frame) {
+                    Ok(close) => closing = close,
+                    Err(e) => break Err(e),
+                },
+                Ok(None) if replies.is_idle() => break Ok(()),
+                // The peer closed its side: finish what it asked for, then stop.
+                Ok(None) => closing = true,
                 Err(e) => break Err(e),
             },
+            else => break Ok(()),
         }
     };
     // Appends already happened; let their fsyncs finish so no task outlives the connection.
-    for produce in pending {
-        let _ = produce.task.await;
+    if let Some(dispatching) = replies.dispatching.take() {
+        drop(dispatching.handler.await);
+    }
+    while replies.queue.next().await.is_some() {}
+    state
+        .metrics
+        .connections_open
+        .fetch_sub(1, Ordering::Relaxed);
+    if matches!(&result, Err(e) if !matches!(e, FrameError::Io(_))) {
+        state
+            .metrics
+            .connections_closed_on_error
+            .fetch_add(1, Ordering::Relaxed);
     }
     match result {
         Ok(()) => tracing::debug!(%peer, "connection closed"),
@@ -250,237 +307,150 @@ pub async fn serve(
     }
 }
 
-async fn oldest(pending: &mut VecDeque<PendingProduce>) -> Result<ProduceResponse, JoinError> {
-    match pending.front_mut() {
-        Some(produce) => (&mut produce.task).await,
+/// Waits for the handler running now (pending when there is none).
+async fn dispatched(dispatching: &mut Option<Dispatching>) -> Reply {
+    match dispatching {
+        Some(dispatching) => (&mut dispatching.handler).await,
         None => std::future::pending().await,
     }
 }
 
-async fn write_oldest(
+/// Decodes and admits one frame, then answers it from the session or starts its dispatch. `Ok(true)`
+/// means stop reading: the queued reply closes the connection once written.
+fn accept(
+    state: &Arc<BrokerState>,
     connection: &mut Connection,
-    pending: &mut VecDeque<PendingProduce>,
-    finished: Result<ProduceResponse, JoinError>,
+    replies: &mut Replies,
+    frame: Bytes,
+) -> Result<bool, FrameError> {
+    let started = Instant::now();
+    let (header, api, body) = match frame::decode_request(frame)? {
+        Decoded::UnknownApiVersionsVersion { correlation_id } => {
+            let body =
+                api_versions::unsupported_version_response(connection.session.sasl_enabled());
+            replies.push_ready(Outgoing {
+                correlation_id,
+                version: 0,
+                api_key: ApiKey::ApiVersions,
+                client_id: None,
+                api: None,
+                response: Some(ResponseKind::ApiVersions(body)),
+                close: None,
+                started: Instant::now(),
+            });
+            return Ok(false);
+        }
+        Decoded::Request { header, api, body } => (header, api, body),
+    };
+    connection
+        .session
+        .admit(api.key)
+        .map_err(|refusal| match refusal {
+            Refusal::SaslDisabled => FrameError::UnsupportedApi { api_key: api.key },
+            Refusal::Unauthenticated => FrameError::Unauthenticated { api_key: api.key },
+        })?;
+    match api.serve {
+        Serve::Session => {
+            let (response, close) = sasl_step(&mut connection.session, &header, *body);
+            let closing = close.is_some();
+            let mut outgoing = Outgoing::new(&header, api, Some(response), started);
+            outgoing.close = close;
+            replies.push_ready(outgoing);
+            Ok(closing)
+        }
+        Serve::Handler(handler) => {
+            let ctx = RequestContext {
+                state: state.clone(),
+                header: header.clone(),
+                peer: connection.peer,
+                authorizer: connection
+                    .session
+                    .authorizer(&connection.peer.ip().to_string()),
+            };
+            replies.dispatching = Some(Dispatching {
+                header,
+                api,
+                started,
+                handler: handler(ctx, *body),
+            });
+            Ok(false)
+        }
+    }
+}
+
+/// A SASL step, answered by the session; the second value is why to close after answering.
+fn sasl_step(
+    session: &mut Session,
+    header: &RequestHeader,
+    request: RequestKind,
+) -> (ResponseKind, Option<String>) {
+    match request {
+        RequestKind::SaslHandshake(r) => (
+            ResponseKind::SaslHandshake(sasl_handshake::handle(session, header, r)),
+            None,
+        ),
+        RequestKind::SaslAuthenticate(r) => {
+            let (response, failure) = sasl_authenticate::handle(session, header, r);
+            (ResponseKind::SaslAuthenticate(response), failure)
+        }
+        // The registry serves only the two SASL steps through the session.
+        other => (
+            ResponseKind::SaslHandshake(Default::default()),
+            Some(format!("{:?} is not a SASL step", other)),
+        ),
+    }
+}
+
+/// Codes that are steps of the group protocol rather than failures: logged at DEBUG.
+fn is_protocol_step(code: i16) -> bool {
+    code == ResponseError::MemberIdRequired.code()
+        || code == ResponseError::RebalanceInProgress.code()
+}
+
+/// Writes one reply (if it has a response) and logs its error codes.
+async fn write_reply(
+    connection: &mut Connection,
+    state: &BrokerState,
+    outgoing: Result<Outgoing, FrameError>,
 ) -> Result<(), FrameError> {
-    let Some(produce) = pending.pop_front() else {
+    let outgoing = outgoing?;
+    let Some(response) = &outgoing.response else {
         return Ok(());
     };
-    let response = finished.map_err(|e| FrameError::Task(e.to_string()))?;
-    let header_version = ApiKey::Produce.response_header_version(produce.version);
-    let frame = encode_response(
-        produce.correlation_id,
-        header_version,
-        ApiKey::Produce,
-        produce.version,
-        &ResponseKind::Produce(response),
-    )?;
-    connection.write_frame(&frame).await
-}
-
-async fn handle_frame(
-    state: &Arc<BrokerState>,
-    connection: &mut Connection,
-    pending: &mut VecDeque<PendingProduce>,
-    frame: Bytes,
-) -> Result<(), FrameError> {
-    let decoded = decode_request(frame)?;
-    if let Decoded::Request { api_key, .. } = &decoded {
-        connection.session.admit(*api_key)?;
-    }
-    let decoded = match decoded {
-        Decoded::Request { header, body, .. }
-            if matches!(body.as_ref(), RequestKind::Produce(_))
-                && connection.session.may_pipeline(state, &body) =>
-        {
-            if let RequestKind::Produce(request) = *body {
-                let appended = produce::append(state, &header, request).await;
-                if appended.wants_response() {
-                    let policy = state.flush_policy();
-                    pending.push_back(PendingProduce {
-                        correlation_id: header.correlation_id,
-                        version: header.request_api_version,
-                        task: tokio::spawn(appended.finish(policy)),
-                    });
-                }
-            }
-            return Ok(());
-        }
-        other => other,
-    };
-    // Anything else runs alone, after every earlier response is out.
-    while !pending.is_empty() {
-        let finished = oldest(pending).await;
-        write_oldest(connection, pending, finished).await?;
-    }
-    respond(state, connection, decoded).await
-}
-
-async fn respond(
-    state: &Arc<BrokerState>,
-    connection: &mut Connection,
-    decoded: Decoded,
-) -> Result<(), FrameError> {
-    match decoded {
-        Decoded::UnknownApiVersionsVersion { correlation_id } => {
-            let body = api_versions::unsupported_version_response();
-            let frame = encode_response(
-                correlation_id,
-                0,
-                ApiKey::ApiVersions,
-                0,
-                &ResponseKind::ApiVersions(body),
-            )?;
-            connection.write_frame(&frame).await
-        }
-        Decoded::Request {
-            header,
-            api_key,
-            body,
-        } => {
-            let correlation_id = header.correlation_id;
-            let version = header.request_api_version;
-            let handled = auth::handle(state, &mut connection.session, &header, *body).await;
-            let Some(response) = handled.response else {
-                return Ok(()); // acks=0 produce: no response
-            };
-            // ApiVersions' response header is always v0: clients parse it before knowing versions.
-            let header_version = if api_key == ApiKey::ApiVersions {
-                0
+    if let Some(api) = outgoing.api {
+        let mut codes = Vec::new();
+        (api.errors)(response, &mut codes);
+        state
+            .metrics
+            .observe(api.key, outgoing.started.elapsed(), !codes.is_empty());
+        if let Some(&code) = codes.first() {
+            let client_id = outgoing.client_id.as_deref().unwrap_or_default();
+            let error = ResponseError::try_from_code(code)
+                .map_or_else(|| format!("code {code}"), |e| format!("{e:?}"));
+            if codes.iter().all(|&c| is_protocol_step(c)) {
+                tracing::debug!(api = ?api.key, client_id, error_code = code, %error, "protocol step");
             } else {
-                api_key.response_header_version(version)
-            };
-            let frame =
-                encode_response(correlation_id, header_version, api_key, version, &response)?;
-            connection.write_frame(&frame).await?;
-            match handled.close {
-                Some(reason) => Err(FrameError::AuthenticationFailed { reason }),
-                None => Ok(()),
+                tracing::warn!(api = ?api.key, client_id, peer = %connection.peer, error_code = code, %error,
+                    errors = codes.len(), "request answered with an error");
             }
         }
     }
-}
-
-/// Splits the first whole frame (without its size prefix) off `buffer`; `None` until it is all there.
-/// The size is checked against `max_request_bytes` before anything is reserved for it.
-fn split_frame(
-    buffer: &mut BytesMut,
-    max_request_bytes: usize,
-) -> Result<Option<Bytes>, FrameError> {
-    let Some(prefix) = buffer.get(..SIZE_PREFIX_BYTES) else {
-        return Ok(None);
+    // ApiVersions' response header is always v0: clients parse it before knowing versions.
+    let header_version = if outgoing.api_key == ApiKey::ApiVersions {
+        0
+    } else {
+        outgoing.api_key.response_header_version(outgoing.version)
     };
-    let size = i32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
-    let size = match usize::try_from(size) {
-        Ok(size) if size <= max_request_bytes => size,
-        _ => {
-            return Err(FrameError::TooLarge {
-                size: i64::from(size),
-                max: max_request_bytes,
-            })
-        }
-    };
-    let needed = SIZE_PREFIX_BYTES + size;
-    if buffer.len() < needed {
-        let missing = needed - buffer.len();
-        buffer.reserve(missing.min(READ_CHUNK_BYTES));
-        return Ok(None);
+    let frame = frame::encode_response(
+        outgoing.correlation_id,
+        header_version,
+        outgoing.api_key,
+        outgoing.version,
+        response,
+    )?;
+    connection.write_frame(&frame).await?;
+    match outgoing.close {
+        Some(reason) => Err(FrameError::AuthenticationFailed { reason }),
+        None => Ok(()),
     }
-    buffer.advance(SIZE_PREFIX_BYTES);
-    Ok(Some(buffer.split_to(size).freeze()))
-}
-
-/// What `serve` runs on socket bytes before dispatch (frame splitting, header and body decoding),
-/// without a socket: for fuzzing and tests. Returns the API keys of the requests that decoded, or the
-/// error that would close the connection. Trailing bytes of an incomplete frame are ignored.
-pub fn decode_requests(bytes: &[u8], max_request_bytes: usize) -> Result<Vec<ApiKey>, FrameError> {
-    let mut buffer = BytesMut::from(bytes);
-    let mut decoded = Vec::new();
-    while let Some(frame) = split_frame(&mut buffer, max_request_bytes)? {
-        match decode_request(frame)? {
-            Decoded::Request { api_key, .. } => decoded.push(api_key),
-            Decoded::UnknownApiVersionsVersion { .. } => decoded.push(ApiKey::ApiVersions),
-        }
-    }
-    Ok(decoded)
-}
-
-fn decode_request(mut frame: Bytes) -> Result<Decoded, FrameError> {
-    let Some(prefix) = frame.get(..HEADER_PREFIX_BYTES) else {
-        return Err(FrameError::TooShort { size: frame.len() });
-    };
-    let raw_key = i16::from_be_bytes([prefix[0], prefix[1]]);
-    let version = i16::from_be_bytes([prefix[2], prefix[3]]);
-    let correlation_id = i32::from_be_bytes([prefix[4], prefix[5], prefix[6], prefix[7]]);
-    let api_key =
-        ApiKey::try_from(raw_key).map_err(|_| FrameError::UnknownApiKey { api_key: raw_key })?;
-    let Some(range) = api_versions::supported(api_key) else {
-        return Err(FrameError::UnsupportedApi { api_key });
-    };
-    if version < range.min || version > range.max {
-        if api_key == ApiKey::ApiVersions {
-            return Ok(Decoded::UnknownApiVersionsVersion { correlation_id });
-        }
-        return Err(FrameError::UnsupportedVersion {
-            api_key,
-            version,
-            min: range.min,
-            max: range.max,
-        });
-    }
-    if api_key == ApiKey::Produce && version < api_versions::PRODUCE_VERSION_MIN_SERVED {
-        // Advertised for old feature checks, but v0-2 carry message formats v0/v1 that we do not
-        // store, and kafka-protocol cannot encode their responses: close like an unknown version.
-        return Err(FrameError::UnsupportedVersion {
-            api_key,
-            version,
-            min: api_versions::PRODUCE_VERSION_MIN_SERVED,
-            max: range.max,
-        });
-    }
-    let header = RequestHeader::decode(&mut frame, api_key.request_header_version(version))
-        .map_err(|e| FrameError::Undecodable {
-            what: "request header",
-            reason: e.to_string(),
-        })?;
-    let body =
-        RequestKind::decode(api_key, &mut frame, version).map_err(|e| FrameError::Undecodable {
-            what: "request body",
-            reason: format!("{e:#}"),
-        })?;
-    Ok(Decoded::Request {
-        header,
-        api_key,
-        body: Box::new(body),
-    })
-}
-
-fn encode_response(
-    correlation_id: i32,
-    header_version: i16,
-    api_key: ApiKey,
-    version: i16,
-    body: &ResponseKind,
-) -> Result<BytesMut, FrameError> {
-    let encode_error = |e: anyhow::Error| FrameError::Encode {
-        api_key,
-        reason: e.to_string(),
-    };
-    // Fetch responses carry megabytes of records: size the buffer once instead of doubling it.
-    let body_size_hint = match body {
-        ResponseKind::Fetch(fetch) => fetch.compute_size(version).unwrap_or(0),
-        _ => 0,
-    };
-    let mut buf = BytesMut::with_capacity(RESPONSE_HEADER_BYTES_MAX + body_size_hint.max(256));
-    buf.put_i32(0); // size, patched below
-    ResponseHeader::default()
-        .with_correlation_id(correlation_id)
-        .encode(&mut buf, header_version)
-        .map_err(encode_error)?;
-    body.encode(&mut buf, version).map_err(encode_error)?;
-    let size = i32::try_from(buf.len() - SIZE_PREFIX_BYTES).map_err(|_| FrameError::Encode {
-        api_key,
-        reason: format!("response of {} bytes is too large", buf.len()),
-    })?;
-    buf[..SIZE_PREFIX_BYTES].copy_from_slice(&size.to_be_bytes());
-    Ok(buf)
 }

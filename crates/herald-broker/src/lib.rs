@@ -5,7 +5,9 @@
 //! (librdkafka, kafka-python, kafkajs, the Java client) use it unchanged.
 //!
 //! Layers, one per file: [`server`] (listener, connection limit, background tasks), [`connection`]
-//! (frames on one TCP stream), [`api`] (one file per Kafka API), [`topics`] (the persistent topic
+//! (one TCP stream: SASL steps, dispatch, the ordered reply queue), [`frame`] (Kafka framing without
+//! a socket), [`api`] (the registry of APIs and one file per Kafka API), [`auth`] (SASL, ACLs, TLS),
+//! [`clock`], [`topics`] (the persistent topic
 //! registry and the partitions' logs), [`topic_config`] (per-topic configs), [`producer_ids`]
 //! (idempotent producer ids), [`state`] (what every handler shares). Storage itself is `herald-log`,
 //! whose log cleaner runs on a thread the [`BrokerHandle`] owns (compacted topics only) and stops at
@@ -18,10 +20,13 @@
 
 pub mod api;
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod connection;
 pub mod coordinator;
 mod error;
+pub mod frame;
+pub mod metrics;
 pub mod partition;
 pub mod producer_ids;
 pub mod server;
@@ -61,7 +66,7 @@ impl Broker {
         let state = {
             let (open_config, shutdown) = (config.clone(), shutdown.clone());
             tokio::task::spawn_blocking(move || {
-                BrokerState::open(open_config, local_addr, shutdown)
+                BrokerState::open(open_config, local_addr, shutdown, security)
             })
             .await
             .map_err(|e| BrokerError::io("open data directory", &config.data_dir, e.into()))??
@@ -70,17 +75,35 @@ impl Broker {
         let cleaner = start_cleaner(&state)?;
         // Every task holds a clone of this sender; `recv` returns `None` once they have all ended.
         let (done_tx, done_rx) = mpsc::channel::<()>(1);
+        let metrics_addr = match config.metrics_listen {
+            None => None,
+            Some(address) => {
+                let bind_error = |source| BrokerError::Bind { address, source };
+                let listener = tokio::net::TcpListener::bind(address)
+                    .await
+                    .map_err(bind_error)?;
+                let bound = listener.local_addr().map_err(bind_error)?;
+                tokio::spawn(metrics::http::serve(
+                    listener,
+                    state.clone(),
+                    shutdown.clone(),
+                    done_tx.clone(),
+                ));
+                tracing::info!(address = %bound, "metrics endpoint ready");
+                Some(bound)
+            }
+        };
         let server = tokio::spawn(server::run(
             listener,
             state.clone(),
             shutdown.clone(),
             done_tx,
-            security,
         ));
         tracing::info!(address = %local_addr, data_dir = %config.data_dir.display(),
             flush = %config.flush, "herald-broker ready");
         Ok(BrokerHandle {
             local_addr,
+            metrics_addr,
             state,
             shutdown,
             server: Some(server),
@@ -124,6 +147,7 @@ fn start_cleaner(state: &Arc<BrokerState>) -> Result<herald_log::Cleaner, Broker
 /// A running broker. Dropping it without `shutdown` stops accepting connections but does not wait.
 pub struct BrokerHandle {
     local_addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     state: Arc<BrokerState>,
     shutdown: CancellationToken,
     server: Option<JoinHandle<()>>,
@@ -136,6 +160,11 @@ impl BrokerHandle {
     /// The address the listener is bound to (the real port when configured with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address of the metrics endpoint, when `metrics_listen` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// `host:port` string for clients' `bootstrap.servers`.

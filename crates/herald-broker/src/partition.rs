@@ -13,6 +13,39 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use herald_log::{AppendInfo, Log, LogConfig, LogError, SharedLog};
 use tokio::sync::{watch, Mutex};
 
+use crate::metrics::{records_in_batches, Histogram};
+
+/// Upper bounds of the records-per-group-commit histogram.
+const GROUP_COMMIT_RECORDS_BUCKETS: [f64; 12] = [
+    1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 5000.0, 25000.0,
+];
+
+/// What went in and out of one partition, for the metrics endpoint.
+#[derive(Debug)]
+pub struct PartitionIo {
+    pub bytes_in: AtomicU64,
+    pub records_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+    pub records_out: AtomicU64,
+    /// Seconds per group-commit fsync.
+    pub fsync_seconds: Histogram,
+    /// Records made durable by each group-commit fsync.
+    pub group_commit_records: Histogram,
+}
+
+impl Default for PartitionIo {
+    fn default() -> Self {
+        Self {
+            bytes_in: AtomicU64::new(0),
+            records_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+            records_out: AtomicU64::new(0),
+            fsync_seconds: Histogram::default(),
+            group_commit_records: Histogram::with_bounds(&GROUP_COMMIT_RECORDS_BUCKETS),
+        }
+    }
+}
+
 /// One partition of a topic.
 #[derive(Debug)]
 pub struct Partition {
@@ -27,6 +60,8 @@ pub struct Partition {
     durable_offset: AtomicI64,
     /// fsyncs done by `flush_to` (group commit makes this smaller than the acknowledged produces).
     fsyncs: AtomicU64,
+    /// Bytes and records in and out, fsync latency (metrics).
+    pub io: PartitionIo,
 }
 
 /// What a read returned, with the offsets a fetch response reports.
@@ -50,6 +85,7 @@ impl Partition {
             flush_lock: Mutex::new(()),
             durable_offset: AtomicI64::new(log_end_offset),
             fsyncs: AtomicU64::new(0),
+            io: PartitionIo::default(),
         }
     }
 
@@ -75,6 +111,11 @@ impl Partition {
             (info, log.log_end_offset())
         };
         self.log_end_tx.send_replace(log_end_offset);
+        self.io
+            .bytes_in
+            .fetch_add(records.len() as u64, Ordering::Relaxed);
+        let records_in = u64::try_from(info.last_offset - info.base_offset + 1).unwrap_or(0);
+        self.io.records_in.fetch_add(records_in, Ordering::Relaxed);
         Ok(info)
     }
 
@@ -82,6 +123,12 @@ impl Partition {
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult, LogError> {
         let log = self.read_log();
         let records = log.read(offset, max_bytes)?;
+        self.io
+            .bytes_out
+            .fetch_add(records.len() as u64, Ordering::Relaxed);
+        self.io
+            .records_out
+            .fetch_add(records_in_batches(&records), Ordering::Relaxed);
         Ok(ReadResult {
             records,
             log_start_offset: log.log_start_offset(),
@@ -135,6 +182,7 @@ impl Partition {
         }
         let target = self.read_log().flush_target();
         let up_to_offset = target.up_to_offset;
+        let started = std::time::Instant::now();
         tokio::task::spawn_blocking(move || target.sync())
             .await
             .map_err(|e| LogError::Io {
@@ -142,9 +190,16 @@ impl Partition {
                 path: std::path::PathBuf::new(),
                 source: e.into(),
             })??;
+        self.io
+            .fsync_seconds
+            .observe(started.elapsed().as_secs_f64());
         self.write_log().mark_flushed(up_to_offset);
-        self.durable_offset
+        let before = self
+            .durable_offset
             .fetch_max(up_to_offset, Ordering::AcqRel);
+        self.io
+            .group_commit_records
+            .observe((up_to_offset - before).max(0) as f64);
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }

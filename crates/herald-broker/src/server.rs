@@ -7,25 +7,19 @@
 //! the token and waits until every clone is dropped. Not here: framing (`connection.rs`).
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::{tls, Security, Session};
+use crate::auth::{tls, Session};
+use crate::clock::now_ms;
 use crate::connection::{self, Connection};
 use crate::{BrokerState, FlushPolicy};
 
 /// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
 const ACCEPT_BACKOFF_MS: u64 = 100;
-
-/// Milliseconds since the Unix epoch (record timestamps, retention).
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
 
 /// Serves `listener` until `shutdown` is cancelled. `done` is cloned into every spawned task.
 pub async fn run(
@@ -33,7 +27,6 @@ pub async fn run(
     state: Arc<BrokerState>,
     shutdown: CancellationToken,
     done: mpsc::Sender<()>,
-    security: Arc<Security>,
 ) {
     tokio::spawn(retention_loop(
         state.clone(),
@@ -77,11 +70,15 @@ pub async fn run(
                 }
             }
         };
+        state
+            .metrics
+            .connections_accepted
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if let Err(e) = socket.set_nodelay(true) {
             tracing::debug!(%peer, error = %e, "TCP_NODELAY not set");
         }
         let (state, shutdown, done) = (state.clone(), shutdown.clone(), done.clone());
-        let security = security.clone();
+        let security = state.security.clone();
         tokio::spawn(async move {
             // The TLS handshake runs here, not in the accept loop, so a slow client delays no one.
             let timeout = state.config.request_read_timeout;

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::auth::Security;
+use crate::metrics::BrokerMetrics;
 use crate::producer_ids::ProducerIdAllocator;
 use crate::topics::{write_atomically, TopicRegistry};
 use crate::{BrokerConfig, BrokerError, FlushPolicy};
@@ -33,6 +35,10 @@ pub struct BrokerState {
     pub shutdown: CancellationToken,
     /// The group coordinator (every group's); its timer task is spawned by `server::run`.
     pub coordinator: std::sync::Arc<crate::coordinator::GroupCoordinator>,
+    /// SASL users, ACLs and TLS, loaded at start.
+    pub security: std::sync::Arc<Security>,
+    /// Request, connection and storage counters (`metrics/`).
+    pub metrics: BrokerMetrics,
 }
 
 impl BrokerState {
@@ -41,6 +47,7 @@ impl BrokerState {
         config: BrokerConfig,
         local_addr: SocketAddr,
         shutdown: CancellationToken,
+        security: std::sync::Arc<Security>,
     ) -> Result<Self, BrokerError> {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| BrokerError::io("create", &config.data_dir, e))?;
@@ -58,6 +65,8 @@ impl BrokerState {
             producer_ids,
             shutdown,
             coordinator,
+            security,
+            metrics: BrokerMetrics::default(),
         })
     }
 

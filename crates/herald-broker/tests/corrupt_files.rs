@@ -112,7 +112,7 @@ async fn write_workload(broker: &TestBroker) -> Workload {
 }
 
 fn common_now_ms() -> i64 {
-    herald_broker::server::now_ms()
+    herald_broker::clock::now_ms()
 }
 
 /// The files of `target` that exist, sorted by name.

@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 
 use bytes::{BufMut, BytesMut};
-use herald_broker::connection::{decode_requests, FrameError};
+use herald_broker::frame::{decode_requests, FrameError};
 
 /// The request limit the `request_frames` target uses.
 const MAX_REQUEST_BYTES: usize = 1024 * 1024;

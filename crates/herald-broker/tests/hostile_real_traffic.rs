@@ -3,7 +3,7 @@
 //! A byte-recording TCP proxy sits between rdkafka and the broker (the broker advertises the proxy, so
 //! every connection goes through it). An rdkafka workload (admin, idempotent producers in several
 //! codecs, a consumer group that commits) runs; then every recorded client-to-broker stream must
-//! decode completely with `connection::decode_requests`, which proves that the fuzz target drives the
+//! decode completely with `frame::decode_requests`, which proves that the fuzz target drives the
 //! same path as the socket does. With `HERALD_FUZZ_DIR=<repo>/fuzz` the test also writes the seed
 //! corpora: the request frames (`corpus/request_frames`), the stored batches (`corpus/record_batches`),
 //! a whole segment (`corpus/log_recovery`) and the committed-offsets log (`corpus/offsets_log`).
@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{admin, consumer_config, producer_config, TestBroker, DEADLINE};
-use herald_broker::connection::decode_requests;
+use herald_broker::frame::decode_requests;
 use kafka_protocol::messages::ApiKey;
 use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};

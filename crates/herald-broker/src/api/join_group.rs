@@ -2,32 +2,22 @@
 //! rebalance timeout (the session timeout serves); v4+ requires a known member id (KIP-394); v5 carries
 //! group.instance.id (KIP-345).
 
-use std::sync::Arc;
-
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
-use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse, RequestHeader};
+use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::context::RequestContext;
 use crate::coordinator::JoinRequest;
-use crate::BrokerState;
 
 /// Answers a JoinGroup request once the group's barrier completes (or at once on an error).
-pub async fn handle(
-    state: &Arc<BrokerState>,
-    header: &RequestHeader,
-    request: JoinGroupRequest,
-) -> JoinGroupResponse {
-    let version = header.request_api_version;
+pub async fn handle(ctx: &RequestContext, request: JoinGroupRequest) -> JoinGroupResponse {
+    let version = ctx.version();
     let join = JoinRequest {
         group_id: request.group_id.0.to_string(),
         member_id: request.member_id.to_string(),
         group_instance_id: request.group_instance_id.map(|id| id.to_string()),
-        client_id: header
-            .client_id
-            .as_ref()
-            .map(|id| id.to_string())
-            .unwrap_or_default(),
-        client_host: "/".to_owned(),
+        client_id: ctx.client_id().to_owned(),
+        client_host: ctx.client_host(),
         session_timeout_ms: request.session_timeout_ms,
         rebalance_timeout_ms: if version == 0 {
             request.session_timeout_ms
@@ -42,7 +32,7 @@ pub async fn handle(
             .collect(),
         require_known_member_id: version >= 4,
     };
-    let outcome = state.coordinator.join_group(join).await;
+    let outcome = ctx.state.coordinator.join_group(join).await;
     let members = outcome
         .members
         .into_iter()

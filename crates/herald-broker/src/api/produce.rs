@@ -15,8 +15,8 @@ use kafka_protocol::messages::produce_request::PartitionProduceData;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, RequestHeader};
 
+use crate::clock::now_ms;
 use crate::partition::Partition;
-use crate::server::now_ms;
 use crate::topics::Topic;
 use crate::{BrokerError, BrokerState, FlushPolicy};
 

@@ -4,20 +4,22 @@
 //! [`Security`] is loaded once at start from the files `BrokerConfig` names (`sasl_users`, `acl`,
 //! `tls`). Each connection owns a [`Session`]: with SASL configured it serves nothing but ApiVersions,
 //! SaslHandshake and SaslAuthenticate until a login succeeds ([`Session::admit`]); any other request
-//! before that closes the connection, as Kafka does. [`handle`] is what `connection.rs` calls instead
-//! of `api::handle`: it answers the SASL APIs from the session, adds them to ApiVersions when SASL is
-//! on, and applies ACLs (`acl.rs`, `enforce.rs`) before a request reaches its handler.
+//! before that closes the connection, as Kafka does. The SASL steps run in the connection, before
+//! dispatch; after login the session hands out an [`Authorizer`] that every request's ACL rule
+//! (`rules.rs`, named per API in the registry) consults.
 //!
 //! Principals are `User:<name>` after a SASL login and `User:ANONYMOUS` without SASL. Without an ACL
 //! file every authenticated principal may do everything. SaslHandshake v0 (raw SASL tokens on the
 //! wire, outside Kafka framing) is refused with UNSUPPORTED_SASL_MECHANISM; clients use v1 plus
 //! SaslAuthenticate. Re-authentication (KIP-368) is not offered (session lifetime 0).
 //!
-//! Main types: [`Security`], [`Session`], [`Handled`].
+//! Main types: [`Security`], [`Session`], [`Authorizer`], [`Refusal`].
 
 pub mod acl;
-pub mod enforce;
+pub mod acl_store;
+mod authorizer;
 pub mod plain;
+pub mod rules;
 pub mod scram;
 pub mod tls;
 pub mod users;
@@ -27,13 +29,13 @@ use std::sync::Arc;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use bytes::Bytes;
-use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind};
+use kafka_protocol::messages::ApiKey;
 use rand::RngCore;
 
-use crate::api::{self, api_versions, sasl_authenticate, sasl_handshake};
-use crate::connection::FrameError;
-use crate::{BrokerConfig, BrokerError, BrokerState};
+use crate::{BrokerConfig, BrokerError};
 use acl::Acls;
+use acl_store::AclStore;
+pub use authorizer::Authorizer;
 use scram::ScramServer;
 use users::{Mechanism, Users};
 
@@ -47,8 +49,9 @@ const SERVER_NONCE_BYTES: usize = 24;
 pub struct Security {
     /// Users who may log in; `Some` turns SASL on for every connection.
     pub users: Option<Users>,
-    /// Who may do what; `None` lets every authenticated principal do everything.
-    pub acls: Option<Acls>,
+    /// Who may do what (the ACL file plus the admin API's bindings); `None` lets every
+    /// authenticated principal do everything, and the ACL APIs answer SECURITY_DISABLED.
+    pub acls: Option<Arc<AclStore>>,
     /// TLS for the listener.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
@@ -57,7 +60,7 @@ impl std::fmt::Debug for Security {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Security")
             .field("sasl_users", &self.users.as_ref().map(Users::len))
-            .field("acls", &self.acls.as_ref().map(Acls::len))
+            .field("acls", &self.acls.as_ref().map(|acls| acls.len()))
             .field("tls", &self.tls.is_some())
             .finish()
     }
@@ -67,7 +70,14 @@ impl Security {
     /// Loads every file `config` names; a missing or malformed file fails the start.
     pub fn load(config: &BrokerConfig) -> Result<Self, BrokerError> {
         let users = config.sasl_users.as_deref().map(Users::load).transpose()?;
-        let acls = config.acl.as_deref().map(Acls::load).transpose()?;
+        let acls = match config.acl.as_deref() {
+            None => None,
+            Some(path) => Some(Arc::new(AclStore::open(
+                Acls::load(path)?,
+                path,
+                &config.data_dir,
+            )?)),
+        };
         let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
         Ok(Self { users, acls, tls })
     }
@@ -122,27 +132,28 @@ impl Session {
         self.principal.as_deref()
     }
 
-    /// Whether this connection may send `api_key` now; an error closes the connection.
-    pub fn admit(&self, api_key: ApiKey) -> Result<(), FrameError> {
+    /// Whether this connection may send `api_key` now; a refusal closes the connection.
+    pub fn admit(&self, api_key: ApiKey) -> Result<(), Refusal> {
         let sasl_api = matches!(api_key, ApiKey::SaslHandshake | ApiKey::SaslAuthenticate);
         if sasl_api && !self.security.sasl_enabled() {
-            return Err(FrameError::UnsupportedApi { api_key });
+            return Err(Refusal::SaslDisabled);
         }
         if self.principal.is_none() && !sasl_api && api_key != ApiKey::ApiVersions {
-            return Err(FrameError::Unauthenticated { api_key });
+            return Err(Refusal::Unauthenticated);
         }
         Ok(())
     }
 
-    /// Whether a Produce may take the pipelined path (no ACL needs to edit its response).
-    pub fn may_pipeline(&self, state: &BrokerState, request: &RequestKind) -> bool {
-        match (&self.security.acls, request, self.principal()) {
-            (None, _, _) => true,
-            (Some(acls), RequestKind::Produce(produce), Some(principal)) => {
-                enforce::produce_fully_allowed(state, acls, principal, produce)
-            }
-            _ => false,
-        }
+    /// Whether SASL is configured (ApiVersions then lists the SASL steps).
+    pub fn sasl_enabled(&self) -> bool {
+        self.security.sasl_enabled()
+    }
+
+    /// The principal's authorizer, for a client connected from `host` (before login only the
+    /// login steps are admitted, and those need none).
+    pub fn authorizer(&self, host: &str) -> Authorizer {
+        let principal = self.principal.as_deref().unwrap_or(ANONYMOUS_PRINCIPAL);
+        Authorizer::new(self.security.acls.clone(), principal, host)
     }
 
     /// SaslHandshake: picks the mechanism. `Err` is the Kafka error code to answer.
@@ -226,55 +237,13 @@ fn server_nonce() -> String {
     BASE64.encode(bytes)
 }
 
-/// What `connection.rs` does with a request after [`handle`].
-#[derive(Debug)]
-pub struct Handled {
-    /// The response body; `None` sends nothing (acks=0 produce).
-    pub response: Option<ResponseKind>,
-    /// Close the connection after writing the response (failed login).
-    pub close: Option<String>,
-}
-
-/// Serves one admitted request: SASL from the session, everything else through ACLs to `api::handle`.
-pub async fn handle(
-    state: &Arc<BrokerState>,
-    session: &mut Session,
-    header: &RequestHeader,
-    request: RequestKind,
-) -> Handled {
-    let reply = |response| Handled {
-        response: Some(response),
-        close: None,
-    };
-    match request {
-        RequestKind::SaslHandshake(r) => reply(ResponseKind::SaslHandshake(
-            sasl_handshake::handle(session, header, r),
-        )),
-        RequestKind::SaslAuthenticate(r) => {
-            let (response, failure) = sasl_authenticate::handle(session, header, r);
-            Handled {
-                response: Some(ResponseKind::SaslAuthenticate(response)),
-                close: failure,
-            }
-        }
-        RequestKind::ApiVersions(r) if session.security.sasl_enabled() => {
-            let mut response = api_versions::handle(header, r);
-            response.api_keys.extend(api_versions::sasl_api_keys());
-            reply(ResponseKind::ApiVersions(response))
-        }
-        other => {
-            let response = match (&session.security.acls, session.principal()) {
-                (Some(acls), Some(principal)) => {
-                    enforce::handle(state, acls, principal, header, other).await
-                }
-                _ => api::handle(state, header, other).await,
-            };
-            Handled {
-                response,
-                close: None,
-            }
-        }
-    }
+/// Why a connection may not send a request now (the connection is then closed, as Kafka does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// A SASL step while SASL is not configured.
+    SaslDisabled,
+    /// Anything but ApiVersions and the SASL steps before a login.
+    Unauthenticated,
 }
 
 #[cfg(test)]

@@ -56,7 +56,7 @@ pub async fn accept(
     socket: tokio::net::TcpStream,
     peer: std::net::SocketAddr,
     timeout: std::time::Duration,
-) -> Option<Box<dyn crate::connection::ByteStream>> {
+) -> Option<Box<dyn crate::frame::ByteStream>> {
     let Some(acceptor) = acceptor else {
         return Some(Box::new(socket));
     };

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use super::offset_log::{OffsetLog, OFFSETS_DIR_NAME};
 use super::state_machine::{CoordinatorConfig, GroupStateMachine};
 use super::types::*;
-use crate::server::now_ms;
+use crate::clock::now_ms;
 use crate::{BrokerConfig, BrokerError, FlushPolicy};
 
 /// How often the timer task ticks the state machine (session expiry, join deadlines).

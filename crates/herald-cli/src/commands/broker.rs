@@ -50,6 +50,9 @@ pub struct BrokerArgs {
     /// ACL file: allow only what its rules grant to each principal (deny by default).
     #[arg(long, env = "HERALD_ACL", value_name = "FILE")]
     acl: Option<PathBuf>,
+    /// Serve Prometheus metrics (`/metrics`) and `/health`, `/ready` over HTTP on HOST:PORT.
+    #[arg(long, env = "HERALD_METRICS_LISTEN", value_name = "HOST:PORT")]
+    metrics_listen: Option<std::net::SocketAddr>,
     /// Print a users-file line for USER:MECHANISM (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) with the
     /// password read from stdin, and exit without starting the broker.
     #[arg(long, value_name = "USER:MECHANISM")]
@@ -87,6 +90,7 @@ impl BrokerArgs {
             },
             sasl_users: self.sasl_users.clone(),
             acl: self.acl.clone(),
+            metrics_listen: self.metrics_listen,
             ..defaults
         }
     }
