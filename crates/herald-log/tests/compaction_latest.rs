@@ -95,3 +95,31 @@ fn delete_policy_is_not_compacted() {
     let mut worker = CleanerWorker::new(CleanerConfig::default());
     assert_eq!(clean_log(&log, &mut worker, NOW_MS, true).unwrap(), None);
 }
+
+// once cleaned, small segments are grouped: a second round merges them into fewer segments
+#[test]
+fn small_cleaned_segments_are_grouped() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), compact_config(400)).unwrap();
+    produce(&mut log, 4, 20);
+    let segments_before = log.segment_count();
+    let expected = latest_per_key(&read_records(&log));
+    let log = RwLock::new(log);
+    let mut worker = CleanerWorker::new(CleanerConfig::default());
+    clean_log(&log, &mut worker, NOW_MS, false)
+        .unwrap()
+        .unwrap();
+    clean_log(&log, &mut worker, NOW_MS, true).unwrap().unwrap();
+    let log = log.into_inner().unwrap();
+    assert!(
+        log.segment_count() * 3 < segments_before,
+        "{} segments of {segments_before}",
+        log.segment_count()
+    );
+    assert_eq!(
+        log.segment_base_offsets()[0],
+        0,
+        "the first segment keeps its base offset"
+    );
+    assert_eq!(latest_per_key(&read_records(&log)), expected);
+}
