@@ -71,6 +71,12 @@ fn latest_value_per_key_survives_at_its_offset() {
         after.iter().filter(|r| r.offset < active_base).count(),
         latest_closed.len()
     );
+    let active_before: Vec<_> = before.iter().filter(|r| r.offset >= active_base).collect();
+    let active_after: Vec<_> = after.iter().filter(|r| r.offset >= active_base).collect();
+    assert_eq!(
+        active_after, active_before,
+        "the active segment is never cleaned"
+    );
     // a read at an offset cleaned away starts at the next kept offset
     let gone = (start..end)
         .find(|o| after.iter().all(|r| r.offset != *o))
