@@ -122,3 +122,58 @@ async fn compact_topic_keeps_latest_value_per_key() {
     assert_eq!(offset, high);
     broker.stop().await;
 }
+
+// a tombstone hides its key's values at once and is itself gone after delete.retention.ms
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tombstones_expire_after_delete_retention() {
+    let mut broker =
+        TestBroker::start_with(|c| c.retention_check_interval = Duration::from_millis(50)).await;
+    let bootstrap = broker.bootstrap();
+    let configs = [
+        ("cleanup.policy", "compact"),
+        ("segment.bytes", "1024"),
+        ("min.cleanable.dirty.ratio", "0.01"),
+        ("delete.retention.ms", "100"),
+    ];
+    create_topic(&bootstrap, TOPIC, 1, &configs).await;
+    let producer: FutureProducer = producer_config(&bootstrap)
+        .set("linger.ms", "0")
+        .create()
+        .unwrap();
+    let send = |key: String, value: Option<String>| {
+        let producer = producer.clone();
+        async move {
+            let mut record = FutureRecord::to(TOPIC).partition(0).key(&key);
+            if let Some(value) = value.as_ref() {
+                record = record.payload(value);
+            }
+            producer
+                .send(record, DEADLINE)
+                .await
+                .map_err(|(e, _)| e)
+                .unwrap()
+                .offset
+        }
+    };
+    for version in 0..5 {
+        send("user-0".into(), Some(format!("state-0-{version}"))).await;
+    }
+    send("user-0".into(), None).await;
+    let mut high = 0;
+    for version in 0..30 {
+        high = send("user-1".into(), Some(format!("state-1-{version}"))).await + 1;
+    }
+    let read = eventually("the tombstone to expire", || {
+        let bootstrap = bootstrap.clone();
+        async move {
+            let read = read_to(&bootstrap, high).await;
+            read.iter().all(|(_, k, _)| k != "user-0").then_some(read)
+        }
+    })
+    .await;
+    assert_eq!(
+        latest(&read).get("user-1").map(|(_, v)| v.as_str()),
+        Some("state-1-29")
+    );
+    broker.stop().await;
+}
