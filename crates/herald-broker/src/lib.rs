@@ -9,7 +9,9 @@
 //! a socket), [`api`] (the registry of APIs and one file per Kafka API), [`auth`] (SASL, ACLs, TLS),
 //! [`clock`], [`topics`] (the persistent topic
 //! registry and the partitions' logs), [`topic_config`] (per-topic configs), [`producer_ids`]
-//! (idempotent producer ids), [`state`] (what every handler shares). Storage itself is `herald-log`.
+//! (idempotent producer ids), [`state`] (what every handler shares). Storage itself is `herald-log`,
+//! whose log cleaner runs on a thread the [`BrokerHandle`] owns (compacted topics only) and stops at
+//! shutdown.
 //!
 //! It is not a cluster: one node is the controller, every partition's leader and every group's
 //! coordinator. Transactions are not supported.
@@ -70,6 +72,7 @@ impl Broker {
             .map_err(|e| BrokerError::io("open data directory", &config.data_dir, e.into()))??
         };
         let state = Arc::new(state);
+        let cleaner = start_cleaner(&state)?;
         // Every task holds a clone of this sender; `recv` returns `None` once they have all ended.
         let (done_tx, done_rx) = mpsc::channel::<()>(1);
         let metrics_addr = match config.metrics_listen {
@@ -105,8 +108,40 @@ impl Broker {
             shutdown,
             server: Some(server),
             done_rx,
+            cleaner: Some(cleaner),
         })
     }
+}
+
+/// Starts herald-log's cleaner over every partition of a compacted topic (the list is taken again at
+/// each pass, so new topics and config changes are picked up). The thread holds only a weak reference to
+/// the state.
+fn start_cleaner(state: &Arc<BrokerState>) -> Result<herald_log::Cleaner, BrokerError> {
+    let weak = Arc::downgrade(state);
+    let source = move || -> Vec<Arc<dyn herald_log::SharedLog>> {
+        let Some(state) = weak.upgrade() else {
+            return Vec::new();
+        };
+        state
+            .topics
+            .all_partitions()
+            .into_iter()
+            .filter(|p| p.is_compacted())
+            .map(|p| p as Arc<dyn herald_log::SharedLog>)
+            .collect()
+    };
+    let backoff = state.config.retention_check_interval;
+    let config = herald_log::CleanerConfig {
+        backoff_ms: u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX),
+        ..herald_log::CleanerConfig::default()
+    };
+    herald_log::Cleaner::start(config, Arc::new(source)).map_err(|e| {
+        BrokerError::io(
+            "start log cleaner",
+            &state.config.data_dir,
+            std::io::Error::other(e),
+        )
+    })
 }
 
 /// A running broker. Dropping it without `shutdown` stops accepting connections but does not wait.
@@ -117,6 +152,8 @@ pub struct BrokerHandle {
     shutdown: CancellationToken,
     server: Option<JoinHandle<()>>,
     done_rx: mpsc::Receiver<()>,
+    /// The log cleaner thread; stopped (and joined) at shutdown, before the final flush.
+    cleaner: Option<herald_log::Cleaner>,
 }
 
 impl BrokerHandle {
@@ -150,6 +187,13 @@ impl BrokerHandle {
         }
         // The server task dropped its sender; wait for every connection and background task.
         while self.done_rx.recv().await.is_some() {}
+        if let Some(cleaner) = self.cleaner.take() {
+            tokio::task::spawn_blocking(move || cleaner.stop())
+                .await
+                .map_err(|e| {
+                    BrokerError::io("stop log cleaner", &self.state.config.data_dir, e.into())
+                })?;
+        }
         let state = self.state.clone();
         tokio::task::spawn_blocking(move || state.topics.flush_all())
             .await

@@ -17,7 +17,7 @@
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use herald_log::{AppendInfo, Log, LogConfig, LogError};
+use herald_log::{AppendInfo, Log, LogConfig, LogError, SharedLog};
 use tokio::sync::{watch, Mutex};
 
 use crate::metrics::{records_in_batches, Histogram};
@@ -131,8 +131,12 @@ impl Partition {
         self.log.write().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Appends a producer's batches (no fsync) and wakes waiting fetches.
+    /// Appends a producer's batches (no fsync) and wakes waiting fetches. On a compacted topic a batch
+    /// holding a record without a key is refused (Kafka answers INVALID_RECORD: compaction needs keys).
     pub fn append(&self, records: &[u8], now_ms: i64) -> Result<AppendInfo, LogError> {
+        if self.with_log(|log| log.config().cleanup_policy.compacts()) {
+            refuse_keyless_records(records)?;
+        }
         let (info, log_end_offset) = {
             let mut log = self.write_log();
             let info = log.append(records, now_ms)?;
@@ -214,6 +218,11 @@ impl Partition {
     /// Runs `f` with shared access to the log (ListOffsets lookups and the like).
     pub fn with_log<T>(&self, f: impl FnOnce(&Log) -> T) -> T {
         f(&self.read_log())
+    }
+
+    /// Whether the log cleaner should look at this partition.
+    pub fn is_compacted(&self) -> bool {
+        self.with_log(|log| log.config().cleanup_policy.compacts())
     }
 
     /// Replaces the log's configuration (topic config changes).
@@ -315,4 +324,24 @@ fn bytes_below(records: &[u8], offset: i64) -> usize {
         at += herald_log::batch::LOG_OVERHEAD_BYTES + length;
     }
     at.min(records.len())
+}
+
+/// Fails on the first batch of `records` that holds a keyless record (checked before the log's lock is
+/// taken; decompresses compressed batches).
+fn refuse_keyless_records(records: &[u8]) -> Result<(), LogError> {
+    for (_, range) in herald_log::batch::split_batches(records)? {
+        let batch = records.get(range).unwrap_or_default();
+        if herald_log::batch_has_keyless_records(batch)? {
+            return Err(LogError::InvalidRecord {
+                reason: "compacted topic: record without a key",
+            });
+        }
+    }
+    Ok(())
+}
+
+impl SharedLog for Partition {
+    fn log(&self) -> &RwLock<Log> {
+        &self.log
+    }
 }

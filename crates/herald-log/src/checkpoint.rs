@@ -14,6 +14,10 @@ use crate::error::{io_error, LogError};
 
 /// Name of the recovery-point checkpoint file inside a partition directory.
 pub const RECOVERY_POINT_CHECKPOINT_FILE: &str = "recovery-point-checkpoint";
+/// Name of the log cleaner's checkpoint inside a partition directory: the first offset not yet cleaned
+/// (same format as the recovery point). Its presence also tells recovery that the log was compacted, so
+/// offsets may skip between batches and between segments.
+pub const CLEANER_CHECKPOINT_FILE: &str = "cleaner-offset-checkpoint";
 /// Suffix of files being written atomically; leftovers are deleted at open.
 pub const TEMP_FILE_SUFFIX: &str = "tmp";
 const CHECKPOINT_VERSION: &str = "0";
@@ -49,12 +53,27 @@ pub fn parse_checkpoint(text: &str) -> Option<i64> {
 
 /// Reads the recovery point; `None` if there is no usable checkpoint.
 pub fn read_recovery_point(dir: &Path) -> Result<Option<i64>, LogError> {
-    let path = dir.join(RECOVERY_POINT_CHECKPOINT_FILE);
+    read_offset_file(dir, RECOVERY_POINT_CHECKPOINT_FILE)
+}
+
+/// Reads the cleaner checkpoint; `None` if the log was never cleaned.
+pub fn read_cleaner_checkpoint(dir: &Path) -> Result<Option<i64>, LogError> {
+    read_offset_file(dir, CLEANER_CHECKPOINT_FILE)
+}
+
+/// Writes the cleaner checkpoint atomically.
+pub fn write_cleaner_checkpoint(dir: &Path, first_dirty_offset: i64) -> Result<(), LogError> {
+    let text = format!("{CHECKPOINT_VERSION}\n{first_dirty_offset}\n");
+    write_atomically(dir, CLEANER_CHECKPOINT_FILE, text.as_bytes())
+}
+
+fn read_offset_file(dir: &Path, name: &str) -> Result<Option<i64>, LogError> {
+    let path = dir.join(name);
     match std::fs::read_to_string(&path) {
         Ok(text) => {
             let parsed = parse_checkpoint(&text);
             if parsed.is_none() {
-                tracing::warn!(path = %path.display(), "ignoring malformed recovery-point checkpoint");
+                tracing::warn!(path = %path.display(), "ignoring malformed checkpoint");
             }
             Ok(parsed)
         }

@@ -47,6 +47,10 @@ pub enum LogError {
         min: i64,
         max: i64,
     },
+    /// A record the topic's policy does not allow, such as a keyless record on a compacted topic
+    /// (Kafka's INVALID_RECORD).
+    #[error("invalid record: {reason}")]
+    InvalidRecord { reason: &'static str },
     /// A batch larger than `max_message_bytes`.
     #[error("record batch of {size} bytes exceeds max.message.bytes {max}")]
     BatchTooLarge { size: usize, max: u64 },

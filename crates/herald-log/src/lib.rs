@@ -7,7 +7,8 @@
 //! them.
 //!
 //! This crate is synchronous `std::fs` code with no async runtime and no protocol crate: it knows the
-//! 61-byte record-batch header and CRC32C, nothing more. The broker wraps each `Log` in a lock and does
+//! 61-byte record-batch header and CRC32C, and, for the log cleaner, the records inside a batch and their
+//! codecs. The broker wraps each `Log` in a lock and does
 //! fsyncs outside it through [`FlushTarget`] so that one fsync covers every append that arrived meanwhile
 //! (group commit).
 //!
@@ -19,17 +20,21 @@
 //! - [`recovery`]: [`recovery::LogLoader`], what `Log::open` runs: checkpoint, CRC validation,
 //!   truncation of a torn tail, index rebuilds.
 //! - [`producer_state`]: idempotent-producer sequence checks and their snapshot.
-//! - [`checkpoint`]: the recovery-point checkpoint and atomic small-file writes.
+//! - [`checkpoint`]: the recovery-point and cleaner checkpoints and atomic small-file writes.
+//! - [`cleaner`]: the log cleaner (Kafka's log compaction): [`Cleaner`] thread, [`clean_log`], the
+//!   record codecs, the bounded key map and the crash-safe segment swap.
 //! - [`batch`]: the record-batch v2 header and CRC32C validation.
 //!
 //! Files in a partition directory: `{base:020}.log|.index|.timeindex` per segment,
 //! `recovery-point-checkpoint` (offset below which everything was fsynced; written at every roll and
-//! flush) and `producer-state-snapshot` (idempotent-producer state at that offset).
+//! flush), `producer-state-snapshot` (idempotent-producer state at that offset) and, once compacted,
+//! `cleaner-offset-checkpoint` (first offset the cleaner has not cleaned yet).
 //!
 //! Main types: [`Log`], [`LogConfig`], [`RecordBatchHeader`], [`LogError`].
 
 pub mod batch;
 pub mod checkpoint;
+pub mod cleaner;
 pub mod config;
 pub mod error;
 pub mod index;
@@ -40,6 +45,8 @@ pub mod retention;
 pub mod segment;
 
 pub use batch::{RecordBatchHeader, RECORD_BATCH_HEADER_BYTES};
-pub use config::{LogConfig, TimestampType};
+pub use cleaner::records::batch_has_keyless_records;
+pub use cleaner::{clean_log, Cleaner, CleanerConfig, CleaningStats, LogSource, SharedLog};
+pub use config::{CleanupPolicy, LogConfig, TimestampType};
 pub use error::LogError;
 pub use log::{AppendInfo, FlushTarget, Log};

@@ -15,7 +15,10 @@ use crate::batch::{
     set_base_offset, set_log_append_time, set_partition_leader_epoch, split_batches,
     RecordBatchHeader,
 };
-use crate::checkpoint::{sync_dir, write_atomically, write_recovery_point};
+use crate::checkpoint::{
+    read_cleaner_checkpoint, sync_dir, write_atomically, write_cleaner_checkpoint,
+    write_recovery_point,
+};
 use crate::config::{LogConfig, TimestampType};
 use crate::error::{io_error, LogError};
 use crate::producer_state::{ProducerStateManager, SequenceCheck, PRODUCER_SNAPSHOT_FILE};
@@ -73,6 +76,11 @@ pub struct Log {
     segments: Vec<LogSegment>,
     recovery_point: i64,
     producers: ProducerStateManager,
+    /// The log cleaner's checkpoint: offsets below it have been cleaned at least once.
+    first_dirty_offset: i64,
+    /// Earliest delete horizon among retained tombstones (KIP-534): once it passes, a clean can remove
+    /// some. In memory only; after a restart the next dirty-ratio clean finds them again.
+    next_delete_horizon_ms: Option<i64>,
 }
 
 impl Log {
@@ -81,12 +89,15 @@ impl Log {
     /// idempotent-producer state.
     pub fn open(dir: &Path, config: LogConfig) -> Result<Log, LogError> {
         let loaded = LogLoader::new(dir, config.index_interval_bytes).load()?;
+        let first_dirty_offset = read_cleaner_checkpoint(dir)?.unwrap_or(0);
         Ok(Log {
             dir: dir.to_path_buf(),
             config,
             segments: loaded.segments,
             recovery_point: loaded.recovery_point,
             producers: loaded.producers,
+            first_dirty_offset,
+            next_delete_horizon_ms: None,
         })
     }
 
@@ -295,7 +306,7 @@ impl Log {
         }
         let segment_bytes = self.config.segment_bytes.min(SEGMENT_BYTES_MAX);
         let full = active.size() + batch_bytes > segment_bytes;
-        let old = match (self.config.segment_ms, active.rolling_timestamp_ms()) {
+        let old = match (self.config.roll_ms(), active.rolling_timestamp_ms()) {
             (Some(segment_ms), Some(first_ms)) => {
                 now_ms.saturating_sub(first_ms) > i64::try_from(segment_ms).unwrap_or(i64::MAX)
             }
@@ -447,6 +458,37 @@ impl Log {
 
     pub(crate) fn segments(&self) -> &[LogSegment] {
         &self.segments
+    }
+
+    /// The segment list, for the cleaner's swap (which keeps it sorted, non-empty, active last).
+    pub(crate) fn segments_mut(&mut self) -> &mut Vec<LogSegment> {
+        &mut self.segments
+    }
+
+    /// The idempotent-producer state (the cleaner keeps each producer's last batch).
+    pub(crate) fn producers(&self) -> &ProducerStateManager {
+        &self.producers
+    }
+
+    /// The log cleaner's checkpoint: every offset below it has been cleaned at least once.
+    pub fn first_dirty_offset(&self) -> i64 {
+        self.first_dirty_offset.max(self.log_start_offset())
+    }
+
+    /// Earliest delete horizon among the tombstones the last clean kept, if any.
+    pub fn next_delete_horizon_ms(&self) -> Option<i64> {
+        self.next_delete_horizon_ms
+    }
+
+    /// Records a finished cleaning round: the new cleaner checkpoint (persisted) and delete horizon.
+    pub(crate) fn finish_cleaning(
+        &mut self,
+        first_dirty_offset: i64,
+        next_delete_horizon_ms: Option<i64>,
+    ) -> Result<(), LogError> {
+        self.first_dirty_offset = self.first_dirty_offset.max(first_dirty_offset);
+        self.next_delete_horizon_ms = next_delete_horizon_ms;
+        write_cleaner_checkpoint(&self.dir, self.first_dirty_offset)
     }
 
     /// Removes the oldest `count` segments (never the active one) and deletes their files.

@@ -90,6 +90,15 @@ impl ProducerStateManager {
         self.producers.is_empty()
     }
 
+    /// Producer id -> last offset of its last batch in the log (the batch the cleaner must keep, if only
+    /// as an empty batch, so that the producer's sequence survives).
+    pub fn last_offsets(&self) -> HashMap<i64, i64> {
+        self.producers
+            .iter()
+            .filter_map(|(&id, e)| e.batches.back().map(|b| (id, b.last_offset)))
+            .collect()
+    }
+
     /// Checks a batch of producer `header.producer_id` (>= 0) against the known state.
     pub fn check(&self, header: &RecordBatchHeader) -> Result<SequenceCheck, LogError> {
         let producer_id = header.producer_id;

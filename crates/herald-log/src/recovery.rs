@@ -16,7 +16,8 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::batch::{validate_batch, RecordBatchHeader, RECORD_BATCH_HEADER_BYTES};
-use crate::checkpoint::{read_recovery_point, sync_dir, TEMP_FILE_SUFFIX};
+use crate::checkpoint::{read_recovery_point, sync_dir, CLEANER_CHECKPOINT_FILE, TEMP_FILE_SUFFIX};
+use crate::cleaner::swap::recover_interrupted_swaps;
 use crate::error::{io_error, LogError};
 use crate::producer_state::{ProducerStateManager, PRODUCER_SNAPSHOT_FILE};
 use crate::segment::{
@@ -43,6 +44,8 @@ pub struct LogLoader<'a> {
     dir: &'a Path,
     index_interval_bytes: u64,
     dir_changed: bool,
+    /// The log was compacted: offsets may skip between batches and between segments.
+    offset_gaps: bool,
 }
 
 /// Rebuilds the producer state from a snapshot plus the batch headers recovered after it.
@@ -139,7 +142,7 @@ fn check_next_batch(
     reader: &mut ChunkReader<'_>,
     position: u64,
     file_len: u64,
-    expected_offset: i64,
+    (expected_offset, offset_gaps): (i64, bool),
 ) -> Result<Result<RecordBatchHeader, String>, LogError> {
     let remaining = file_len - position;
     if remaining < RECORD_BATCH_HEADER_BYTES as u64 {
@@ -160,7 +163,9 @@ fn check_next_batch(
     if let Err(e) = validate_batch(batch) {
         return Ok(Err(e.to_string()));
     }
-    if header.base_offset != expected_offset {
+    let in_place = header.base_offset == expected_offset
+        || (offset_gaps && header.base_offset > expected_offset);
+    if !in_place {
         return Ok(Err(format!(
             "batch base offset {} where {expected_offset} was expected",
             header.base_offset
@@ -175,6 +180,7 @@ impl<'a> LogLoader<'a> {
             dir,
             index_interval_bytes,
             dir_changed: false,
+            offset_gaps: false,
         }
     }
 
@@ -188,6 +194,8 @@ impl<'a> LogLoader<'a> {
                 sync_dir(parent)?;
             }
         }
+        let swapped = recover_interrupted_swaps(self.dir)?;
+        self.offset_gaps = swapped || self.dir.join(CLEANER_CHECKPOINT_FILE).exists();
         let bases = self.list_segments()?;
         let checkpoint = read_recovery_point(self.dir)?;
         let mut producers = ProducerReplay {
@@ -201,7 +209,11 @@ impl<'a> LogLoader<'a> {
         }
         let recovery_point = checkpoint.unwrap_or(i64::MIN);
         for (i, &base) in bases.iter().enumerate() {
-            if let Some(prev) = segments.last() {
+            if let Some(prev) = segments.last_mut() {
+                if self.offset_gaps && prev.next_offset() < base {
+                    // The cleaner removed the last records of the previous segment.
+                    prev.extend_next_offset(base);
+                }
                 if prev.next_offset() != base {
                     self.drop_segments(
                         &bases[i..],
@@ -212,7 +224,10 @@ impl<'a> LogLoader<'a> {
             }
             let next_base = bases.get(i + 1).copied();
             if let Some(next) = next_base.filter(|&next| next <= recovery_point) {
-                if let Some(segment) = LogSegment::open_trusted(self.dir, base, next)? {
+                if let Some(mut segment) = LogSegment::open_trusted(self.dir, base, next)? {
+                    if self.offset_gaps {
+                        segment.allow_offset_gaps();
+                    }
                     segments.push(segment);
                     continue;
                 }
@@ -293,6 +308,9 @@ impl<'a> LogLoader<'a> {
     ) -> Result<(LogSegment, bool), LogError> {
         producers.scan_start.get_or_insert(base_offset);
         let mut segment = LogSegment::open_for_recovery(self.dir, base_offset)?;
+        if self.offset_gaps {
+            segment.allow_offset_gaps();
+        }
         let file = segment.file();
         let path = segment.log_path().to_path_buf();
         let file_len = file
@@ -308,7 +326,8 @@ impl<'a> LogLoader<'a> {
         let mut position = 0u64;
         let mut expected_offset = base_offset;
         while position < file_len {
-            match check_next_batch(&mut reader, position, file_len, expected_offset)? {
+            let expected = (expected_offset, self.offset_gaps);
+            match check_next_batch(&mut reader, position, file_len, expected)? {
                 Ok(header) => {
                     segment.account_batch(&header, position, self.index_interval_bytes)?;
                     producers.replay(&header);

@@ -4,7 +4,8 @@
 //! retention deletes the oldest segments while the partition is larger than `retention_bytes`. Only a
 //! prefix of the segment list goes, never the active segment; so that an idle partition does not keep an
 //! expired active segment forever, an expired non-empty active segment is rolled first (as Kafka does) and
-//! then deleted like any other. The decisions are pure functions over segment summaries, unit-tested here.
+//! then deleted like any other. Retention applies only when `cleanup.policy` includes `delete`: a
+//! `compact`-only log never loses data by time or size. The decisions are pure functions over segment summaries, unit-tested here.
 
 use crate::error::LogError;
 use crate::log::Log;
@@ -42,6 +43,9 @@ impl Log {
     /// offset. Returns how many segments were deleted.
     pub fn apply_retention(&mut self, now_ms: i64) -> Result<usize, LogError> {
         let mut deleted = 0;
+        if !self.config().cleanup_policy.deletes() {
+            return Ok(0);
+        }
         if let Some(retention_ms) = self.config().retention_ms {
             let timestamps: Vec<i64> = self.segments().iter().map(|s| s.max_timestamp()).collect();
             let expired = expired_prefix(&timestamps, now_ms, retention_ms);

@@ -48,6 +48,8 @@ pub struct LogSegment {
     /// first append (not the producer's timestamp, so that producers replaying old data do not make
     /// every append roll); after a restart, the first batch's max timestamp.
     rolling_timestamp_ms: Option<i64>,
+    /// Whether batches may skip offsets (a compacted segment: the cleaner removed batches between them).
+    offset_gaps: bool,
 }
 
 fn open_log_file(path: &Path, truncate: bool) -> Result<File, LogError> {
@@ -68,6 +70,26 @@ impl LogSegment {
         Self::with_fresh_indexes(dir, base_offset, log_path, log)
     }
 
+    /// Creates the empty segment the cleaner writes beside the originals: every file name carries the
+    /// `.{suffix}` (`cleaned`) suffix until the swap renames it.
+    pub(crate) fn create_beside(
+        dir: &Path,
+        base_offset: i64,
+        suffix: &str,
+    ) -> Result<Self, LogError> {
+        let name = |file: &str| segment_path(dir, base_offset, &format!("{file}.{suffix}"));
+        let log_path = name(LOG_FILE_SUFFIX);
+        let log = open_log_file(&log_path, true)?;
+        let mut segment = Self::with_index_paths(
+            base_offset,
+            log_path,
+            log,
+            (&name(INDEX_FILE_SUFFIX), &name(TIME_INDEX_FILE_SUFFIX)),
+        )?;
+        segment.offset_gaps = true;
+        Ok(segment)
+    }
+
     /// Opens an existing segment file for recovery: its indexes are recreated empty and the caller feeds
     /// every valid batch to [`LogSegment::account_batch`], then truncates with
     /// [`LogSegment::truncate_file`].
@@ -83,18 +105,30 @@ impl LogSegment {
         log_path: PathBuf,
         log: File,
     ) -> Result<Self, LogError> {
+        let index_path = segment_path(dir, base_offset, INDEX_FILE_SUFFIX);
+        let time_index_path = segment_path(dir, base_offset, TIME_INDEX_FILE_SUFFIX);
+        Self::with_index_paths(base_offset, log_path, log, (&index_path, &time_index_path))
+    }
+
+    fn with_index_paths(
+        base_offset: i64,
+        log_path: PathBuf,
+        log: File,
+        (index_path, time_index_path): (&Path, &Path),
+    ) -> Result<Self, LogError> {
         Ok(Self {
             base_offset,
             log_path,
             log: Arc::new(log),
             size: 0,
             next_offset: base_offset,
-            offset_index: OffsetIndex::create(&segment_path(dir, base_offset, INDEX_FILE_SUFFIX))?,
-            time_index: TimeIndex::create(&segment_path(dir, base_offset, TIME_INDEX_FILE_SUFFIX))?,
+            offset_index: OffsetIndex::create(index_path)?,
+            time_index: TimeIndex::create(time_index_path)?,
             bytes_since_last_index_entry: 0,
             max_timestamp: NO_TIMESTAMP,
             offset_of_max_timestamp: base_offset,
             rolling_timestamp_ms: None,
+            offset_gaps: false,
         })
     }
 
@@ -149,6 +183,7 @@ impl LogSegment {
             max_timestamp,
             offset_of_max_timestamp,
             rolling_timestamp_ms: None,
+            offset_gaps: false,
         }))
     }
 
@@ -179,6 +214,21 @@ impl LogSegment {
 
     pub fn rolling_timestamp_ms(&self) -> Option<i64> {
         self.rolling_timestamp_ms
+    }
+
+    /// Lets batches skip offsets (the segment was compacted by the log cleaner).
+    pub(crate) fn allow_offset_gaps(&mut self) {
+        self.offset_gaps = true;
+    }
+
+    /// Moves the next offset up to `next_offset` (the next segment's base): a compacted segment's last
+    /// records may have been cleaned away, and its offsets still run up to the next segment.
+    pub(crate) fn extend_next_offset(&mut self, next_offset: i64) {
+        assert!(
+            next_offset >= self.next_offset,
+            "a segment's next offset only grows"
+        );
+        self.next_offset = next_offset;
     }
 
     pub fn log_path(&self) -> &Path {
@@ -383,7 +433,10 @@ impl LogSegment {
                 let in_place = header.base_offset >= self.base_offset
                     && header.last_offset() >= header.base_offset
                     && header.last_offset() < self.next_offset
-                    && previous_last_offset.is_none_or(|last| header.base_offset == last + 1);
+                    && previous_last_offset.is_none_or(|last| {
+                        header.base_offset == last + 1
+                            || (self.offset_gaps && header.base_offset > last)
+                    });
                 if in_place {
                     Ok(header)
                 } else {

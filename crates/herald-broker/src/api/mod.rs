@@ -80,6 +80,7 @@ pub(crate) fn log_error_code(error: &herald_log::LogError) -> i16 {
         | LogError::InvalidRecordBatch { .. } => ResponseError::CorruptMessage,
         LogError::BatchTooLarge { .. } => ResponseError::MessageTooLarge,
         LogError::InvalidTimestamp { .. } => ResponseError::InvalidTimestamp,
+        LogError::InvalidRecord { .. } => ResponseError::InvalidRecord,
         LogError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
         LogError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
         LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,

@@ -66,10 +66,8 @@ pub struct ConfigDef {
 }
 
 const LONG_MAX: &str = "9223372036854775807";
-/// The compaction family, until the log cleaner runs in the broker: only the defaults (so that a
-/// compact topic is never accepted and then deleted by time, as it used to be).
-const COMPACTION: Effect =
-    Effect::DefaultOnly("log compaction is not available yet (the log cleaner is being built)");
+/// The compaction family: applied by herald-log's cleaner, which the broker runs.
+const COMPACTION: Effect = Effect::Enforced;
 const REPLICATION_ONLY: &str = "replication only: one node has no followers";
 const TIERED_ONLY: &str = "tiered storage only: herald keeps every segment local";
 

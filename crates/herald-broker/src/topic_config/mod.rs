@@ -14,7 +14,7 @@ pub mod catalog;
 
 use std::collections::BTreeMap;
 
-use herald_log::{LogConfig, TimestampType};
+use herald_log::{CleanupPolicy, LogConfig, TimestampType};
 
 use crate::{BrokerConfig, BrokerError};
 use catalog::{ConfigDef, Effect, Kind, CONFIGS};
@@ -41,6 +41,14 @@ pub const MESSAGE_TIMESTAMP_BEFORE_MAX_MS: &str = "message.timestamp.before.max.
 pub const MESSAGE_TIMESTAMP_AFTER_MAX_MS: &str = "message.timestamp.after.max.ms";
 /// `message.timestamp.difference.max.ms` (deprecated: both bounds when the two above are unset).
 pub const MESSAGE_TIMESTAMP_DIFFERENCE_MAX_MS: &str = "message.timestamp.difference.max.ms";
+/// `delete.retention.ms`: how long a tombstone outlives its batch's first clean.
+pub const DELETE_RETENTION_MS: &str = "delete.retention.ms";
+/// `min.compaction.lag.ms`: records younger than this are not compacted.
+pub const MIN_COMPACTION_LAG_MS: &str = "min.compaction.lag.ms";
+/// `max.compaction.lag.ms`: records are compacted within about this long.
+pub const MAX_COMPACTION_LAG_MS: &str = "max.compaction.lag.ms";
+/// `min.cleanable.dirty.ratio`: a double in [0, 1].
+pub const MIN_CLEANABLE_DIRTY_RATIO: &str = "min.cleanable.dirty.ratio";
 /// `min.insync.replicas`: above 1, acks=all produces answer NOT_ENOUGH_REPLICAS.
 pub const MIN_INSYNC_REPLICAS: &str = "min.insync.replicas";
 
@@ -227,7 +235,34 @@ pub fn log_config(broker: &BrokerConfig, overrides: &TopicConfigs) -> LogConfig 
         bound(parsed(overrides, MESSAGE_TIMESTAMP_BEFORE_MAX_MS).or(difference));
     config.timestamp_after_max_ms =
         bound(parsed(overrides, MESSAGE_TIMESTAMP_AFTER_MAX_MS).or(difference));
+    apply_compaction_configs(&mut config, overrides);
     config
+}
+
+/// The cleanup policy and the log cleaner's topic configs.
+fn apply_compaction_configs(config: &mut LogConfig, overrides: &TopicConfigs) {
+    if let Some(policy) = overrides
+        .get(CLEANUP_POLICY)
+        .and_then(|v| CleanupPolicy::parse(v))
+    {
+        config.cleanup_policy = policy;
+    }
+    if let Some(v) = parsed(overrides, DELETE_RETENTION_MS).and_then(non_negative) {
+        config.delete_retention_ms = v;
+    }
+    if let Some(v) = parsed(overrides, MIN_COMPACTION_LAG_MS).and_then(non_negative) {
+        config.min_compaction_lag_ms = v;
+    }
+    if let Some(v) = parsed(overrides, MAX_COMPACTION_LAG_MS).and_then(non_negative) {
+        config.max_compaction_lag_ms = v;
+    }
+    let ratio = overrides
+        .get(MIN_CLEANABLE_DIRTY_RATIO)
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|r| (0.0..=1.0).contains(r));
+    if let Some(ratio) = ratio {
+        config.min_cleanable_dirty_ratio = ratio;
+    }
 }
 
 /// `min.insync.replicas` of a topic (1 unless overridden).
@@ -342,6 +377,26 @@ mod tests {
         assert_eq!(described.len(), CONFIGS.len());
     }
 
+    // The compaction configs reach the log config.
+    #[test]
+    fn compaction_configs_apply_to_log_config() {
+        let broker = BrokerConfig::default();
+        let overrides = validate_all([
+            (CLEANUP_POLICY, Some("delete,compact")),
+            (DELETE_RETENTION_MS, Some("100")),
+            (MIN_COMPACTION_LAG_MS, Some("5")),
+            (MAX_COMPACTION_LAG_MS, Some("60000")),
+            (MIN_CLEANABLE_DIRTY_RATIO, Some("0.25")),
+        ])
+        .unwrap_or_default();
+        let config = log_config(&broker, &overrides);
+        assert_eq!(config.cleanup_policy, CleanupPolicy::CompactDelete);
+        assert_eq!(config.delete_retention_ms, 100);
+        assert_eq!(config.min_compaction_lag_ms, 5);
+        assert_eq!(config.max_compaction_lag_ms, 60_000);
+        assert!((config.min_cleanable_dirty_ratio - 0.25).abs() < 1e-9);
+    }
+
     // Unknown names, unparsable values and values herald cannot honour are rejected with
     // INVALID_CONFIG; every Kafka config accepts its own default.
     #[test]
@@ -356,11 +411,11 @@ mod tests {
         );
         assert!(validate("remote.storage.enable", Some("true")).is_err());
         assert!(validate("min.cleanable.dirty.ratio", Some("1.5")).is_err());
-        // Until the log cleaner runs, compaction is refused rather than accepted and ignored.
-        assert!(validate(CLEANUP_POLICY, Some("compact, delete")).is_err());
         assert_eq!(
-            validate(CLEANUP_POLICY, Some(" delete ")).ok().as_deref(),
-            Some("delete")
+            validate(CLEANUP_POLICY, Some(" compact, delete "))
+                .ok()
+                .as_deref(),
+            Some("compact,delete")
         );
         for def in CONFIGS {
             assert!(

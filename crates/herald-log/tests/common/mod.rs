@@ -154,3 +154,163 @@ pub fn read_all(log: &Log, from: i64) -> Vec<RecordBatchHeader> {
 pub fn segment_file(dir: &std::path::Path, base_offset: i64, suffix: &str) -> std::path::PathBuf {
     dir.join(format!("{base_offset:020}.{suffix}"))
 }
+
+/// A record of a keyed test batch: key and value, `None` for null (a null value is a tombstone).
+pub type KeyValue = (Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// What a keyed test batch looks like.
+#[derive(Debug, Clone)]
+pub struct KeyedSpec {
+    pub records: Vec<KeyValue>,
+    /// Compression codec id (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd).
+    pub codec: i16,
+    pub base_timestamp: i64,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
+}
+
+impl Default for KeyedSpec {
+    fn default() -> Self {
+        Self {
+            records: Vec::new(),
+            codec: 0,
+            base_timestamp: 1_700_000_000_000,
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+        }
+    }
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
+    match bytes {
+        Some(b) => {
+            put_varint(out, b.len() as i64);
+            out.extend_from_slice(b);
+        }
+        None => put_varint(out, -1),
+    }
+}
+
+/// A valid v2 batch of keyed records, compressed with `spec.codec`. Record `i` has timestamp
+/// `base_timestamp + i` and one header `h` = `i`.
+pub fn keyed(spec: &KeyedSpec) -> Vec<u8> {
+    let mut records = Vec::new();
+    for (i, (key, value)) in spec.records.iter().enumerate() {
+        let mut body = vec![0u8];
+        put_varint(&mut body, i as i64);
+        put_varint(&mut body, i as i64);
+        put_bytes(&mut body, key.as_deref());
+        put_bytes(&mut body, value.as_deref());
+        put_varint(&mut body, 1);
+        put_bytes(&mut body, Some(b"h"));
+        put_bytes(&mut body, Some(i.to_string().as_bytes()));
+        put_varint(&mut records, body.len() as i64);
+        records.extend(body);
+    }
+    let section = herald_log::cleaner::codec::compress(
+        spec.codec,
+        herald_log::cleaner::codec::Framing::Plain,
+        &records,
+    )
+    .unwrap();
+    let n = spec.records.len() as i32;
+    let mut after_crc = Vec::new();
+    after_crc.extend_from_slice(&spec.codec.to_be_bytes());
+    after_crc.extend_from_slice(&(n - 1).to_be_bytes());
+    after_crc.extend_from_slice(&spec.base_timestamp.to_be_bytes());
+    after_crc.extend_from_slice(&(spec.base_timestamp + i64::from(n - 1)).to_be_bytes());
+    after_crc.extend_from_slice(&spec.producer_id.to_be_bytes());
+    after_crc.extend_from_slice(&spec.producer_epoch.to_be_bytes());
+    after_crc.extend_from_slice(&spec.base_sequence.to_be_bytes());
+    after_crc.extend_from_slice(&n.to_be_bytes());
+    after_crc.extend_from_slice(&section);
+    let mut out = Vec::new();
+    out.extend_from_slice(&0i64.to_be_bytes());
+    out.extend_from_slice(&((9 + after_crc.len()) as i32).to_be_bytes());
+    out.extend_from_slice(&(-1i32).to_be_bytes());
+    out.push(2);
+    out.extend_from_slice(&crc32c::crc32c(&after_crc).to_be_bytes());
+    out.extend(after_crc);
+    out
+}
+
+/// `key-{k}` / `value-{k}-{v}` as a record.
+pub fn kv(key: usize, version: usize) -> KeyValue {
+    (
+        Some(format!("key-{key}").into_bytes()),
+        Some(format!("value-{key}-{version}").into_bytes()),
+    )
+}
+
+/// A tombstone for `key-{k}`.
+pub fn tombstone(key: usize) -> KeyValue {
+    (Some(format!("key-{key}").into_bytes()), None)
+}
+
+/// One record as read back: offset, timestamp, key, value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadRecord {
+    pub offset: i64,
+    pub timestamp: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+}
+
+/// Every record of the log, read batch by batch from the log start (CRCs checked, records decompressed).
+pub fn read_records(log: &Log) -> Vec<ReadRecord> {
+    let mut out = Vec::new();
+    let mut next = log.log_start_offset();
+    while next < log.log_end_offset() {
+        let bytes = log.read(next, 256 * 1024).unwrap();
+        let batches = split_batches(&bytes).unwrap();
+        assert!(!batches.is_empty(), "read at {next} returned nothing");
+        for (h, range) in batches {
+            assert!(h.last_offset() >= next, "batch before the offset asked for");
+            let section = &bytes[range][herald_log::RECORD_BATCH_HEADER_BYTES..];
+            let (plain, _) =
+                herald_log::cleaner::codec::decompress(h.compression(), section).unwrap();
+            let mut count = 0;
+            for r in herald_log::cleaner::records::Records::new(&plain) {
+                let r = r.unwrap();
+                count += 1;
+                out.push(ReadRecord {
+                    offset: h.base_offset + i64::from(r.offset_delta),
+                    timestamp: h.base_timestamp + r.timestamp_delta,
+                    key: r.key.map(<[u8]>::to_vec),
+                    value: r.value.map(<[u8]>::to_vec),
+                });
+            }
+            assert_eq!(
+                count, h.records_count,
+                "records count of batch at {}",
+                h.base_offset
+            );
+            next = h.last_offset() + 1;
+        }
+    }
+    out
+}
+
+/// Latest record per key among `records` (what a compacted log must return for keys below the
+/// active segment, plus anything newer).
+pub fn latest_per_key(records: &[ReadRecord]) -> std::collections::BTreeMap<Vec<u8>, ReadRecord> {
+    let mut latest = std::collections::BTreeMap::new();
+    for r in records {
+        if let Some(key) = &r.key {
+            latest.insert(key.clone(), r.clone());
+        }
+    }
+    latest
+}
+
+/// A compacted config: small segments, no time retention, tombstones kept `delete_retention_ms`.
+pub fn compact_config(segment_bytes: u64) -> LogConfig {
+    LogConfig {
+        cleanup_policy: herald_log::CleanupPolicy::Compact,
+        delete_retention_ms: 1000,
+        min_cleanable_dirty_ratio: 0.0,
+        ..small_config(segment_bytes)
+    }
+}
