@@ -74,10 +74,16 @@ impl Partition {
         Ok(info)
     }
 
-    /// Reads whole batches from `offset`, at most `max_bytes` but at least one batch.
-    pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult, LogError> {
+    /// Reads whole batches from `offset`, at most `max_bytes`; with `min_one_batch` at least one batch
+    /// even if it is larger (see [`Log::read_within`]).
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+    ) -> Result<ReadResult, LogError> {
         let log = self.read_log();
-        let records = log.read(offset, max_bytes)?;
+        let records = log.read_within(offset, max_bytes, min_one_batch)?;
         Ok(ReadResult {
             records,
             log_start_offset: log.log_start_offset(),

@@ -272,6 +272,20 @@ impl Log {
     /// least one whole batch when `offset < log_end_offset`. Empty at the log end offset;
     /// `OffsetOutOfRange` below the log start offset or above the log end offset.
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<Vec<u8>, LogError> {
+        self.read_within(offset, max_bytes, true)
+    }
+
+    /// Reads whole batches starting with the one that contains `offset`, up to `max_bytes`. With
+    /// `min_one_batch` the first batch is returned even when it alone exceeds `max_bytes` (Kafka's
+    /// `minOneMessage`, KIP-74: only the first non-empty partition of a fetch gets it); without it the
+    /// read never exceeds `max_bytes` and may be empty. The offset range is checked either way, so a
+    /// fetch that has no room left still learns OFFSET_OUT_OF_RANGE.
+    pub fn read_within(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+    ) -> Result<Vec<u8>, LogError> {
         let (log_start_offset, log_end_offset) = (self.log_start_offset(), self.log_end_offset());
         if offset < log_start_offset || offset > log_end_offset {
             return Err(LogError::OffsetOutOfRange {
@@ -298,7 +312,8 @@ impl Log {
                 continue;
             }
             let room = max_bytes.saturating_sub(out.len());
-            let reached_end = segment.read_batches(position, room, out.is_empty(), &mut out)?;
+            let at_least_one = min_one_batch && out.is_empty();
+            let reached_end = segment.read_batches(position, room, at_least_one, &mut out)?;
             if !reached_end || out.len() >= max_bytes {
                 break;
             }
