@@ -7,9 +7,9 @@
 //! them.
 //!
 //! This crate is synchronous `std::fs` code with no async runtime and no protocol crate: it knows the
-//! 61-byte record-batch header and CRC32C, nothing more. The broker wraps each `Log` in a lock and does
-//! fsyncs outside it through [`FlushTarget`] so that one fsync covers every append that arrived meanwhile
-//! (group commit).
+//! 61-byte record-batch header, CRC32C, and of the records only their offsets and timestamps. The
+//! broker wraps each `Log` in a lock and does fsyncs outside it through [`FlushTarget`] so that one
+//! fsync covers every append that arrived meanwhile (group commit).
 //!
 //! Layout of the crate, by role:
 //! - [`log`]: the [`Log`] API (append, read, flush targets, timestamps); [`retention`] adds
@@ -21,6 +21,8 @@
 //! - [`producer_state`]: idempotent-producer sequence checks and their snapshot.
 //! - [`checkpoint`]: the recovery-point checkpoint and atomic small-file writes.
 //! - [`batch`]: the record-batch v2 header and CRC32C validation.
+//! - [`records`]: record offsets and timestamps inside a batch (ListOffsets), through [`codec`]'s
+//!   decompressing readers.
 //!
 //! Files in a partition directory: `{base:020}.log|.index|.timeindex` per segment,
 //! `recovery-point-checkpoint` (offset below which everything was fsynced; written at every roll and
@@ -30,11 +32,13 @@
 
 pub mod batch;
 pub mod checkpoint;
+pub mod codec;
 pub mod config;
 pub mod error;
 pub mod index;
 pub mod log;
 pub mod producer_state;
+pub mod records;
 pub mod recovery;
 pub mod retention;
 pub mod segment;

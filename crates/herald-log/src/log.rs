@@ -367,8 +367,9 @@ impl Log {
         write_recovery_point(&self.dir, self.recovery_point)
     }
 
-    /// The first offset whose batch has a max timestamp `>= timestamp_ms`, with that timestamp; `None` if
-    /// every record is older. Batch granularity: the offset is the base offset of the first such batch.
+    /// The first record whose timestamp is `>= timestamp_ms`: (offset, its timestamp); `None` if every
+    /// record is older. Record granularity, as Kafka's `UnifiedLog.fetchOffsetByTimestamp`: the first
+    /// segment whose largest timestamp reaches the target holds the answer.
     pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<(i64, i64)>, LogError> {
         for segment in &self.segments {
             if let Some(found) = segment.find_timestamp(timestamp_ms)? {
@@ -378,16 +379,21 @@ impl Log {
         Ok(None)
     }
 
-    /// The largest timestamp in the log and the offset of the batch's last record that carries it, or
-    /// `None` for an empty log (ListOffsets -3).
-    pub fn max_timestamp(&self) -> Option<(i64, i64)> {
-        self.segments
-            .iter()
-            .filter(|s| !s.is_empty())
-            .fold(None, |best: Option<(i64, i64)>, s| match best {
-                Some((ts, _)) if ts >= s.max_timestamp() => best,
-                _ => Some((s.max_timestamp(), s.offset_of_max_timestamp())),
-            })
+    /// The largest timestamp in the log and the offset of the first record that carries it (the
+    /// first segment that has it, then the first record there), or `None` for an empty log
+    /// (ListOffsets -3, KIP-734).
+    pub fn max_timestamp(&self) -> Result<Option<(i64, i64)>, LogError> {
+        let newest = self.segments.iter().filter(|s| !s.is_empty()).fold(
+            None,
+            |best: Option<&LogSegment>, s| match best {
+                Some(b) if b.max_timestamp() >= s.max_timestamp() => best,
+                _ => Some(s),
+            },
+        );
+        match newest {
+            Some(segment) => segment.max_timestamp_record(),
+            None => Ok(None),
+        }
     }
 
     /// Size of all segments in bytes.
