@@ -1,12 +1,17 @@
 //! DescribeGroups (0-5): state, protocol and members of each group; member metadata and assignments are
 //! shown only when the group is Stable, and an unknown group is described as Dead, as Kafka does.
+//! Authorized operations (v3+, when asked) are Kafka's group bitfield (`authorized_operations.rs`).
 
 use std::sync::Arc;
 
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
-use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse, RequestHeader};
+use kafka_protocol::messages::{
+    ApiKey, DescribeGroupsRequest, DescribeGroupsResponse, RequestHeader,
+};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authorized_operations::{unrestricted, AuthorizedResource};
+use crate::answer_log::warn_error;
 use crate::BrokerState;
 
 /// Answers a DescribeGroups request.
@@ -16,14 +21,23 @@ pub fn handle(
     request: DescribeGroupsRequest,
 ) -> DescribeGroupsResponse {
     let with_instance_ids = header.request_api_version >= 4;
+    let operations = unrestricted(
+        state,
+        AuthorizedResource::Group,
+        header.request_api_version >= 3 && request.include_authorized_operations,
+    );
     let groups = request
         .groups
         .into_iter()
         .map(
             |group_id| match state.coordinator.describe_group(&group_id) {
-                Err(error) => DescribedGroup::default()
-                    .with_group_id(group_id)
-                    .with_error_code(error.code()),
+                Err(error) => {
+                    warn_error(ApiKey::DescribeGroups, header, error.code(), &&*group_id);
+                    DescribedGroup::default()
+                        .with_group_id(group_id)
+                        .with_error_code(error.code())
+                        .with_authorized_operations(operations)
+                }
                 Ok(summary) => {
                     let members = summary
                         .members
@@ -50,6 +64,7 @@ pub fn handle(
                         .with_protocol_type(StrBytes::from_string(summary.protocol_type))
                         .with_protocol_data(StrBytes::from_string(summary.protocol_name))
                         .with_members(members)
+                        .with_authorized_operations(operations)
                 }
             },
         )

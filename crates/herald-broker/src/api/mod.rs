@@ -5,6 +5,7 @@
 //! response" (a Produce with acks=0). Not here: decoding, version checks (`connection.rs`).
 
 pub mod api_versions;
+pub mod authorized_operations;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
