@@ -18,6 +18,7 @@
 //!
 //! Main types: [`Broker`], [`BrokerHandle`], [`BrokerConfig`], [`BrokerError`].
 
+mod answer_log;
 pub mod api;
 pub mod auth;
 pub mod clock;

@@ -153,15 +153,20 @@ impl Partition {
         Ok(info)
     }
 
-    /// Reads whole batches from `offset` below the high watermark, at most `max_bytes` but at least
-    /// one batch when there is one.
-    pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult, LogError> {
+    /// Reads whole batches from `offset` below the high watermark, at most `max_bytes`; with
+    /// `min_one_batch` at least one batch even if it is larger (see [`Log::read_within`]).
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+    ) -> Result<ReadResult, LogError> {
         let log = self.read_log();
         let high_watermark = self.high_watermark_of(&log);
         let mut records = if offset >= high_watermark && offset <= log.log_end_offset() {
             Vec::new() // at or past the high watermark: nothing to serve yet
         } else {
-            log.read(offset, max_bytes)?
+            log.read_within(offset, max_bytes, min_one_batch)?
         };
         records.truncate(bytes_below(&records, high_watermark));
         self.io

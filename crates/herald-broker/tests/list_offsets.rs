@@ -28,7 +28,7 @@ async fn list_offset(raw: &mut RawClient, timestamp: i64) -> (i64, i64) {
     (partition.offset, partition.timestamp)
 }
 
-// Offsets by timestamp find the first batch at or after the time; -2/-1/-3 give earliest, latest
+// Offsets by timestamp find the first record at or after the time; -2/-1/-3 give earliest, latest
 // and the record with the largest timestamp.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offsets_by_time() {

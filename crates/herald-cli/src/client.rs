@@ -4,7 +4,7 @@
 //! Commands never assume herald-broker: these settings are all it takes to point them at a real Kafka
 //! cluster, including its security settings (`-X security.protocol=SASL_SSL -X sasl.mechanism=...`).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use rdkafka::admin::AdminClient;
@@ -12,7 +12,7 @@ use rdkafka::client::ClientContext;
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, ConsumerContext};
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::metadata::Metadata;
 use rdkafka::types::RDKafkaErrorCode;
 
@@ -107,8 +107,7 @@ impl ClientArgs {
     /// Cluster metadata for one topic or all, with an error naming the brokers when they can't be reached.
     pub fn metadata(&self, consumer: &Reader, topic: Option<&str>) -> anyhow::Result<Metadata> {
         use rdkafka::consumer::Consumer;
-        consumer
-            .fetch_metadata(topic, self.timeout)
+        self.retry_transient(|remaining| consumer.fetch_metadata(topic, remaining))
             .with_context(|| {
                 format!(
                     "cannot reach brokers at {} within {:?}",
@@ -116,6 +115,61 @@ impl ClientArgs {
                 )
             })
     }
+}
+
+impl ClientArgs {
+    /// Runs `operation` (given the time left) until it succeeds, fails with an error that is not
+    /// transient, or `--timeout` has passed. Right after a change (a topic just created, a consumer
+    /// that just left its group) or on a busy machine, librdkafka's one-shot calls (watermarks, group
+    /// lists, committed offsets) can fail with a timeout, a transport error or a coordinator or leader
+    /// not known yet, although the same call a moment later succeeds: a command must not give up
+    /// (and print nothing) on those.
+    pub fn retry_transient<T>(
+        &self,
+        mut operation: impl FnMut(Duration) -> KafkaResult<T>,
+    ) -> KafkaResult<T> {
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            match operation(remaining.max(RETRY_ATTEMPT_MIN)) {
+                Err(error) if is_transient(&error) && Instant::now() + RETRY_BACKOFF < deadline => {
+                    tracing::debug!(%error, "transient error; retrying");
+                    std::thread::sleep(RETRY_BACKOFF);
+                }
+                result => return result,
+            }
+        }
+    }
+}
+
+/// Pause between attempts of [`ClientArgs::retry_transient`].
+const RETRY_BACKOFF: Duration = Duration::from_millis(200);
+/// Shortest time one attempt gets, even when the deadline is near.
+const RETRY_ATTEMPT_MIN: Duration = Duration::from_millis(500);
+
+/// Whether `error` is one a cluster gives transiently (see [`ClientArgs::retry_transient`]).
+fn is_transient(error: &KafkaError) -> bool {
+    use RDKafkaErrorCode::*;
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            OperationTimedOut
+                | RequestTimedOut
+                | BrokerTransportFailure
+                | AllBrokersDown
+                | Partial
+                | CoordinatorLoadInProgress
+                | CoordinatorNotAvailable
+                | NotCoordinator
+                | LeaderNotAvailable
+                | NotLeaderForPartition
+                | UnknownPartition
+                | UnknownTopicOrPartition
+                | UnknownTopic
+                | WaitingForCoordinator
+                | TimedOutQueue
+        )
+    )
 }
 
 /// Fails with a clear message when the metadata names `topic` with an error (e.g. it doesn't exist).

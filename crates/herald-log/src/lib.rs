@@ -7,10 +7,10 @@
 //! them.
 //!
 //! This crate is synchronous `std::fs` code with no async runtime and no protocol crate: it knows the
-//! 61-byte record-batch header and CRC32C, and, for the log cleaner, the records inside a batch and their
-//! codecs. The broker wraps each `Log` in a lock and does
-//! fsyncs outside it through [`FlushTarget`] so that one fsync covers every append that arrived meanwhile
-//! (group commit).
+//! 61-byte record-batch header and CRC32C, the offsets and timestamps of the records inside a batch
+//! (ListOffsets), and, for the log cleaner, the records themselves and their codecs. The broker wraps
+//! each `Log` in a lock and does fsyncs outside it through [`FlushTarget`] so that one fsync covers
+//! every append that arrived meanwhile (group commit).
 //!
 //! Layout of the crate, by role:
 //! - [`log`]: the [`Log`] API (append, read, flush targets, timestamps); [`retention`] adds
@@ -24,6 +24,8 @@
 //! - [`cleaner`]: the log cleaner (Kafka's log compaction): [`Cleaner`] thread, [`clean_log`], the
 //!   record codecs, the bounded key map and the crash-safe segment swap.
 //! - [`batch`]: the record-batch v2 header and CRC32C validation.
+//! - [`records`]: record offsets and timestamps inside a batch (ListOffsets), through [`codec`]'s
+//!   decompressing readers.
 //!
 //! Files in a partition directory: `{base:020}.log|.index|.timeindex` per segment,
 //! `recovery-point-checkpoint` (offset below which everything was fsynced; written at every roll and
@@ -35,11 +37,13 @@
 pub mod batch;
 pub mod checkpoint;
 pub mod cleaner;
+pub mod codec;
 pub mod config;
 pub mod error;
 pub mod index;
 pub mod log;
 pub mod producer_state;
+pub mod records;
 pub mod recovery;
 pub mod retention;
 pub mod segment;

@@ -337,6 +337,20 @@ impl Log {
     /// least one whole batch when `offset < log_end_offset`. Empty at the log end offset;
     /// `OffsetOutOfRange` below the log start offset or above the log end offset.
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<Vec<u8>, LogError> {
+        self.read_within(offset, max_bytes, true)
+    }
+
+    /// Reads whole batches starting with the one that contains `offset`, up to `max_bytes`. With
+    /// `min_one_batch` the first batch is returned even when it alone exceeds `max_bytes` (Kafka's
+    /// `minOneMessage`, KIP-74: only the first non-empty partition of a fetch gets it); without it the
+    /// read never exceeds `max_bytes` and may be empty. The offset range is checked either way, so a
+    /// fetch that has no room left still learns OFFSET_OUT_OF_RANGE.
+    pub fn read_within(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+    ) -> Result<Vec<u8>, LogError> {
         let (log_start_offset, log_end_offset) = (self.log_start_offset(), self.log_end_offset());
         if offset < log_start_offset || offset > log_end_offset {
             return Err(LogError::OffsetOutOfRange {
@@ -363,7 +377,8 @@ impl Log {
                 continue;
             }
             let room = max_bytes.saturating_sub(out.len());
-            let reached_end = segment.read_batches(position, room, out.is_empty(), &mut out)?;
+            let at_least_one = min_one_batch && out.is_empty();
+            let reached_end = segment.read_batches(position, room, at_least_one, &mut out)?;
             if !reached_end || out.len() >= max_bytes {
                 break;
             }
@@ -417,8 +432,9 @@ impl Log {
         write_recovery_point(&self.dir, self.recovery_point)
     }
 
-    /// The first offset whose batch has a max timestamp `>= timestamp_ms`, with that timestamp; `None` if
-    /// every record is older. Batch granularity: the offset is the base offset of the first such batch.
+    /// The first record whose timestamp is `>= timestamp_ms`: (offset, its timestamp); `None` if every
+    /// record is older. Record granularity, as Kafka's `UnifiedLog.fetchOffsetByTimestamp`: the first
+    /// segment whose largest timestamp reaches the target holds the answer.
     pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<(i64, i64)>, LogError> {
         for segment in &self.segments {
             if let Some(found) = segment.find_timestamp(timestamp_ms)? {
@@ -428,16 +444,21 @@ impl Log {
         Ok(None)
     }
 
-    /// The largest timestamp in the log and the offset of the batch's last record that carries it, or
-    /// `None` for an empty log (ListOffsets -3).
-    pub fn max_timestamp(&self) -> Option<(i64, i64)> {
-        self.segments
-            .iter()
-            .filter(|s| !s.is_empty())
-            .fold(None, |best: Option<(i64, i64)>, s| match best {
-                Some((ts, _)) if ts >= s.max_timestamp() => best,
-                _ => Some((s.max_timestamp(), s.offset_of_max_timestamp())),
-            })
+    /// The largest timestamp in the log and the offset of the first record that carries it (the
+    /// first segment that has it, then the first record there), or `None` for an empty log
+    /// (ListOffsets -3, KIP-734).
+    pub fn max_timestamp(&self) -> Result<Option<(i64, i64)>, LogError> {
+        let newest = self.segments.iter().filter(|s| !s.is_empty()).fold(
+            None,
+            |best: Option<&LogSegment>, s| match best {
+                Some(b) if b.max_timestamp() >= s.max_timestamp() => best,
+                _ => Some(s),
+            },
+        );
+        match newest {
+            Some(segment) => segment.max_timestamp_record(),
+            None => Ok(None),
+        }
     }
 
     /// Size of all segments in bytes.

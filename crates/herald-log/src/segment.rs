@@ -14,6 +14,7 @@ use std::sync::Arc;
 use crate::batch::{validate_batch, RecordBatchHeader, RECORD_BATCH_HEADER_BYTES};
 use crate::error::{io_error, LogError};
 use crate::index::{OffsetEntry, OffsetIndex, TimeEntry, TimeIndex};
+use crate::records::find_record;
 
 /// Extension of segment data files.
 pub const LOG_FILE_SUFFIX: &str = "log";
@@ -457,7 +458,10 @@ impl LogSegment {
         Ok(at)
     }
 
-    /// The first batch whose max timestamp is `>= timestamp`: (base offset, max timestamp).
+    /// The first record whose timestamp is `>= timestamp`: (offset, its timestamp). The time index
+    /// gives a batch at or before the answer; batch headers are scanned from there and the first batch
+    /// whose max timestamp reaches `timestamp` is read record by record (Kafka's
+    /// `LogSegment.findOffsetByTimestamp`).
     pub fn find_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>, LogError> {
         if self.max_timestamp < timestamp {
             return Ok(None);
@@ -470,11 +474,46 @@ impl LogSegment {
         while position < self.size {
             let header = self.read_header_at(position)?;
             if header.max_timestamp >= timestamp {
-                return Ok(Some((header.base_offset, header.max_timestamp)));
+                let batch = self.read_batch_at(position, &header)?;
+                if let Some(record) = find_record(&batch, |r| r.timestamp >= timestamp)? {
+                    return Ok(Some((record.offset, record.timestamp)));
+                }
             }
             position += header.total_bytes() as u64;
         }
         Ok(None)
+    }
+
+    /// The first record that carries the segment's largest timestamp: (timestamp, offset), or `None`
+    /// when the segment is empty. The batch that first reached the maximum holds it.
+    pub fn max_timestamp_record(&self) -> Result<Option<(i64, i64)>, LogError> {
+        if self.is_empty() {
+            return Ok(None);
+        }
+        let (max_timestamp, batch_offset) = (self.max_timestamp, self.offset_of_max_timestamp);
+        let Some(position) = self.find_position(batch_offset)? else {
+            return Ok(Some((max_timestamp, batch_offset)));
+        };
+        let header = self.read_header_at(position)?;
+        let batch = self.read_batch_at(position, &header)?;
+        let record = find_record(&batch, |r| r.timestamp == max_timestamp)?;
+        Ok(Some((
+            max_timestamp,
+            record.map_or(batch_offset, |r| r.offset),
+        )))
+    }
+
+    /// The whole batch at `position`, whose header is `header`, with its base offset as stored.
+    fn read_batch_at(
+        &self,
+        position: u64,
+        header: &RecordBatchHeader,
+    ) -> Result<Vec<u8>, LogError> {
+        let mut batch = vec![0u8; header.total_bytes()];
+        self.log
+            .read_exact_at(&mut batch, position)
+            .map_err(io_error("read batch", &self.log_path))?;
+        Ok(batch)
     }
 
     /// Deletes the segment's files.

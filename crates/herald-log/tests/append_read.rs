@@ -71,6 +71,32 @@ fn read_limits_and_bounds() {
     ));
 }
 
+// without min_one_batch a read never exceeds max_bytes (it may be empty) but still checks the range;
+// with it the first batch comes whole even when larger (Kafka's minOneMessage)
+#[test]
+fn read_within_honours_max_bytes_unless_one_batch_is_wanted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), small_config(1 << 20)).unwrap();
+    let one = batch(1, 1000);
+    for _ in 0..3 {
+        log.append(&one, 0).unwrap();
+    }
+    assert!(log.read_within(0, one.len() - 1, false).unwrap().is_empty());
+    assert!(log.read_within(0, 0, false).unwrap().is_empty());
+    assert_eq!(
+        headers(&log.read_within(0, one.len() - 1, true).unwrap()).len(),
+        1
+    );
+    assert_eq!(
+        headers(&log.read_within(1, one.len() * 2, false).unwrap()).len(),
+        2
+    );
+    assert!(matches!(
+        log.read_within(9, 0, false),
+        Err(LogError::OffsetOutOfRange { requested: 9, .. })
+    ));
+}
+
 // a request with one corrupt or oversized batch writes nothing
 #[test]
 fn invalid_requests_write_nothing() {

@@ -28,7 +28,7 @@ fn reopen_after_clean_close() {
     assert_eq!(log.segment_count(), segments);
     assert_eq!(read_all(&log, 0), before);
     assert_eq!(log.append(&batch(1, 5000), 0).unwrap().base_offset, 120);
-    assert_eq!(log.max_timestamp(), Some((5000, 120)));
+    assert_eq!(log.max_timestamp().unwrap(), Some((5000, 120)));
 }
 
 // an empty directory opens as an empty log at offset 0, and reopening it changes nothing
@@ -39,7 +39,7 @@ fn empty_directory_opens_empty() {
     let log = Log::open(&path, small_config(1000)).unwrap();
     assert_eq!((log.log_start_offset(), log.log_end_offset()), (0, 0));
     assert!(log.read(0, 100).unwrap().is_empty());
-    assert_eq!(log.max_timestamp(), None);
+    assert_eq!(log.max_timestamp().unwrap(), None);
     drop(log);
     let log = Log::open(&path, small_config(1000)).unwrap();
     assert_eq!(log.log_end_offset(), 0);

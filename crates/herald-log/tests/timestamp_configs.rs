@@ -33,7 +33,7 @@ fn log_append_time_stamps_batches() {
         "record timestamps are left as sent"
     );
     assert_eq!(log.offset_for_timestamp(NOW_MS).unwrap(), Some((0, NOW_MS)));
-    assert_eq!(log.max_timestamp().map(|(ts, _)| ts), Some(NOW_MS));
+    assert_eq!(log.max_timestamp().unwrap().map(|(ts, _)| ts), Some(NOW_MS));
 }
 
 // Under CreateTime a batch too far behind or ahead of the clock is refused and nothing is written;

@@ -1,11 +1,12 @@
 //! Fetch (4-12): serves whole record batches straight from the logs, long-polling until `min_bytes`
 //! are available or `max_wait_ms` has passed.
 //!
-//! Each requested partition gets at least one whole batch when it has data at the fetch offset; the
-//! response stays within `max_bytes` except for that first batch (as in Kafka). An offset outside
-//! [log start, log end] answers OFFSET_OUT_OF_RANGE. Only records below the high watermark are served
-//! (under `--flush always` the last fsynced offset, see `partition.rs`); the last stable offset is the
-//! high watermark (no transactions). While waiting, the handler sleeps on the partitions'
+//! Size limits as in Kafka (KIP-74): each partition gets at most `partition_max_bytes` and the response
+//! at most `max_bytes`, except that the first partition with data at its fetch offset gets its first
+//! batch whole even when that batch is larger, so a large record never blocks a consumer. An offset
+//! outside [log start, log end] answers OFFSET_OUT_OF_RANGE. Only records below the high watermark are
+//! served (under `--flush always` the last fsynced offset, see `partition.rs`); the last stable offset
+//! is the high watermark (no transactions). While waiting, the handler sleeps on the partitions'
 //! high-watermark watch channels, the deadline and shutdown. Fetch sessions (KIP-227) are not
 //! kept: `session_id` 0 tells clients to send full requests.
 
@@ -16,10 +17,11 @@ use bytes::Bytes;
 use futures::future::select_all;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse, RequestHeader, TopicName};
+use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, RequestHeader, TopicName};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::answer_log::warn_error;
 use crate::partition::Partition;
 use crate::BrokerState;
 
@@ -41,7 +43,7 @@ struct WantedTopic {
 /// Answers a Fetch request.
 pub async fn handle(
     state: &Arc<BrokerState>,
-    _header: &RequestHeader,
+    header: &RequestHeader,
     request: FetchRequest,
 ) -> FetchResponse {
     let wait = Duration::from_millis(
@@ -65,6 +67,9 @@ pub async fn handle(
         let (responses, bytes, has_error) = read_all(&wanted, max_bytes);
         let done = bytes >= min_bytes || has_error || Instant::now() >= deadline;
         if done || state.shutdown.is_cancelled() {
+            if has_error {
+                warn_errors(header, &wanted, &responses);
+            }
             return FetchResponse::default().with_responses(responses);
         }
         tokio::select! {
@@ -108,11 +113,17 @@ fn resolve(state: &BrokerState, request: FetchRequest) -> Vec<WantedTopic> {
 }
 
 /// One pass over every wanted partition: the responses, the record bytes read, whether any errored.
+///
+/// Kafka's `ReplicaManager.readFromLog` (KIP-74): partitions are read in request order, each within
+/// `min(partition_max_bytes, what is left of max_bytes)`; only until the first partition that returns
+/// data may a read exceed that with one whole batch, so a batch larger than the limits still makes
+/// progress while the response as a whole stays within `max_bytes` plus at most that one batch.
 fn read_all(
     wanted: &[WantedTopic],
     max_bytes: usize,
 ) -> (Vec<FetchableTopicResponse>, usize, bool) {
     let mut budget = max_bytes;
+    let mut min_one_batch = true;
     let mut total = 0;
     let mut has_error = false;
     let responses = wanted
@@ -122,8 +133,13 @@ fn read_all(
                 .partitions
                 .iter()
                 .map(|w| {
-                    let data = read_partition(w, &mut budget, total == 0);
-                    total += data.records.as_ref().map_or(0, Bytes::len);
+                    let data = read_partition(w, budget, min_one_batch);
+                    let read = data.records.as_ref().map_or(0, Bytes::len);
+                    if read > 0 {
+                        min_one_batch = false;
+                    }
+                    budget = budget.saturating_sub(read);
+                    total += read;
                     has_error |= data.error_code != 0;
                     data
                 })
@@ -136,31 +152,20 @@ fn read_all(
     (responses, total, has_error)
 }
 
-fn read_partition(wanted: &Wanted, budget: &mut usize, first_data: bool) -> PartitionData {
+fn read_partition(wanted: &Wanted, budget: usize, min_one_batch: bool) -> PartitionData {
     let response = PartitionData::default().with_partition_index(wanted.partition_index);
     let Some(partition) = &wanted.partition else {
         return response
             .with_error_code(ResponseError::UnknownTopicOrPartition.code())
             .with_high_watermark(-1);
     };
-    if *budget == 0 && !first_data {
-        // Response is full; report offsets only, the client fetches the rest next time.
-        let high_watermark = partition.high_watermark();
-        return response
-            .with_high_watermark(high_watermark)
-            .with_last_stable_offset(high_watermark)
-            .with_log_start_offset(partition.log_start_offset());
-    }
-    let max = wanted.partition_max_bytes.min(*budget).max(1);
-    match partition.read(wanted.fetch_offset, max) {
-        Ok(read) => {
-            *budget = budget.saturating_sub(read.records.len());
-            response
-                .with_high_watermark(read.high_watermark)
-                .with_last_stable_offset(read.high_watermark)
-                .with_log_start_offset(read.log_start_offset)
-                .with_records(Some(Bytes::from(read.records)))
-        }
+    let max = wanted.partition_max_bytes.min(budget);
+    match partition.read(wanted.fetch_offset, max, min_one_batch) {
+        Ok(read) => response
+            .with_high_watermark(read.high_watermark)
+            .with_last_stable_offset(read.high_watermark)
+            .with_log_start_offset(read.log_start_offset)
+            .with_records(Some(Bytes::from(read.records))),
         Err(e) => {
             let (log_start_offset, high_watermark) =
                 (partition.log_start_offset(), partition.high_watermark());
@@ -169,6 +174,23 @@ fn read_partition(wanted: &Wanted, budget: &mut usize, first_data: bool) -> Part
                 .with_high_watermark(high_watermark)
                 .with_last_stable_offset(high_watermark)
                 .with_log_start_offset(log_start_offset)
+        }
+    }
+}
+
+/// One WARN line per partition answered with an error.
+fn warn_errors(
+    header: &RequestHeader,
+    wanted: &[WantedTopic],
+    responses: &[FetchableTopicResponse],
+) {
+    for (topic, response) in wanted.iter().zip(responses) {
+        for (w, data) in topic.partitions.iter().zip(&response.partitions) {
+            let about = format_args!(
+                "{}-{} at offset {}",
+                &*topic.name, data.partition_index, w.fetch_offset
+            );
+            warn_error(ApiKey::Fetch, header, data.error_code, &about);
         }
     }
 }

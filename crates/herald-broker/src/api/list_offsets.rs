@@ -1,6 +1,8 @@
-//! ListOffsets (1-7): offsets by time. -2 is the log start offset, -1 the log end offset, -3 (v7) the
-//! offset of the record with the largest timestamp; any other value is the first offset whose batch
-//! holds a timestamp at or after it (batch granularity), or -1 when every record is older.
+//! ListOffsets (1-7): offsets by time. -2 is the log start offset, -1 the log end offset, -3 (v7,
+//! KIP-734) the offset of the first record with the largest timestamp; any other value is the offset
+//! of the first record whose timestamp is at or after it, with that record's timestamp, or -1 when
+//! every record is older. Both lookups are at record granularity, as in Kafka: the time index finds
+//! the batch and herald-log reads its records (decompressing them if need be).
 
 use std::sync::Arc;
 
@@ -8,8 +10,9 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
-use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse, RequestHeader};
+use kafka_protocol::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse, RequestHeader};
 
+use crate::answer_log::warn_error;
 use crate::partition::Partition;
 use crate::BrokerState;
 
@@ -39,7 +42,7 @@ pub fn handle(
                 .map(|p| {
                     let response = ListOffsetsPartitionResponse::default()
                         .with_partition_index(p.partition_index);
-                    match found.as_ref().and_then(|t| t.partition(p.partition_index)) {
+                    let answer = match found.as_ref().and_then(|t| t.partition(p.partition_index)) {
                         Some(partition) => {
                             let found = lookup(&partition, p.timestamp, response);
                             if with_epoch {
@@ -51,7 +54,13 @@ pub fn handle(
                         None => {
                             response.with_error_code(ResponseError::UnknownTopicOrPartition.code())
                         }
-                    }
+                    };
+                    let about = format_args!(
+                        "{}-{} at timestamp {}",
+                        &*topic.name, p.partition_index, p.timestamp
+                    );
+                    warn_error(ApiKey::ListOffsets, header, answer.error_code, &about);
+                    answer
                 })
                 .collect();
             ListOffsetsTopicResponse::default()
@@ -72,7 +81,7 @@ fn lookup(
         let found = match timestamp {
             EARLIEST_TIMESTAMP => Ok(Some((-1, log.log_start_offset()))),
             LATEST_TIMESTAMP => return Ok(Some((-1, high_watermark))),
-            MAX_TIMESTAMP => Ok(log.max_timestamp()),
+            MAX_TIMESTAMP => log.max_timestamp(),
             _ => log
                 .offset_for_timestamp(timestamp)
                 .map(|r| r.map(|(offset, ts)| (ts, offset))),

@@ -2,6 +2,7 @@
 //! us at leader epoch 0. Topics named in the request that do not exist are created when the broker
 //! allows auto-creation and the request does (`allow_auto_topic_creation`, v4+; always before v4);
 //! otherwise they answer UNKNOWN_TOPIC_OR_PARTITION (UNKNOWN_TOPIC_ID for lookups by id, v10+).
+//! Authorized operations (v8+, when asked) are Kafka's bitfields, see `authorized_operations.rs`.
 
 use std::sync::Arc;
 
@@ -9,22 +10,32 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
-use kafka_protocol::messages::{MetadataRequest, MetadataResponse, RequestHeader, TopicName};
+use kafka_protocol::messages::{ApiKey, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authorized_operations::for_principal;
+use super::context::RequestContext;
+use super::describe_cluster::CLUSTER_NAME;
+use crate::answer_log::warn_error;
+use crate::auth::acl::ResourceType;
 use crate::topics::Topic;
 use crate::{BrokerError, BrokerState};
 
 /// Answers a Metadata request.
-pub async fn handle(
-    state: &Arc<BrokerState>,
-    header: &RequestHeader,
-    request: MetadataRequest,
-) -> MetadataResponse {
+pub async fn handle(ctx: &RequestContext, request: MetadataRequest) -> MetadataResponse {
+    let (state, header) = (&ctx.state, &ctx.header);
     let version = header.request_api_version;
     let auto_create =
         state.config.auto_create_topics && (version < 4 || request.allow_auto_topic_creation);
-    let topics = match request.topics {
+    // Kafka answers the cluster's operations in v8-10 only (v11+ asks DescribeCluster instead).
+    let cluster_operations = for_principal(
+        &ctx.authorizer,
+        ResourceType::Cluster,
+        CLUSTER_NAME,
+        (8..=10).contains(&version) && request.include_cluster_authorized_operations,
+    );
+    let topic_operations_requested = version >= 8 && request.include_topic_authorized_operations;
+    let mut topics = match request.topics {
         None => all_topics(state),
         // v0 has no null: an empty list means every topic.
         Some(requested) if requested.is_empty() && version == 0 => all_topics(state),
@@ -36,6 +47,17 @@ pub async fn handle(
             topics
         }
     };
+    for topic in &mut topics {
+        let name = topic.name.as_ref().map_or("", |name| name.as_str());
+        topic.topic_authorized_operations = for_principal(
+            &ctx.authorizer,
+            ResourceType::Topic,
+            name,
+            topic_operations_requested,
+        );
+        let about = topic.name.as_deref().map_or("(by id)", |name| &**name);
+        warn_error(ApiKey::Metadata, header, topic.error_code, &about);
+    }
     MetadataResponse::default()
         .with_brokers(vec![MetadataResponseBroker::default()
             .with_node_id(state.node_id().into())
@@ -43,6 +65,7 @@ pub async fn handle(
             .with_port(state.advertised_port)])
         .with_cluster_id(Some(StrBytes::from_string(state.cluster_id.clone())))
         .with_controller_id(state.node_id().into())
+        .with_cluster_authorized_operations(cluster_operations)
         .with_topics(topics)
 }
 
@@ -78,7 +101,7 @@ async fn requested_topic(
         match super::blocking(state, move |s| s.topics.get_or_create(&owned)).await {
             Ok(topic) => return topic_metadata(state, &topic),
             Err(e) => {
-                tracing::warn!(topic = %&*name, error = %e, "auto-create failed");
+                tracing::debug!(topic = %&*name, error = %e, "auto-create failed");
                 e
             }
         }

@@ -8,6 +8,7 @@ pub mod acl_fields;
 pub mod alter_configs;
 pub mod alter_user_scram_credentials;
 pub mod api_versions;
+pub mod authorized_operations;
 pub mod config_changes;
 pub mod context;
 pub mod create_acls;

@@ -219,6 +219,28 @@ impl Group {
             .unwrap_or(0)
     }
 
+    /// When this group next needs a tick: the earliest session end of a member not parked in a request,
+    /// pending member deadline, join barrier deadline or (CompletingRebalance) sync deadline.
+    pub fn next_deadline_ms(&self) -> Option<i64> {
+        let sessions = self
+            .members
+            .values()
+            .filter(|m| m.awaiting_join.is_none() && m.awaiting_sync.is_none())
+            .map(|m| m.last_heartbeat_ms + i64::from(m.session_timeout_ms));
+        let sync = self
+            .is(GroupState::CompletingRebalance)
+            .then(|| {
+                self.state_since_ms
+                    .map(|since| since + self.rebalance_timeout_ms())
+            })
+            .flatten();
+        sessions
+            .chain(self.pending_members.values().copied())
+            .chain(self.join_deadline_ms)
+            .chain(sync)
+            .min()
+    }
+
     /// Every known member is parked in JoinGroup and no MEMBER_ID_REQUIRED member is outstanding.
     pub fn has_all_members_joined(&self) -> bool {
         self.pending_members.is_empty() && self.members.values().all(|m| m.awaiting_join.is_some())

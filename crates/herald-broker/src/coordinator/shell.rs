@@ -4,8 +4,10 @@
 //! One `std::sync::Mutex` guards the machine, the log and the waiters; it is never held across an
 //! `.await`. Commits are written to the log under the lock and applied to memory only once written;
 //! under `FlushPolicy::Always` the answer waits for an fsync taken outside the lock. The timer task
-//! (`run_timer`, spawned by the server with the broker's shutdown token) ticks every
-//! [`TICK_INTERVAL_MS`], expires offsets, compacts the log, flushes under `FlushPolicy::Interval`, and at
+//! (`run_timer`, spawned by the server with the broker's shutdown token) ticks at the machine's next
+//! deadline (at most [`TICK_INTERVAL_MS`] apart), and every request first expires what is due in its
+//! group, so a session ends at its deadline even when the timer runs late (Kafka's heartbeat
+//! purgatory fires at the deadline); the timer also expires offsets, compacts the log, flushes under `FlushPolicy::Interval`, and at
 //! shutdown answers every parked request with COORDINATOR_NOT_AVAILABLE.
 
 use std::collections::HashMap;
@@ -25,7 +27,8 @@ use super::types::*;
 use crate::clock::now_ms;
 use crate::{BrokerConfig, BrokerError, FlushPolicy};
 
-/// How often the timer task ticks the state machine (session expiry, join deadlines).
+/// Longest the timer task sleeps between ticks; it wakes earlier for the machine's next deadline
+/// (session expiry, join deadlines), and requests expire what is due in their group first.
 pub const TICK_INTERVAL_MS: u64 = 100;
 
 /// The group coordinator of every group (one node); owned by `BrokerState`.
@@ -96,7 +99,9 @@ impl GroupCoordinator {
             let mut inner = self.lock();
             let (sender, receiver) = oneshot::channel();
             inner.waiters.insert(token, sender);
-            let replies = inner.machine.join_group(token, request, now_ms());
+            let now = now_ms();
+            inner.expire_due(&request.group_id, now);
+            let replies = inner.machine.join_group(token, request, now);
             inner.deliver(replies);
             receiver
         };
@@ -113,7 +118,9 @@ impl GroupCoordinator {
             let mut inner = self.lock();
             let (sender, receiver) = oneshot::channel();
             inner.waiters.insert(token, sender);
-            let replies = inner.machine.sync_group(token, request, now_ms());
+            let now = now_ms();
+            inner.expire_due(&request.group_id, now);
+            let replies = inner.machine.sync_group(token, request, now);
             inner.deliver(replies);
             receiver
         };
@@ -125,13 +132,18 @@ impl GroupCoordinator {
 
     /// Heartbeat.
     pub fn heartbeat(&self, request: &HeartbeatRequest) -> ErrorCode {
-        self.lock().machine.heartbeat(request, now_ms())
+        let mut inner = self.lock();
+        let now = now_ms();
+        inner.expire_due(&request.group_id, now);
+        inner.machine.heartbeat(request, now)
     }
 
     /// LeaveGroup (one or a batch of members).
     pub fn leave_group(&self, group_id: &str, leaving: &[LeavingMember]) -> LeaveOutcome {
         let mut inner = self.lock();
-        let (outcome, replies) = inner.machine.leave_group(group_id, leaving, now_ms());
+        let now = now_ms();
+        inner.expire_due(group_id, now);
+        let (outcome, replies) = inner.machine.leave_group(group_id, leaving, now);
         inner.deliver(replies);
         outcome
     }
@@ -140,7 +152,9 @@ impl GroupCoordinator {
     pub async fn commit_offsets(&self, request: &CommitRequest) -> CommitOutcome {
         let (mut outcome, sync) = {
             let mut inner = self.lock();
-            let outcome = inner.machine.commit_offsets(request, now_ms());
+            let now = now_ms();
+            inner.expire_due(&request.group_id, now);
+            let outcome = inner.machine.commit_offsets(request, now);
             let written = inner.write(&outcome.records);
             if written.is_ok() {
                 inner.machine.apply_records(&outcome.records);
@@ -173,18 +187,27 @@ impl GroupCoordinator {
 
     /// ListGroups.
     pub fn list_groups(&self, states: &[String]) -> Result<Vec<GroupOverview>, ResponseError> {
-        self.lock().machine.list_groups(states)
+        let mut inner = self.lock();
+        let replies = inner.machine.tick(now_ms());
+        inner.deliver(replies);
+        inner.machine.list_groups(states)
     }
 
     /// DescribeGroups for one group.
     pub fn describe_group(&self, group_id: &str) -> Result<GroupSummary, ResponseError> {
-        self.lock().machine.describe_group(group_id)
+        let mut inner = self.lock();
+        inner.expire_due(group_id, now_ms());
+        inner.machine.describe_group(group_id)
     }
 
     /// DeleteGroups; the tombstones are made durable before answering.
     pub async fn delete_groups(&self, group_ids: &[String]) -> Vec<(String, ErrorCode)> {
         let (results, sync) = {
             let mut inner = self.lock();
+            let now = now_ms();
+            for group_id in group_ids {
+                inner.expire_due(group_id, now);
+            }
             let (results, tombstones) = inner.machine.delete_groups(group_ids);
             let sync = inner
                 .write(&tombstones)
@@ -227,32 +250,52 @@ impl GroupCoordinator {
     }
 
     /// The timer task: ticks until `shutdown`, then answers parked requests and syncs the log.
+    /// Ticks and file housekeeping (offset expiry, compaction, fsyncs) run side by side, so a slow
+    /// fsync never delays a session's expiry or a join barrier.
     pub async fn run_timer(
         self: std::sync::Arc<Self>,
         shutdown: CancellationToken,
         done: mpsc::Sender<()>,
     ) {
-        let mut ticks = tokio::time::interval(Duration::from_millis(TICK_INTERVAL_MS));
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::join!(
+            self.tick_until(&shutdown),
+            self.clone().housekeep_until(&shutdown)
+        );
+        {
+            let mut inner = self.lock();
+            let replies = inner.machine.shutdown();
+            inner.deliver(replies);
+        }
+        self.sync_unsynced().await;
+        drop(done);
+    }
+
+    /// Ticks the machine at its deadlines until `shutdown`.
+    async fn tick_until(&self, shutdown: &CancellationToken) {
+        loop {
+            let wait = self.until_next_deadline();
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(wait) => {}
+            }
+            let mut inner = self.lock();
+            let replies = inner.machine.tick(now_ms());
+            inner.deliver(replies);
+        }
+    }
+
+    /// Offset expiry and compaction every `retention_check_interval`, fsyncs under the interval flush
+    /// policy, until `shutdown`.
+    async fn housekeep_until(self: std::sync::Arc<Self>, shutdown: &CancellationToken) {
         let mut last_maintenance_ms = now_ms();
         let mut last_flush_ms = now_ms();
         loop {
             tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = ticks.tick() => {}
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_millis(TICK_INTERVAL_MS)) => {}
             }
             let now = now_ms();
-            let maintenance = now - last_maintenance_ms >= millis(self.retention_check_interval);
-            let flush_due = match self.flush {
-                FlushPolicy::Interval(every) => now - last_flush_ms >= millis(every),
-                _ => false,
-            };
-            {
-                let mut inner = self.lock();
-                let replies = inner.machine.tick(now);
-                inner.deliver(replies);
-            }
-            if maintenance {
+            if now - last_maintenance_ms >= millis(self.retention_check_interval) {
                 last_maintenance_ms = now;
                 // Expiry and compaction write files: off the async threads.
                 let coordinator = self.clone();
@@ -264,18 +307,26 @@ impl GroupCoordinator {
                     self.sync_unsynced().await;
                 }
             }
-            if flush_due {
-                last_flush_ms = now;
-                self.sync_unsynced().await;
+            if let FlushPolicy::Interval(every) = self.flush {
+                if now - last_flush_ms >= millis(every) {
+                    last_flush_ms = now;
+                    self.sync_unsynced().await;
+                }
             }
         }
-        {
-            let mut inner = self.lock();
-            let replies = inner.machine.shutdown();
-            inner.deliver(replies);
-        }
-        self.sync_unsynced().await;
-        drop(done);
+    }
+
+    /// How long the timer may sleep: until the machine's next deadline (a session or barrier that runs
+    /// out), at most [`TICK_INTERVAL_MS`] so that deadlines set by requests meanwhile are seen.
+    fn until_next_deadline(&self) -> Duration {
+        let now = now_ms();
+        let next = self.lock().machine.next_deadline_ms();
+        let wait_ms = next.map_or(TICK_INTERVAL_MS, |deadline| {
+            u64::try_from(deadline - now + 1)
+                .unwrap_or(0)
+                .min(TICK_INTERVAL_MS)
+        });
+        Duration::from_millis(wait_ms)
     }
 
     /// fsyncs what was written since the last fsync, without holding the lock during the fsync.
@@ -304,6 +355,12 @@ impl GroupCoordinator {
 }
 
 impl Inner {
+    /// Expires what is due in `group_id` (sessions, barriers) before a request about it is handled.
+    fn expire_due(&mut self, group_id: &str, now: i64) {
+        let replies = self.machine.tick_group(group_id, now);
+        self.deliver(replies);
+    }
+
     /// Sends each reply to its waiter (a waiter whose connection went away is simply gone).
     fn deliver(&mut self, replies: Vec<Reply>) {
         for reply in replies {

@@ -110,6 +110,29 @@ impl GroupStateMachine {
         step.replies
     }
 
+    /// Advances time for one group only: what [`GroupStateMachine::tick`] does, before a request about
+    /// `group_id` is answered, so that no answer shows a member whose session has expired, however
+    /// late the timer runs (Kafka expires sessions at their deadline; a busy broker's timer may not).
+    pub fn tick_group(&mut self, group_id: &str, now_ms: i64) -> Vec<Reply> {
+        let mut step = Step::new(now_ms, self.config);
+        if let Some(group) = self.groups.get_mut(group_id) {
+            expire_members(group, &mut step);
+            if group.is(GroupState::PreparingRebalance) {
+                advance_barrier(group, &mut step);
+            }
+        }
+        step.replies
+    }
+
+    /// The earliest time at which a tick has something to do: a session, a pending member id, a join
+    /// barrier or a sync that runs out. `None` when nothing is due ever (no group with members).
+    pub fn next_deadline_ms(&self) -> Option<i64> {
+        self.groups
+            .values()
+            .filter_map(Group::next_deadline_ms)
+            .min()
+    }
+
     /// Stops the machine (broker shutdown): every parked JoinGroup/SyncGroup is answered with
     /// COORDINATOR_NOT_AVAILABLE so that clients look for the coordinator again.
     pub fn shutdown(&mut self) -> Vec<Reply> {

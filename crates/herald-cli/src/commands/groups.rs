@@ -40,8 +40,8 @@ pub async fn run(
 
 fn list(client: &ClientArgs, output: OutputFormat) -> anyhow::Result<()> {
     let reader = client.reader(None)?;
-    let groups = reader
-        .fetch_group_list(None, client.timeout)
+    let groups = client
+        .retry_transient(|remaining| reader.fetch_group_list(None, remaining))
         .with_context(|| format!("listing groups at {}", client.brokers))?;
     let mut rows: Vec<(String, String, usize)> = groups
         .groups()
@@ -108,8 +108,8 @@ pub fn committed(client: &ClientArgs, group: &str) -> anyhow::Result<Vec<(Partit
             list.add_partition(topic.name(), partition.id());
         }
     }
-    let committed = reader
-        .committed_offsets(list, client.timeout)
+    let committed = client
+        .retry_transient(|remaining| reader.committed_offsets(list.clone(), remaining))
         .with_context(|| format!("reading committed offsets of group {group:?}"))?;
     // Every partition of a topic the group has committed on at least once: a partition the group
     // never committed on still has records waiting for it.
@@ -128,8 +128,17 @@ pub fn committed(client: &ClientArgs, group: &str) -> anyhow::Result<Vec<(Partit
             Offset::Offset(offset) => Some(offset),
             _ => None,
         };
-        let (low, high) =
-            reader.fetch_watermarks(element.topic(), element.partition(), client.timeout)?;
+        let (low, high) = client
+            .retry_transient(|remaining| {
+                reader.fetch_watermarks(element.topic(), element.partition(), remaining)
+            })
+            .with_context(|| {
+                format!(
+                    "reading offsets of {}/{}",
+                    element.topic(),
+                    element.partition()
+                )
+            })?;
         rows.push((
             PartitionLag {
                 topic: element.topic().to_string(),
@@ -146,8 +155,8 @@ pub fn committed(client: &ClientArgs, group: &str) -> anyhow::Result<Vec<(Partit
 
 fn describe(client: &ClientArgs, group: &str, output: OutputFormat) -> anyhow::Result<()> {
     let reader = client.reader(None)?;
-    let groups = reader
-        .fetch_group_list(Some(group), client.timeout)
+    let groups = client
+        .retry_transient(|remaining| reader.fetch_group_list(Some(group), remaining))
         .with_context(|| format!("describing group {group:?}"))?;
     let info = groups.groups().iter().find(|g| g.name() == group);
     let state = info
@@ -179,7 +188,9 @@ fn describe(client: &ClientArgs, group: &str, output: OutputFormat) -> anyhow::R
             .iter()
             .any(|(r, _)| &r.topic == topic && r.partition == *partition)
         {
-            let (low, high) = reader.fetch_watermarks(topic, *partition, client.timeout)?;
+            let (low, high) = client
+                .retry_transient(|remaining| reader.fetch_watermarks(topic, *partition, remaining))
+                .with_context(|| format!("reading offsets of {topic}/{partition}"))?;
             rows.push((
                 PartitionLag {
                     topic: topic.clone(),

@@ -63,8 +63,8 @@ fn record_count(
 ) -> anyhow::Result<i64> {
     let mut total = 0;
     for &partition in partitions {
-        let (low, high) = reader
-            .fetch_watermarks(topic, partition, client.timeout)
+        let (low, high) = client
+            .retry_transient(|remaining| reader.fetch_watermarks(topic, partition, remaining))
             .with_context(|| format!("reading offsets of {topic}/{partition}"))?;
         total += high - low;
     }
@@ -117,8 +117,10 @@ async fn describe(client: &ClientArgs, name: &str, output: OutputFormat) -> anyh
     let mut partitions = Vec::new();
     for topic in metadata.topics().iter().filter(|t| t.name() == name) {
         for partition in topic.partitions() {
-            let (low, high) = reader
-                .fetch_watermarks(name, partition.id(), client.timeout)
+            let (low, high) = client
+                .retry_transient(|remaining| {
+                    reader.fetch_watermarks(name, partition.id(), remaining)
+                })
                 .with_context(|| format!("reading offsets of {name}/{}", partition.id()))?;
             partitions.push((partition.id(), partition.leader(), low, high));
         }

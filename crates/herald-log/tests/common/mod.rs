@@ -56,23 +56,29 @@ fn record(offset_delta: i32, timestamp_delta: i64, value: &[u8]) -> Vec<u8> {
 /// A valid v2 batch (base offset 0) as a producer would send it. Record `i` has timestamp
 /// `base_timestamp + i`.
 pub fn build(spec: &BatchSpec) -> Vec<u8> {
+    let deltas: Vec<i64> = (0..spec.records as i64).collect();
+    build_with_deltas(spec, &deltas)
+}
+
+/// A valid v2 batch whose record `i` has timestamp `base_timestamp + deltas[i]`.
+fn build_with_deltas(spec: &BatchSpec, deltas: &[i64]) -> Vec<u8> {
     let mut records = Vec::new();
-    for i in 0..spec.records {
+    for (i, delta) in deltas.iter().enumerate() {
         let mut value = format!("value-{i}-").into_bytes();
         value.resize(spec.value_bytes.max(value.len()), b'x');
-        records.extend(record(i as i32, i as i64, &value));
+        records.extend(record(i as i32, *delta, &value));
     }
-    let last_offset_delta = spec.records as i32 - 1;
+    let last_offset_delta = deltas.len() as i32 - 1;
+    let max_delta = deltas.iter().copied().max().unwrap_or(0);
     let mut after_crc = Vec::new();
     after_crc.extend_from_slice(&0i16.to_be_bytes()); // attributes
     after_crc.extend_from_slice(&last_offset_delta.to_be_bytes());
     after_crc.extend_from_slice(&spec.base_timestamp.to_be_bytes());
-    after_crc
-        .extend_from_slice(&(spec.base_timestamp + i64::from(last_offset_delta)).to_be_bytes());
+    after_crc.extend_from_slice(&(spec.base_timestamp + max_delta).to_be_bytes());
     after_crc.extend_from_slice(&spec.producer_id.to_be_bytes());
     after_crc.extend_from_slice(&spec.producer_epoch.to_be_bytes());
     after_crc.extend_from_slice(&spec.base_sequence.to_be_bytes());
-    after_crc.extend_from_slice(&(spec.records as i32).to_be_bytes());
+    after_crc.extend_from_slice(&(deltas.len() as i32).to_be_bytes());
     after_crc.extend_from_slice(&records);
     let crc = crc32c::crc32c(&after_crc);
     let batch_length = (4 + 1 + 4 + after_crc.len()) as i32;
@@ -93,6 +99,18 @@ pub fn batch(records: usize, base_timestamp: i64) -> Vec<u8> {
         base_timestamp,
         ..BatchSpec::default()
     })
+}
+
+/// A plain batch with one record per timestamp, in that order (the first is the base timestamp).
+pub fn batch_with_timestamps(timestamps: &[i64]) -> Vec<u8> {
+    let base_timestamp = timestamps[0];
+    let deltas: Vec<i64> = timestamps.iter().map(|ts| ts - base_timestamp).collect();
+    let spec = BatchSpec {
+        records: timestamps.len(),
+        base_timestamp,
+        ..BatchSpec::default()
+    };
+    build_with_deltas(&spec, &deltas)
 }
 
 /// A batch of an idempotent producer.

@@ -142,3 +142,23 @@ fn pending_member_leaving_releases_the_barrier() {
     assert_eq!(outcome.members, vec![None]);
     assert_eq!(h.join_answer(rejoin).unwrap().generation_id, 2);
 }
+
+// The next deadline is the earliest session end; a per-group tick at that instant (what a request
+// about the group runs first, however late the timer is) expires the member exactly then.
+#[test]
+fn sessions_end_exactly_at_their_deadline() {
+    let mut h = Harness::new();
+    let members = h.stable_group(1);
+    let started = h.now_ms;
+    assert!(h.heartbeat(&members[0]).is_none());
+    assert_eq!(
+        h.machine.next_deadline_ms(),
+        Some(started + i64::from(SESSION_MS))
+    );
+    let just_before = started + i64::from(SESSION_MS) - 1;
+    assert!(h.machine.tick_group(GROUP, just_before).is_empty());
+    assert_eq!(h.state(), GroupState::Stable);
+    h.machine.tick_group(GROUP, just_before + 1);
+    assert_eq!(h.state(), GroupState::Empty);
+    assert_eq!(h.machine.next_deadline_ms(), None);
+}
