@@ -20,6 +20,7 @@
 //! | `retry.initial_backoff_ms` | `HERALD_RETRY_INITIAL_BACKOFF_MS` | `200` |
 //! | `retry.max_backoff_ms` | `HERALD_RETRY_MAX_BACKOFF_MS` | `30000` |
 //! | `retry.multiplier` | `HERALD_RETRY_MULTIPLIER` | `2.0` |
+//! | `retry_strategy` | `HERALD_RETRY_STRATEGY` | `pause` (or `topics`: retry topics) |
 //! | `dead_letter_topic` | `HERALD_DEAD_LETTER_TOPIC` | `<topic>.dlq` |
 //! | `metrics_listen` | `HERALD_METRICS_LISTEN` | none (no exporter) |
 //! | `kafka` (table) | — | extra librdkafka properties (security, tuning) |
@@ -34,6 +35,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::middleware::retry::RetryPolicy;
+use crate::middleware::retry_topic::RetryStrategy;
 
 /// Largest accepted `batch_size`: a batch lives in memory and in one database transaction.
 pub const BATCH_SIZE_MAX: usize = 100_000;
@@ -70,6 +72,11 @@ pub struct ConsumerConfig {
     pub commit_offsets: bool,
     /// How failed messages are retried before they are dead-lettered.
     pub retry: RetryPolicy,
+    /// Where a failing message waits between attempts: in place, holding its partition (`pause`,
+    /// the default), or in `<topic>.retry.<n>` topics while its partition moves on (`topics`; per-key
+    /// order is then not kept for retried messages). A consumer can choose its own with
+    /// [`Consumer::retry_strategy`](crate::consumer::Consumer::retry_strategy).
+    pub retry_strategy: RetryStrategy,
     /// Dead-letter topic; `None` means `<original topic>.dlq`.
     pub dead_letter_topic: Option<String>,
     /// Serve Prometheus metrics on this address (`GET /metrics`). This installs herald's Prometheus
@@ -97,6 +104,7 @@ impl Default for ConsumerConfig {
             commit_interval_ms: 1_000,
             commit_offsets: true,
             retry: RetryPolicy::default(),
+            retry_strategy: RetryStrategy::Pause,
             dead_letter_topic: None,
             metrics_listen: None,
             client_id: "herald-consumer".to_string(),
@@ -185,6 +193,7 @@ impl ConsumerConfig {
             &mut self.retry.max_backoff_ms,
         )?;
         set(&var, "HERALD_RETRY_MULTIPLIER", &mut self.retry.multiplier)?;
+        set(&var, "HERALD_RETRY_STRATEGY", &mut self.retry_strategy)?;
         if let Some(v) = var("HERALD_METRICS_LISTEN") {
             let address = v
                 .parse()

@@ -31,6 +31,7 @@ use super::{Consumer, ConsumerConfig, Record, TopicPartition};
 use crate::error::{Error, Result};
 use crate::metrics::ConsumerCounters;
 use crate::middleware::dead_letter::{DeadLetterPublisher, DeadLetterSource};
+use crate::middleware::retry_topic::{RetryStrategy, RetryTopics};
 
 /// How often the loop wakes without messages: drains overflows, resumes partitions, commits.
 const TICK_MS: u64 = 10;
@@ -202,11 +203,17 @@ async fn run_consumer(
         .on_start()
         .await
         .map_err(|e| Error::config("on_start", format!("consumer {name}: {e}")))?;
-    let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+    let retry_topics = retry_topics(consumer.as_ref(), &config, &topics, &client_config).await?;
+    let mut subscription: Vec<&str> = topics.iter().map(String::as_str).collect();
+    let retry_names = retry_topics
+        .as_ref()
+        .map(RetryTopics::names)
+        .unwrap_or_default();
+    subscription.extend(retry_names.iter().map(String::as_str));
     kafka
-        .subscribe(&topic_refs)
+        .subscribe(&subscription)
         .map_err(|e| Error::kafka("subscribe", e))?;
-    tracing::info!(consumer = %name, %group, ?topics, "consumer started");
+    tracing::info!(consumer = %name, %group, ?topics, ?retry_names, "consumer started");
     let poll_batch_size = config.batch_size;
     let queue_records =
         (config.batch_size * 2).clamp(PARTITION_QUEUE_RECORDS_MIN, PARTITION_QUEUE_RECORDS_MAX);
@@ -216,6 +223,7 @@ async fn run_consumer(
         consumer,
         config,
         dead_letters,
+        retry_topics,
         shutdown: stop.clone(),
         group,
         name,
@@ -233,6 +241,23 @@ async fn run_consumer(
     };
     poll.run(&stop).await;
     poll.finish().await
+}
+
+/// The consumer's retry topics, created if missing, when its strategy is
+/// [`RetryStrategy::Topics`]; `None` for the pausing strategy.
+async fn retry_topics(
+    consumer: &dyn Consumer,
+    config: &ConsumerConfig,
+    topics: &[String],
+    client_config: &rdkafka::ClientConfig,
+) -> Result<Option<RetryTopics>> {
+    let strategy = consumer.retry_strategy().unwrap_or(config.retry_strategy);
+    if strategy != RetryStrategy::Topics {
+        return Ok(None);
+    }
+    let retry_topics = RetryTopics::new(topics, config.retry.max_attempts);
+    retry_topics.create(client_config).await?;
+    Ok(Some(retry_topics))
 }
 
 impl PollLoop {
