@@ -44,6 +44,9 @@ enum Command {
     /// Consumer groups: members, committed offsets, lag; reset offsets.
     #[command(subcommand)]
     Groups(commands::groups::GroupsCommand),
+    /// Dead letters: list dead-letter topics, show their letters, replay them (each at most once).
+    #[command(subcommand)]
+    Dlq(commands::dlq::DlqCommand),
     /// Replay a topic into a group's service: reset its offsets to the earliest (the service must be
     /// stopped), then start it again.
     Replay(commands::reset::ReplayArgs),
@@ -89,6 +92,7 @@ fn main() -> ExitCode {
             Command::Groups(command) => {
                 commands::groups::run(command, &cli.client, cli.output).await
             }
+            Command::Dlq(command) => commands::dlq::run(command, &cli.client, cli.output).await,
             Command::Replay(args) => commands::reset::replay(args, &cli.client, cli.output).await,
             Command::Demo(args) => commands::demo::run(args).await,
             Command::Up(args) => commands::up::run(args).await,

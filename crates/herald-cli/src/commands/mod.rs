@@ -5,6 +5,7 @@ pub mod completions;
 pub mod consume;
 pub mod demo;
 pub mod demo_bench;
+pub mod dlq;
 pub mod groups;
 pub mod platform;
 pub mod produce;
