@@ -44,7 +44,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-pub use config::{ConsumerConfig, BATCH_SIZE_MAX, CONCURRENCY_MAX};
+pub use config::{
+    host_instance_name, ConsumerConfig, BATCH_SIZE_MAX, CONCURRENCY_MAX, INSTANCE_ID_BYTES_MAX,
+};
 pub use headers::Headers;
 pub use runner::Runner;
 pub use shutdown::shutdown_on_signal;
