@@ -7,6 +7,7 @@ pub mod demo;
 pub mod demo_bench;
 pub mod dlq;
 pub mod groups;
+pub mod new;
 pub mod platform;
 pub mod produce;
 pub mod reset;
