@@ -143,7 +143,8 @@ impl RetryTopics {
         }
         let topics: Vec<NewTopic<'_>> = wanted
             .iter()
-            .map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(1)))
+            // -1: the cluster's default replication factor (KIP-464), as for auto-created topics.
+            .map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(-1)))
             .collect();
         let options = AdminOptions::new().operation_timeout(Some(timeout));
         let results = admin
