@@ -16,9 +16,12 @@ use tokio_util::sync::CancellationToken;
 /// How long the dead letters may take to appear.
 const DEADLINE: Duration = Duration::from_secs(60);
 
-/// Runs `herald ARGS --brokers BOOTSTRAP` with `stdin`.
+/// How long one `herald` command may run before the test fails naming it.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Runs `herald ARGS --brokers BOOTSTRAP` with `stdin`; a command that hangs fails the test.
 fn herald(bootstrap: &str, args: &[&str], stdin: &str) -> Output {
-    use std::io::Write;
+    use std::io::{Read, Write};
     let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
         .args(args)
         .args(["--brokers", bootstrap])
@@ -33,7 +36,33 @@ fn herald(bootstrap: &str, args: &[&str], stdin: &str) -> Output {
         .unwrap()
         .write_all(stdin.as_bytes())
         .unwrap();
-    child.wait_with_output().unwrap()
+    // Drained on threads so that the child never blocks on a full pipe while we wait.
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let stdout = std::thread::spawn(move || {
+        let mut buffer = Vec::new();
+        out.read_to_end(&mut buffer).map(|_| buffer)
+    });
+    let stderr = std::thread::spawn(move || {
+        let mut buffer = Vec::new();
+        err.read_to_end(&mut buffer).map(|_| buffer)
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > COMMAND_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("herald {args:?} still running after {COMMAND_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: stdout.join().unwrap().unwrap(),
+        stderr: stderr.join().unwrap().unwrap(),
+    }
 }
 
 /// Like [`herald`], requiring success; stdout parsed as one JSON document, or as one per line.
@@ -112,7 +141,8 @@ fn dead_letters_written(runtime: &tokio::runtime::Runtime, b: &str) {
         std::thread::sleep(Duration::from_millis(100));
     }
     shutdown.cancel();
-    runtime.block_on(runner).unwrap().unwrap();
+    let stopped = runtime.block_on(async { tokio::time::timeout(DEADLINE, runner).await });
+    stopped.expect("the runner stops").unwrap().unwrap();
 }
 
 fn replayed_count(b: &str, args: &[&str]) -> (usize, u64) {

@@ -6,6 +6,7 @@ pub mod consume;
 pub mod demo;
 pub mod demo_bench;
 pub mod dlq;
+pub mod dlq_log;
 pub mod groups;
 pub mod new;
 pub mod platform;

@@ -31,7 +31,7 @@ use super::{Consumer, ConsumerConfig, Record, TopicPartition};
 use crate::error::{Error, Result};
 use crate::metrics::ConsumerCounters;
 use crate::middleware::dead_letter::{DeadLetterPublisher, DeadLetterSource};
-use crate::middleware::retry_topic::{RetryStrategy, RetryTopics};
+use crate::middleware::retry_topic::RetryTopics;
 
 /// How often the loop wakes without messages: drains overflows, resumes partitions, commits.
 const TICK_MS: u64 = 10;
@@ -203,7 +203,10 @@ async fn run_consumer(
         .on_start()
         .await
         .map_err(|e| Error::config("on_start", format!("consumer {name}: {e}")))?;
-    let retry_topics = retry_topics(consumer.as_ref(), &config, &topics, &client_config).await?;
+    let strategy = consumer.retry_strategy().unwrap_or(config.retry_strategy);
+    let retry_topics =
+        RetryTopics::for_strategy(strategy, &topics, config.retry.max_attempts, &client_config)
+            .await?;
     let mut subscription: Vec<&str> = topics.iter().map(String::as_str).collect();
     let retry_names = retry_topics
         .as_ref()
@@ -241,23 +244,6 @@ async fn run_consumer(
     };
     poll.run(&stop).await;
     poll.finish().await
-}
-
-/// The consumer's retry topics, created if missing, when its strategy is
-/// [`RetryStrategy::Topics`]; `None` for the pausing strategy.
-async fn retry_topics(
-    consumer: &dyn Consumer,
-    config: &ConsumerConfig,
-    topics: &[String],
-    client_config: &rdkafka::ClientConfig,
-) -> Result<Option<RetryTopics>> {
-    let strategy = consumer.retry_strategy().unwrap_or(config.retry_strategy);
-    if strategy != RetryStrategy::Topics {
-        return Ok(None);
-    }
-    let retry_topics = RetryTopics::new(topics, config.retry.max_attempts);
-    retry_topics.create(client_config).await?;
-    Ok(Some(retry_topics))
 }
 
 impl PollLoop {

@@ -95,6 +95,22 @@ impl RetryTopics {
         }
     }
 
+    /// The retry topics of a consumer of `topics` that uses `strategy`, created if missing; `None`
+    /// for the pausing strategy. `base` carries brokers and security.
+    pub async fn for_strategy(
+        strategy: RetryStrategy,
+        topics: &[String],
+        max_attempts: u32,
+        base: &ClientConfig,
+    ) -> Result<Option<Self>> {
+        if strategy != RetryStrategy::Topics {
+            return Ok(None);
+        }
+        let retry_topics = RetryTopics::new(topics, max_attempts);
+        retry_topics.create(base).await?;
+        Ok(Some(retry_topics))
+    }
+
     /// Every retry topic name, level by level.
     pub fn names(&self) -> Vec<String> {
         let mut originals: Vec<&String> = self.originals.iter().collect();
