@@ -47,6 +47,12 @@ enum Command {
     /// ACL bindings: list, add and remove them through the admin API.
     #[command(subcommand)]
     Acls(commands::acls::AclsCommand),
+    /// Dead letters: list dead-letter topics, show their letters, replay them (each at most once).
+    #[command(subcommand)]
+    Dlq(commands::dlq::DlqCommand),
+    /// Generate a new service crate (`herald new service NAME`).
+    #[command(subcommand)]
+    New(commands::new::NewCommand),
     /// Replay a topic into a group's service: reset its offsets to the earliest (the service must be
     /// stopped), then start it again.
     Replay(commands::reset::ReplayArgs),
@@ -93,6 +99,8 @@ fn main() -> ExitCode {
                 commands::groups::run(command, &cli.client, cli.output).await
             }
             Command::Acls(command) => commands::acls::run(command, &cli.client, cli.output).await,
+            Command::Dlq(command) => commands::dlq::run(command, &cli.client, cli.output).await,
+            Command::New(command) => commands::new::run(command),
             Command::Replay(args) => commands::reset::replay(args, &cli.client, cli.output).await,
             Command::Demo(args) => commands::demo::run(args).await,
             Command::Up(args) => commands::up::run(args).await,

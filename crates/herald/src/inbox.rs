@@ -26,6 +26,7 @@ use sqlx::{Postgres, QueryBuilder, Sqlite};
 use crate::consumer::{Consumer, HandlerResult, Message, TopicPartition};
 use crate::db::{db, statement_chunks, Database, Migration, Transaction};
 use crate::error::{Error, Result};
+use crate::middleware::retry_topic::RetryStrategy;
 
 /// Default time an event id is remembered.
 pub const RETENTION_DEFAULT: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -423,6 +424,11 @@ pub trait InboxHandler: Send + Sync + 'static {
     fn group_id(&self) -> Option<String> {
         None
     }
+
+    /// Retry strategy override, as [`Consumer::retry_strategy`].
+    fn retry_strategy(&self) -> Option<RetryStrategy> {
+        None
+    }
 }
 
 /// Turns an [`InboxHandler`] into a [`Consumer`] with exactly-once effects.
@@ -493,6 +499,10 @@ impl<H: InboxHandler> Consumer for InboxConsumer<H> {
 
     fn group_id(&self) -> Option<String> {
         self.handler.group_id()
+    }
+
+    fn retry_strategy(&self) -> Option<RetryStrategy> {
+        self.handler.retry_strategy()
     }
 
     async fn on_partitions_assigned(&self, _partitions: &[TopicPartition]) {}

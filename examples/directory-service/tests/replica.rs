@@ -25,6 +25,7 @@ async fn start(brokers: &str, database_url: String, group: &str) -> Running {
         topic: "user_activity".into(),
         group: group.into(),
         session_timeout_ms: 6_000,
+        instance_id: String::new(),
     };
     let stop = CancellationToken::new();
     let (token, brokers) = (stop.clone(), brokers.to_string());

@@ -51,6 +51,11 @@ pub struct Config {
     /// Kafka session timeout, in milliseconds.
     #[arg(long, default_value_t = 6_000)]
     pub session_timeout_ms: u64,
+    /// Stable name of this instance for static membership (Kafka `group.instance.id`, unique within
+    /// the group): restarted within the session timeout, it takes its partitions back without a
+    /// rebalance. Default: the host name; empty: dynamic membership.
+    #[arg(long, env = "HERALD_INSTANCE_ID", default_value_t = herald::consumer::host_instance_name())]
+    pub instance_id: String,
 }
 
 impl Config {
@@ -63,6 +68,7 @@ impl Config {
             batch_size: BATCH_RECORDS_MAX,
             max_wait_ms: BATCH_WAIT_MS,
             session_timeout_ms: self.session_timeout_ms,
+            instance_id: Some(self.instance_id.clone()).filter(|id| !id.is_empty()),
             heartbeat_interval_ms: (self.session_timeout_ms / 4).max(100),
             commit_interval_ms: 200,
             client_id: "mailer-service".into(),

@@ -68,6 +68,7 @@ async fn one_welcome_email_per_user() {
         topic: "user_activity".into(),
         group: "mailer".into(),
         session_timeout_ms: 6_000,
+        instance_id: String::new(),
     };
     let stop = CancellationToken::new();
     let (token, brokers) = (stop.clone(), broker.bootstrap_servers().to_string());

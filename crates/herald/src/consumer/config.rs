@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | `brokers` | `HERALD_BROKERS` | `localhost:9092` |
 //! | `group_id` | `HERALD_GROUP_ID` | the consumer's name |
+//! | `instance_id` | `HERALD_INSTANCE_ID` | none (dynamic membership) |
 //! | `start_from_beginning` | `HERALD_START_FROM_BEGINNING` | `true` |
 //! | `batch_size` | `HERALD_BATCH_SIZE` | `1` |
 //! | `max_wait_ms` | `HERALD_MAX_WAIT_MS` | `100` |
@@ -20,6 +21,7 @@
 //! | `retry.initial_backoff_ms` | `HERALD_RETRY_INITIAL_BACKOFF_MS` | `200` |
 //! | `retry.max_backoff_ms` | `HERALD_RETRY_MAX_BACKOFF_MS` | `30000` |
 //! | `retry.multiplier` | `HERALD_RETRY_MULTIPLIER` | `2.0` |
+//! | `retry_strategy` | `HERALD_RETRY_STRATEGY` | `pause` (or `topics`: retry topics) |
 //! | `dead_letter_topic` | `HERALD_DEAD_LETTER_TOPIC` | `<topic>.dlq` |
 //! | `metrics_listen` | `HERALD_METRICS_LISTEN` | none (no exporter) |
 //! | `kafka` (table) | — | extra librdkafka properties (security, tuning) |
@@ -34,11 +36,14 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::middleware::retry::RetryPolicy;
+use crate::middleware::retry_topic::RetryStrategy;
 
 /// Largest accepted `batch_size`: a batch lives in memory and in one database transaction.
 pub const BATCH_SIZE_MAX: usize = 100_000;
 /// Largest accepted `concurrency` (partitions processed at the same time per consumer).
 pub const CONCURRENCY_MAX: usize = 1_024;
+/// Longest accepted `instance_id` (Kafka's limit for `group.instance.id` is 249 characters).
+pub const INSTANCE_ID_BYTES_MAX: usize = 249;
 
 /// Everything a consumer runner needs. Build it in code, or with [`ConsumerConfig::load`].
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -48,6 +53,12 @@ pub struct ConsumerConfig {
     pub brokers: String,
     /// Consumer group id; `None` uses the consumer's [`name`](crate::consumer::Consumer::name).
     pub group_id: Option<String>,
+    /// Kafka `group.instance.id`: a stable name for this instance (unique within the group, e.g.
+    /// [`host_instance_name`]) makes it a static member, so an instance restarted within
+    /// `session_timeout_ms` takes its partitions back without a rebalance of the other members.
+    /// The cost: a static member does not leave the group when it stops, so its partitions wait for
+    /// the session timeout before moving to another member. `None`: dynamic membership.
+    pub instance_id: Option<String>,
     /// Where a group with no committed offset starts: the beginning of each partition (`true`,
     /// `auto.offset.reset=earliest`, what a new service rebuilding its table wants) or its end.
     pub start_from_beginning: bool,
@@ -70,6 +81,11 @@ pub struct ConsumerConfig {
     pub commit_offsets: bool,
     /// How failed messages are retried before they are dead-lettered.
     pub retry: RetryPolicy,
+    /// Where a failing message waits between attempts: in place, holding its partition (`pause`,
+    /// the default), or in `<topic>.retry.<n>` topics while its partition moves on (`topics`; per-key
+    /// order is then not kept for retried messages). A consumer can choose its own with
+    /// [`Consumer::retry_strategy`](crate::consumer::Consumer::retry_strategy).
+    pub retry_strategy: RetryStrategy,
     /// Dead-letter topic; `None` means `<original topic>.dlq`.
     pub dead_letter_topic: Option<String>,
     /// Serve Prometheus metrics on this address (`GET /metrics`). This installs herald's Prometheus
@@ -87,6 +103,7 @@ impl Default for ConsumerConfig {
         ConsumerConfig {
             brokers: "localhost:9092".to_string(),
             group_id: None,
+            instance_id: None,
             start_from_beginning: true,
             batch_size: 1,
             max_wait_ms: 100,
@@ -97,6 +114,7 @@ impl Default for ConsumerConfig {
             commit_interval_ms: 1_000,
             commit_offsets: true,
             retry: RetryPolicy::default(),
+            retry_strategy: RetryStrategy::Pause,
             dead_letter_topic: None,
             metrics_listen: None,
             client_id: "herald-consumer".to_string(),
@@ -137,6 +155,9 @@ impl ConsumerConfig {
         }
         if let Some(v) = var("HERALD_GROUP_ID") {
             self.group_id = Some(v);
+        }
+        if let Some(v) = var("HERALD_INSTANCE_ID") {
+            self.instance_id = Some(v).filter(|v| !v.trim().is_empty());
         }
         if let Some(v) = var("HERALD_DEAD_LETTER_TOPIC") {
             self.dead_letter_topic = Some(v);
@@ -185,6 +206,7 @@ impl ConsumerConfig {
             &mut self.retry.max_backoff_ms,
         )?;
         set(&var, "HERALD_RETRY_MULTIPLIER", &mut self.retry.multiplier)?;
+        set(&var, "HERALD_RETRY_STRATEGY", &mut self.retry_strategy)?;
         if let Some(v) = var("HERALD_METRICS_LISTEN") {
             let address = v
                 .parse()
@@ -216,6 +238,16 @@ impl ConsumerConfig {
             return Err(Error::config(
                 "heartbeat_interval_ms",
                 "must be below session_timeout_ms",
+            ));
+        }
+        if self
+            .instance_id
+            .as_ref()
+            .is_some_and(|id| id.trim().is_empty() || id.len() > INSTANCE_ID_BYTES_MAX)
+        {
+            return Err(Error::config(
+                "instance_id",
+                format!("must be 1..={INSTANCE_ID_BYTES_MAX} bytes"),
             ));
         }
         if self.commit_interval_ms == 0 {
@@ -271,11 +303,29 @@ impl ConsumerConfig {
             .set("enable.partition.eof", "false")
             // Per-partition consumer lag for the herald_consumer_lag gauge comes from these stats.
             .set("statistics.interval.ms", "5000");
+        if let Some(instance_id) = &self.instance_id {
+            // Static membership (KIP-345): a restart within the session timeout gets the same
+            // partitions back at once instead of waiting for the old member to time out and then
+            // rebalancing everyone.
+            config.set("group.instance.id", instance_id);
+        }
         for (key, value) in &self.kafka {
             config.set(key, value);
         }
         config
     }
+}
+
+/// A stable instance name for [`ConsumerConfig::instance_id`]: this host's name (stable across
+/// restarts of a process, and per replica in a Kubernetes StatefulSet). Two instances of one group on
+/// one host need names of their own.
+pub fn host_instance_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|name| name.trim().to_string())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
 }
 
 /// Parses `var(key)` into `target` when set.
@@ -354,5 +404,26 @@ mod tests {
         );
         config.dead_letter_topic = Some("poison".into());
         assert_eq!(config.dead_letter_topic_for("user_activity"), "poison");
+    }
+
+    #[test]
+    fn instance_id_turns_on_static_membership() {
+        // Proves group.instance.id is set only with an instance id, from the config or the env, and
+        // that an empty HERALD_INSTANCE_ID means dynamic membership.
+        let config = ConsumerConfig::default();
+        assert_eq!(config.client_config("g").get("group.instance.id"), None);
+        let config = config
+            .with_env(|k| (k == "HERALD_INSTANCE_ID").then(|| "directory-1".to_string()))
+            .unwrap();
+        assert_eq!(
+            config.client_config("g").get("group.instance.id"),
+            Some("directory-1")
+        );
+        let config = config
+            .with_env(|k| (k == "HERALD_INSTANCE_ID").then(String::new))
+            .unwrap();
+        assert_eq!(config.instance_id, None);
+        assert!(ConsumerConfig::from_toml_str("instance_id = \"\"").is_err());
+        assert!(!host_instance_name().is_empty());
     }
 }

@@ -24,8 +24,10 @@
 //! What the [`Runner`] guarantees: it joins the consumer group, processes partitions concurrently
 //! (up to `concurrency`) while keeping each partition's order, and commits an offset only after the
 //! message before it was processed successfully or dead-lettered — delivery is at least once. A
-//! failing message is retried with exponential backoff while only its partition waits; after
-//! `retry.max_attempts` it goes to the dead-letter topic. A record that is not a herald event never
+//! failing message is retried with exponential backoff while only its partition waits (or, with
+//! `retry_strategy = "topics"`, through retry topics while its partition moves on: see
+//! [`retry_topic`](crate::middleware::retry_topic)); after `retry.max_attempts` it goes to the
+//! dead-letter topic. A record that is not a herald event never
 //! reaches the handler: it goes straight to the dead-letter topic. For exactly-once *effects* wrap
 //! the handler in the [`inbox`](crate::inbox).
 //!
@@ -42,12 +44,15 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-pub use config::{ConsumerConfig, BATCH_SIZE_MAX, CONCURRENCY_MAX};
+pub use config::{
+    host_instance_name, ConsumerConfig, BATCH_SIZE_MAX, CONCURRENCY_MAX, INSTANCE_ID_BYTES_MAX,
+};
 pub use headers::Headers;
 pub use runner::Runner;
 pub use shutdown::shutdown_on_signal;
 
 use crate::envelope::ReceivedEvent;
+use crate::middleware::retry_topic::{Origin, RetryStrategy};
 
 /// Any error a handler returns; `?` works with herald's, sqlx's, serde's and `anyhow` errors.
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -100,6 +105,12 @@ impl Message {
     pub fn offset(&self) -> i64 {
         self.record.offset
     }
+
+    /// The topic it was first consumed from: [`topic`](Message::topic) itself, or for a message
+    /// redelivered from a retry topic (`<topic>.retry.<n>`) the original topic.
+    pub fn original_topic(&self) -> &str {
+        Origin::of(&self.record).topic
+    }
 }
 
 /// A partition of a topic, as lifecycle hooks see them.
@@ -144,6 +155,11 @@ pub trait Consumer: Send + Sync + 'static {
         None
     }
 
+    /// Retry strategy for this consumer; `None` uses the config's `retry_strategy`.
+    fn retry_strategy(&self) -> Option<RetryStrategy> {
+        None
+    }
+
     /// Called once before the group is joined.
     async fn on_start(&self) -> HandlerResult {
         Ok(())
@@ -175,6 +191,9 @@ impl<C: Consumer + ?Sized> Consumer for Arc<C> {
     }
     fn group_id(&self) -> Option<String> {
         (**self).group_id()
+    }
+    fn retry_strategy(&self) -> Option<RetryStrategy> {
+        (**self).retry_strategy()
     }
     async fn on_start(&self) -> HandlerResult {
         (**self).on_start().await

@@ -31,6 +31,7 @@ use super::{Consumer, ConsumerConfig, Record, TopicPartition};
 use crate::error::{Error, Result};
 use crate::metrics::ConsumerCounters;
 use crate::middleware::dead_letter::{DeadLetterPublisher, DeadLetterSource};
+use crate::middleware::retry_topic::RetryTopics;
 
 /// How often the loop wakes without messages: drains overflows, resumes partitions, commits.
 const TICK_MS: u64 = 10;
@@ -202,11 +203,20 @@ async fn run_consumer(
         .on_start()
         .await
         .map_err(|e| Error::config("on_start", format!("consumer {name}: {e}")))?;
-    let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+    let strategy = consumer.retry_strategy().unwrap_or(config.retry_strategy);
+    let retry_topics =
+        RetryTopics::for_strategy(strategy, &topics, config.retry.max_attempts, &client_config)
+            .await?;
+    let mut subscription: Vec<&str> = topics.iter().map(String::as_str).collect();
+    let retry_names = retry_topics
+        .as_ref()
+        .map(RetryTopics::names)
+        .unwrap_or_default();
+    subscription.extend(retry_names.iter().map(String::as_str));
     kafka
-        .subscribe(&topic_refs)
+        .subscribe(&subscription)
         .map_err(|e| Error::kafka("subscribe", e))?;
-    tracing::info!(consumer = %name, %group, ?topics, "consumer started");
+    tracing::info!(consumer = %name, %group, ?topics, ?retry_names, "consumer started");
     let poll_batch_size = config.batch_size;
     let queue_records =
         (config.batch_size * 2).clamp(PARTITION_QUEUE_RECORDS_MIN, PARTITION_QUEUE_RECORDS_MAX);
@@ -216,6 +226,7 @@ async fn run_consumer(
         consumer,
         config,
         dead_letters,
+        retry_topics,
         shutdown: stop.clone(),
         group,
         name,

@@ -3,7 +3,9 @@
 //! It decodes each record (an undecodable one is dead-lettered at once), calls the handler (batch or
 //! single), retries failures with backoff, dead-letters after the last attempt, and then advances the
 //! partition's progress, which is what the runner commits. While it waits for a retry it stops reading
-//! its bounded queue; the queue fills and the runner pauses just this partition.
+//! its bounded queue; the queue fills and the runner pauses just this partition. With retry topics it
+//! publishes a failed message to the next retry topic instead and moves on; a retry partition's worker
+//! waits until each record is due.
 //! Not here: polling Kafka and committing (the runner does both).
 
 use std::collections::VecDeque;
@@ -20,13 +22,16 @@ use super::context::PartitionProgress;
 use super::{Consumer, ConsumerConfig, Message, Record};
 use crate::envelope::ReceivedEvent;
 use crate::metrics::ConsumerCounters;
-use crate::middleware::dead_letter::{DeadLetterKind, DeadLetterPublisher};
+use crate::middleware::dead_letter::{dead_letter_headers, DeadLetterKind, DeadLetterPublisher};
+use crate::middleware::retry_topic::{self, Origin, RetryTopics};
 
 /// What every worker of one consumer shares.
 pub(crate) struct WorkerShared {
     pub consumer: Arc<dyn Consumer>,
     pub config: ConsumerConfig,
     pub dead_letters: DeadLetterPublisher,
+    /// The retry topics when the consumer retries through them; `None` pauses the partition.
+    pub retry_topics: Option<RetryTopics>,
     /// Bounds the partitions processed at the same time (`concurrency`).
     pub permits: Semaphore,
     /// Signalled when a worker took a chunk from its queue: the poll loop refills queues.
@@ -171,7 +176,8 @@ impl PartitionWorker {
             return Ok(());
         };
         let last_offset = last.offset();
-        if events.len() > 1 {
+        // A retry partition's records each wait until due, so they are processed one by one.
+        if events.len() > 1 && self.retry_level(&last.record).is_none() {
             let span = tracing::info_span!(
                 "herald.process_batch",
                 group = %self.shared.group,
@@ -211,29 +217,19 @@ impl PartitionWorker {
         Ok(())
     }
 
-    /// One message with retries; dead-lettered after the last failed attempt.
+    /// One message with retries; dead-lettered after the last failed attempt. With retry topics a
+    /// failure publishes it to the next retry topic instead of waiting, and a message from a retry
+    /// topic first waits until it is due.
     async fn process_one(&mut self, message: &Message) -> Result<(), Stopped> {
         let policy = self.shared.config.retry.clone();
-        let span = tracing::info_span!(
-            "herald.process",
-            consumer = %self.shared.name,
-            group = %self.shared.group,
-            topic = %message.topic(),
-            partition = message.partition(),
-            offset = message.offset(),
-            event_id = %message.event.id,
-            event_type = %message.event.event_type,
-            traceparent = tracing::field::Empty,
-        );
-        // W3C trace context from the producer, so the handler's span can be joined to its trace.
-        if let Some(traceparent) = message
-            .event
-            .header("traceparent")
-            .and_then(|v| std::str::from_utf8(v).ok())
-        {
-            span.record("traceparent", traceparent);
+        let span = self.span(message);
+        // Attempts made before this delivery (a retry topic's level), so the count spans topics.
+        let mut failures = self.retry_level(&message.record).unwrap_or(0);
+        if failures > 0 {
+            let now_ms = chrono::Utc::now().timestamp_millis();
+            self.wait(retry_topic::delay_until_due(&message.record, now_ms))
+                .await?;
         }
-        let mut failures = 0u32;
         loop {
             let result = {
                 let _permit = self.shared.permits.acquire().await;
@@ -260,10 +256,69 @@ impl PartitionWorker {
                     .await;
             }
             let wait = policy.backoff(failures);
-            tracing::warn!(parent: &span, attempt = failures, %error, wait_ms = wait.as_millis() as u64, "handler failed; retrying");
             self.counters.retried.increment(1);
+            if self.shared.retry_topics.is_some() {
+                tracing::warn!(parent: &span, attempt = failures, %error, wait_ms = wait.as_millis() as u64, "handler failed; retrying through a retry topic");
+                return self
+                    .retry_later(&message.record, failures, wait, &error.to_string())
+                    .await;
+            }
+            tracing::warn!(parent: &span, attempt = failures, %error, wait_ms = wait.as_millis() as u64, "handler failed; retrying");
             self.wait(wait).await?;
         }
+    }
+
+    /// The span of one message's processing, joined to the producer's trace when it sent one.
+    fn span(&self, message: &Message) -> tracing::Span {
+        let span = tracing::info_span!(
+            "herald.process",
+            consumer = %self.shared.name,
+            group = %self.shared.group,
+            topic = %message.topic(),
+            partition = message.partition(),
+            offset = message.offset(),
+            event_id = %message.event.id,
+            event_type = %message.event.event_type,
+            traceparent = tracing::field::Empty,
+        );
+        // W3C trace context from the producer, so the handler's span can be joined to its trace.
+        if let Some(traceparent) = message
+            .event
+            .header("traceparent")
+            .and_then(|v| std::str::from_utf8(v).ok())
+        {
+            span.record("traceparent", traceparent);
+        }
+        span
+    }
+
+    /// The retry level of `record`'s topic when this consumer uses retry topics and it is one.
+    fn retry_level(&self, record: &Record) -> Option<u32> {
+        self.shared.retry_topics.as_ref()?.level(&record.topic)
+    }
+
+    /// Publishes a failed record to the retry topic for `failures` attempts, due after `wait`; the
+    /// partition then moves on (its offset is committed once the retry record is acknowledged).
+    async fn retry_later(
+        &self,
+        record: &Record,
+        failures: u32,
+        wait: Duration,
+        reason: &str,
+    ) -> Result<(), Stopped> {
+        let publisher = &self.shared.dead_letters;
+        let topic = retry_topic::retry_topic(Origin::of(record).topic, failures);
+        let kind = DeadLetterKind::Processing { attempts: failures };
+        let mut headers = dead_letter_headers(record, &kind, reason, publisher.source());
+        let due_ms = chrono::Utc::now().timestamp_millis() + wait.as_millis() as i64;
+        headers.push((
+            retry_topic::HEADER_NOT_BEFORE.to_string(),
+            due_ms.to_string().into_bytes(),
+        ));
+        publisher
+            .publish_with_headers(&topic, record, &headers, &self.shared.shutdown)
+            .await
+            .map_err(|_| Stopped::Interrupted)
     }
 
     /// Sleeps for a retry backoff unless shutdown or revocation comes first.
@@ -290,7 +345,10 @@ impl PartitionWorker {
         kind: &DeadLetterKind,
         reason: &str,
     ) -> Result<(), Stopped> {
-        let topic = self.shared.config.dead_letter_topic_for(&record.topic);
+        let topic = self
+            .shared
+            .config
+            .dead_letter_topic_for(Origin::of(record).topic);
         self.shared
             .dead_letters
             .publish(&topic, record, kind, reason, &self.shared.shutdown)

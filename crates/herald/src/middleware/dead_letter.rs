@@ -6,6 +6,8 @@
 //! `acks=all` producer and does not give up: the runner commits the original offset only after the dead
 //! letter is acknowledged, so nothing is lost when the dead-letter topic is briefly unavailable.
 //!
+//! The same publisher sends records to retry topics ([`super::retry_topic`]).
+//!
 //! Not here: deciding *when* a message is dead (the runner and [`super::retry`] do that).
 
 use std::time::Duration;
@@ -15,6 +17,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use tokio_util::sync::CancellationToken;
 
+use super::retry_topic::Origin;
 use crate::consumer::Record;
 use crate::error::{Error, Result};
 
@@ -89,9 +92,11 @@ pub fn dead_letter_headers(
     );
     push(HEADER_ERROR_KIND, kind_name.to_string());
     push(HEADER_ATTEMPTS, attempts.to_string());
-    push(HEADER_ORIGINAL_TOPIC, record.topic.clone());
-    push(HEADER_ORIGINAL_PARTITION, record.partition.to_string());
-    push(HEADER_ORIGINAL_OFFSET, record.offset.to_string());
+    // A record from a retry topic reports where it was first consumed, not the retry topic.
+    let origin = Origin::of(record);
+    push(HEADER_ORIGINAL_TOPIC, origin.topic.to_string());
+    push(HEADER_ORIGINAL_PARTITION, origin.partition.to_string());
+    push(HEADER_ORIGINAL_OFFSET, origin.offset.to_string());
     push(HEADER_CONSUMER, source.consumer.clone());
     push(HEADER_CONSUMER_GROUP, source.consumer_group.clone());
     push(HEADER_FAILED_AT, chrono::Utc::now().to_rfc3339());
@@ -162,9 +167,28 @@ impl DeadLetterPublisher {
         shutdown: &CancellationToken,
     ) -> Result<()> {
         let headers = dead_letter_headers(record, kind, reason, &self.source);
+        self.publish_with_headers(topic, record, &headers, shutdown)
+            .await
+    }
+
+    /// Who gave up, as the headers name it.
+    pub fn source(&self) -> &DeadLetterSource {
+        &self.source
+    }
+
+    /// Sends `record`'s key and value to `topic` with `headers` (instead of the record's own), with
+    /// the same durability and retries as [`publish`](DeadLetterPublisher::publish); retry topics
+    /// use it.
+    pub async fn publish_with_headers(
+        &self,
+        topic: &str,
+        record: &Record,
+        headers: &[(String, Vec<u8>)],
+        shutdown: &CancellationToken,
+    ) -> Result<()> {
         loop {
             let mut owned = OwnedHeaders::new_with_capacity(headers.len());
-            for (name, value) in &headers {
+            for (name, value) in headers {
                 owned = owned.insert(Header {
                     key: name,
                     value: Some(value),

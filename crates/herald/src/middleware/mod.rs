@@ -1,4 +1,5 @@
-//! Middleware around a consumer's handler, one file each: [`retry`] (exponential backoff policy) and
+//! Middleware around a consumer's handler, one file each: [`retry`] (exponential backoff policy),
+//! [`retry_topic`] (the strategy that retries through `<topic>.retry.<n>` topics) and
 //! [`dead_letter`] (where messages go when they cannot be processed). The deduplicating inbox lives in
 //! [`crate::inbox`] because it also owns database tables.
 //!
@@ -7,3 +8,4 @@
 
 pub mod dead_letter;
 pub mod retry;
+pub mod retry_topic;
