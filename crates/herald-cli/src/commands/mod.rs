@@ -2,6 +2,7 @@
 
 pub mod broker;
 pub mod completions;
+pub mod console;
 pub mod consume;
 pub mod demo;
 pub mod demo_bench;
