@@ -124,7 +124,10 @@ impl ConsoleError {
         api: Option<&'static str>,
         source: KafkaError,
     ) -> Self {
-        let code = source.rdkafka_error_code();
+        let code = match &source {
+            KafkaError::AdminOp(code) => Some(*code),
+            other => other.rdkafka_error_code(),
+        };
         let unreachable = matches!(
             code,
             Some(
