@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+pub mod webdriver;
+
 use herald::testing::TestBroker;
 use herald_console::{Console, ConsoleConfig};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
