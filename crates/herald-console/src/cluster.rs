@@ -152,10 +152,57 @@ pub struct Cluster {
     reader: Arc<Reader>,
     producer: FutureProducer,
     reads: Arc<tokio::sync::Semaphore>,
+    pub(crate) closer: Arc<Closer>,
 }
 
 /// Most explorer or dead-letter reads running at once (each holds one consumer).
 pub const READS_CONCURRENT_MAX: usize = 4;
+/// Consumers waiting to be closed off the request path (more blocks the caller until one closes).
+pub const CONSUMERS_CLOSING_MAX: usize = 64;
+/// Threads that close consumers. A consumer with a group id takes ~100 ms to close (rdkafka polls
+/// until librdkafka says it is closed), mostly waiting, so a few threads close many at once.
+pub const CLOSING_THREADS: usize = 8;
+
+/// Closes consumers on its own threads, so that a page never waits for a close. The threads end
+/// when the [`Cluster`] (the only sender) is dropped and the queue is drained.
+pub(crate) struct Closer {
+    sender: std::sync::mpsc::SyncSender<Reader>,
+}
+
+impl Closer {
+    fn start() -> Closer {
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Reader>(CONSUMERS_CLOSING_MAX);
+        let receiver = Arc::new(std::sync::Mutex::new(receiver));
+        for i in 0..CLOSING_THREADS {
+            let receiver = receiver.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("console-close-{i}"))
+                .spawn(move || loop {
+                    let next = match receiver.lock() {
+                        Ok(receiver) => receiver.recv(),
+                        Err(_) => return,
+                    };
+                    match next {
+                        Ok(consumer) => drop(consumer),
+                        Err(_) => return,
+                    }
+                });
+            if let Err(error) = spawned {
+                tracing::warn!(%error, "cannot start a consumer-closing thread");
+            }
+        }
+        Closer { sender }
+    }
+
+    /// Hands `consumer` over to be closed; closes it here when the queue is full or gone.
+    pub(crate) fn close(&self, consumer: Reader) {
+        match self.sender.try_send(consumer) {
+            Ok(()) => {}
+            Err(std::sync::mpsc::TrySendError::Full(consumer))
+            | Err(std::sync::mpsc::TrySendError::Disconnected(consumer)) => drop(consumer),
+        }
+    }
+}
 
 impl Cluster {
     /// Creates the clients; they connect lazily, so the brokers need not be up yet.
@@ -201,6 +248,7 @@ impl Cluster {
             reader: Arc::new(reader),
             producer,
             reads: Arc::new(tokio::sync::Semaphore::new(READS_CONCURRENT_MAX)),
+            closer: Arc::new(Closer::start()),
         })
     }
 
@@ -376,6 +424,7 @@ impl Cluster {
         }
         let config = reader_config(&self.base, group);
         let (brokers, group) = (self.brokers.clone(), group.to_string());
+        let closer = self.closer.clone();
         self.blocking(move |_, timeout| {
             let fail =
                 |e| ConsoleError::kafka(&brokers, format!("committed offsets of {group}"), None, e);
@@ -384,7 +433,9 @@ impl Cluster {
             for (topic, partition) in &partitions {
                 list.add_partition(topic, *partition);
             }
-            let committed = consumer.committed_offsets(list, timeout).map_err(fail)?;
+            let committed = consumer.committed_offsets(list, timeout);
+            closer.close(consumer);
+            let committed = committed.map_err(fail)?;
             Ok(committed
                 .elements()
                 .iter()

@@ -104,14 +104,13 @@ impl LagHistory {
     }
 }
 
-/// The lag of `group` on every partition of every topic it has committed on, given the cluster's
-/// metadata and offsets (so that one sweep over many groups reads them once).
-pub async fn group_lag(
+/// The offsets `group` committed, on every partition of every topic it has committed on at least
+/// once (a partition it never committed on still has records waiting for it).
+pub async fn committed_rows(
     cluster: &Cluster,
     group: &str,
     view: &ClusterView,
-    offsets: &Offsets,
-) -> Result<Vec<PartitionLag>> {
+) -> Result<Vec<(String, i32, Option<i64>)>> {
     let committed = cluster.committed(group, view.partitions(false)).await?;
     let mut topics: Vec<&str> = committed
         .iter()
@@ -120,9 +119,18 @@ pub async fn group_lag(
         .collect();
     topics.sort_unstable();
     topics.dedup();
-    let mut rows: Vec<PartitionLag> = committed
+    let mut rows: Vec<(String, i32, Option<i64>)> = committed
         .iter()
-        .filter(|(t, _, _)| topics.contains(&t.as_str()))
+        .filter(|(t, _, _)| topics.binary_search(&t.as_str()).is_ok())
+        .cloned()
+        .collect();
+    rows.sort();
+    Ok(rows)
+}
+
+/// Joins committed offsets with the partitions' log start and log end offsets.
+pub fn with_offsets(rows: &[(String, i32, Option<i64>)], offsets: &Offsets) -> Vec<PartitionLag> {
+    rows.iter()
         .map(|(topic, partition, committed)| {
             let (log_start_offset, log_end_offset) = offsets
                 .get(&(topic.clone(), *partition))
@@ -136,9 +144,16 @@ pub async fn group_lag(
                 log_end_offset,
             }
         })
-        .collect();
-    rows.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
-    Ok(rows)
+        .collect()
+}
+
+/// The lag of `group` now, reading the log offsets of only the partitions it has committed on.
+pub async fn group_lag(cluster: &Cluster, group: &str) -> Result<Vec<PartitionLag>> {
+    let view = cluster.metadata(None).await?;
+    let rows = committed_rows(cluster, group, &view).await?;
+    let partitions = rows.iter().map(|(t, p, _)| (t.clone(), *p)).collect();
+    let offsets = cluster.offsets(partitions).await?;
+    Ok(with_offsets(&rows, &offsets))
 }
 
 /// Total lag of every group, now.
@@ -148,7 +163,8 @@ pub async fn sweep(cluster: &Cluster) -> Result<BTreeMap<String, i64>> {
     let groups = cluster.groups(None).await?;
     let mut totals = BTreeMap::new();
     for group in groups.iter().take(GROUPS_TRACKED_MAX) {
-        let rows = group_lag(cluster, &group.name, &view, &offsets).await?;
+        let rows = committed_rows(cluster, &group.name, &view).await?;
+        let rows = with_offsets(&rows, &offsets);
         totals.insert(group.name.clone(), rows.iter().map(PartitionLag::lag).sum());
     }
     Ok(totals)

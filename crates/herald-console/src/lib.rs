@@ -36,7 +36,7 @@ pub use error::{ConsoleError, Result};
 /// Default deadline of one broker round trip made for a page.
 pub const REQUEST_TIMEOUT_MS_DEFAULT: u64 = 5_000;
 /// Default interval between two lag samples.
-pub const LAG_SAMPLE_INTERVAL_MS_DEFAULT: u64 = 5_000;
+pub const LAG_SAMPLE_INTERVAL_MS_DEFAULT: u64 = 10_000;
 
 /// How the console reaches the cluster and what it lets people do.
 #[derive(Debug, Clone)]

@@ -140,11 +140,13 @@ impl Cluster {
         .await
         .map_err(ConsoleError::Task)?
         .map_err(|e| ConsoleError::kafka(&brokers, "read watermarks", None, e))?;
+        let closer = self.closer.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let (reader, watermarks) = bounds;
             let summary = read_blocking(&reader, &request, watermarks, timeout, &sender);
             let _ = sender.blocking_send(ReadItem::End(summary));
+            closer.close(reader);
         });
         Ok(receiver)
     }

@@ -66,10 +66,7 @@ pub async fn page(
         .await?
         .into_iter()
         .find(|g| g.name == name);
-    let view = cluster.metadata(None).await?;
-    let committed_partitions = view.partitions(false);
-    let offsets = cluster.offsets(committed_partitions).await?;
-    let rows = group_lag(cluster, &name, &view, &offsets).await?;
+    let rows = group_lag(cluster, &name).await?;
     let (group_state, members) = group
         .map(|g| (g.state, g.members))
         .unwrap_or_else(|| ("Dead".into(), Vec::new()));
