@@ -363,3 +363,33 @@ async fn dead_letters_are_listed_with_their_reasons_and_republished() {
     assert_eq!(not_dlq.status, 400);
     setup.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_is_refused_while_the_group_has_members() {
+    // A live member would overwrite the reset with its next commit: 409, and the page names it.
+    let setup = Setup::start(|_| {}).await;
+    let brokers = setup.broker.bootstrap_servers().to_string();
+    produce_many(&brokers, "invoices", 3).await;
+    commit(&brokers, "ledger", "invoices", 1).await;
+    let member = common::LiveMember::join(&brokers, "ledger", "invoices");
+    let page = setup
+        .await_page("/groups/ledger", |p| {
+            p.body.contains("id=\"group-state\">Stable<")
+        })
+        .await;
+    assert!(page.body.contains("<td>live-member</td>"), "{}", page.body);
+    assert!(
+        page.body.contains("invoices [0]"),
+        "the assignment is decoded"
+    );
+    let refused = setup
+        .post(
+            "/groups/ledger/reset",
+            &[("topic", "invoices"), ("to", "earliest")],
+        )
+        .await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert!(refused.body.contains("live member"));
+    drop(member);
+    setup.stop().await;
+}

@@ -16,9 +16,10 @@ pub const TOP_TOPICS_SHOWN_MAX: usize = 10;
 /// The overview page.
 pub async fn page(axum::extract::State(state): State) -> Result<Html<String>> {
     let cluster = &state.cluster;
-    let view = cluster.metadata(None).await?;
-    let offsets = cluster.offsets(view.partitions(true)).await?;
-    let groups = cluster.groups(None).await?;
+    // Groups and metadata are independent round trips: in parallel.
+    let (view, groups) = tokio::join!(cluster.metadata(None), cluster.groups(None));
+    let (view, groups) = (view?, groups?);
+    let offsets = cluster.offsets(view.partitions(false)).await?;
     let lag = state.lag.latest();
     let user_topics: Vec<_> = view.topics.iter().filter(|t| !t.internal).collect();
     let partitions: usize = user_topics.iter().map(|t| t.partitions.len()).sum();

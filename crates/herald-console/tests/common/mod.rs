@@ -227,3 +227,43 @@ pub async fn commit(brokers: &str, group: &str, topic: &str, offset: i64) {
 pub fn count(haystack: &str, needle: &str) -> usize {
     haystack.matches(needle).count()
 }
+
+/// A consumer that joined `group` on `topic` and polls on its own thread until stopped.
+pub struct LiveMember {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LiveMember {
+    pub fn join(brokers: &str, group: &str, topic: &str) -> LiveMember {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("group.id", group)
+            .set("client.id", "live-member")
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("consumer");
+        consumer.subscribe(&[topic]).expect("subscribed");
+        let stopping = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !stopping.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = consumer.poll(Duration::from_millis(100));
+            }
+        });
+        LiveMember {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for LiveMember {
+    /// Leaves the group (the consumer closes when its thread ends).
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
