@@ -22,8 +22,10 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use crate::assignment::Assignment;
 use crate::{ConsoleConfig, ConsoleError, Result};
+use closer::Closer;
 
 pub mod admin;
+mod closer;
 pub mod publish;
 pub mod read;
 
@@ -157,53 +159,6 @@ pub struct Cluster {
 
 /// Most explorer or dead-letter reads running at once (each holds one consumer).
 pub const READS_CONCURRENT_MAX: usize = 4;
-/// Consumers waiting to be closed off the request path (more blocks the caller until one closes).
-pub const CONSUMERS_CLOSING_MAX: usize = 64;
-/// Threads that close consumers. A consumer with a group id takes ~100 ms to close (rdkafka polls
-/// until librdkafka says it is closed), mostly waiting, so a few threads close many at once.
-pub const CLOSING_THREADS: usize = 8;
-
-/// Closes consumers on its own threads, so that a page never waits for a close. The threads end
-/// when the [`Cluster`] (the only sender) is dropped and the queue is drained.
-pub(crate) struct Closer {
-    sender: std::sync::mpsc::SyncSender<Reader>,
-}
-
-impl Closer {
-    fn start() -> Closer {
-        let (sender, receiver) = std::sync::mpsc::sync_channel::<Reader>(CONSUMERS_CLOSING_MAX);
-        let receiver = Arc::new(std::sync::Mutex::new(receiver));
-        for i in 0..CLOSING_THREADS {
-            let receiver = receiver.clone();
-            let spawned = std::thread::Builder::new()
-                .name(format!("console-close-{i}"))
-                .spawn(move || loop {
-                    let next = match receiver.lock() {
-                        Ok(receiver) => receiver.recv(),
-                        Err(_) => return,
-                    };
-                    match next {
-                        Ok(consumer) => drop(consumer),
-                        Err(_) => return,
-                    }
-                });
-            if let Err(error) = spawned {
-                tracing::warn!(%error, "cannot start a consumer-closing thread");
-            }
-        }
-        Closer { sender }
-    }
-
-    /// Hands `consumer` over to be closed; closes it here when the queue is full or gone.
-    pub(crate) fn close(&self, consumer: Reader) {
-        match self.sender.try_send(consumer) {
-            Ok(()) => {}
-            Err(std::sync::mpsc::TrySendError::Full(consumer))
-            | Err(std::sync::mpsc::TrySendError::Disconnected(consumer)) => drop(consumer),
-        }
-    }
-}
-
 impl Cluster {
     /// Creates the clients; they connect lazily, so the brokers need not be up yet.
     pub fn connect(config: &ConsoleConfig) -> Result<Cluster> {
@@ -451,8 +406,9 @@ impl Cluster {
         .await
     }
 
-    /// A new consumer for reading records, and a permit bounding how many run at once.
-    pub(crate) async fn reader(&self) -> Result<(Reader, tokio::sync::OwnedSemaphorePermit)> {
+    /// The configuration of a consumer for reading records, and a permit bounding how many reads
+    /// run at once. The caller creates the consumer on the blocking pool.
+    pub(crate) async fn reader(&self) -> Result<(ClientConfig, tokio::sync::OwnedSemaphorePermit)> {
         let permit = self
             .reads
             .clone()
@@ -464,14 +420,7 @@ impl Cluster {
             .set("enable.partition.eof", "true")
             // The explorer wants what is there now, not to wait for more.
             .set("fetch.wait.max.ms", "50");
-        let reader =
-            config
-                .create_with_context(QuietContext)
-                .map_err(|source| ConsoleError::Client {
-                    client: "reader",
-                    source: Box::new(source),
-                })?;
-        Ok((reader, permit))
+        Ok((config, permit))
     }
 
     /// The shared idempotent producer.

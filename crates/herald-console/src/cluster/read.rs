@@ -14,7 +14,7 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
-use super::{Cluster, Reader};
+use super::{Cluster, QuietContext, Reader};
 use crate::{ConsoleError, Result};
 
 /// Most records on one explorer page.
@@ -125,21 +125,29 @@ pub enum ReadItem {
 impl Cluster {
     /// Starts reading `request`; the records and then one [`ReadItem::End`] come over the receiver.
     pub async fn read(&self, request: ReadRequest) -> Result<mpsc::Receiver<ReadItem>> {
-        let (reader, permit) = self.reader().await?;
+        let (config, permit) = self.reader().await?;
         let (sender, receiver) = mpsc::channel(READ_CHANNEL_RECORDS_MAX);
         let (timeout, brokers) = (self.timeout(), self.brokers().to_string());
         // Fails fast (before any HTML is sent) when the partition cannot be reached.
         let bounds = tokio::task::spawn_blocking({
             let topic = request.topic.clone();
+            let brokers = brokers.clone();
             move || {
-                reader
-                    .fetch_watermarks(&topic, request.partition, timeout)
-                    .map(|w| (reader, w))
+                let reader: Reader =
+                    config.create_with_context(QuietContext).map_err(|source| {
+                        ConsoleError::Client {
+                            client: "reader",
+                            source: Box::new(source),
+                        }
+                    })?;
+                match reader.fetch_watermarks(&topic, request.partition, timeout) {
+                    Ok(watermarks) => Ok((reader, watermarks)),
+                    Err(e) => Err(ConsoleError::kafka(&brokers, "read watermarks", None, e)),
+                }
             }
         })
         .await
-        .map_err(ConsoleError::Task)?
-        .map_err(|e| ConsoleError::kafka(&brokers, "read watermarks", None, e))?;
+        .map_err(ConsoleError::Task)??;
         let closer = self.closer.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
@@ -216,6 +224,24 @@ fn start_offset(
     })
 }
 
+fn record_view(message: &rdkafka::message::BorrowedMessage<'_>) -> RecordView {
+    RecordView {
+        partition: message.partition(),
+        offset: message.offset(),
+        timestamp: message.timestamp().to_millis(),
+        key: message.key().map(<[u8]>::to_vec),
+        headers: message
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        value: message.payload().map(<[u8]>::to_vec),
+    }
+}
+
 fn read_blocking(
     reader: &Reader,
     request: &ReadRequest,
@@ -270,21 +296,7 @@ fn read_blocking(
         };
         summary.scanned += 1;
         summary.next_offset = message.offset() + 1;
-        let record = RecordView {
-            partition: message.partition(),
-            offset: message.offset(),
-            timestamp: message.timestamp().to_millis(),
-            key: message.key().map(<[u8]>::to_vec),
-            headers: message
-                .headers()
-                .map(|h| {
-                    h.iter()
-                        .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            value: message.payload().map(<[u8]>::to_vec),
-        };
+        let record = record_view(&message);
         if needle.as_deref().is_some_and(|n| !record.contains(n)) {
             continue;
         }

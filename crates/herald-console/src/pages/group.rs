@@ -7,6 +7,7 @@ use axum::extract::{Path, Query};
 use axum::response::{Html, Redirect};
 use herald::admin::OffsetReset;
 
+use crate::cluster::MemberView;
 use crate::html::{self, escape, form_open, number, url_encode, Nav};
 use crate::lag::{group_lag, LagSample, PartitionLag};
 use crate::{ConsoleError, Result, State};
@@ -54,6 +55,48 @@ pub fn chart(samples: &[LagSample]) -> String {
     )
 }
 
+/// The partitions' rows (with each one's owner) and the members table, up to its last row.
+fn tables(rows: &[PartitionLag], members: &[MemberView]) -> String {
+    let owner = |row: &PartitionLag| {
+        members
+            .iter()
+            .find(|m| {
+                m.assignment
+                    .iter()
+                    .any(|(t, ps)| t == &row.topic && ps.contains(&row.partition))
+            })
+            .map(|m| m.client_id.clone())
+    };
+    let mut body = String::new();
+    for row in rows {
+        body += &format!(
+            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num lag\">{}</td><td>{}</td></tr>",
+            escape(&row.topic),
+            row.partition,
+            row.committed.map(number).unwrap_or_else(|| "—".into()),
+            number(row.log_end_offset),
+            number(row.lag()),
+            escape(&owner(row).unwrap_or_else(|| "—".into()))
+        );
+    }
+    body += "</table><h2>Members</h2><table id=\"members\"><tr><th>Member</th><th>Client</th><th>Host</th><th>Assignment</th></tr>";
+    for member in members {
+        let assignment: Vec<String> = member
+            .assignment
+            .iter()
+            .map(|(t, ps)| format!("{t} {ps:?}"))
+            .collect();
+        body += &format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&member.member_id),
+            escape(&member.client_id),
+            escape(&member.client_host),
+            escape(&assignment.join(", "))
+        );
+    }
+    body
+}
+
 /// The group page.
 pub async fn page(
     axum::extract::State(state): State,
@@ -75,16 +118,6 @@ pub async fn page(
             "consumer group {name:?} has no members and no committed offsets"
         )));
     }
-    let owner = |row: &PartitionLag| {
-        members
-            .iter()
-            .find(|m| {
-                m.assignment
-                    .iter()
-                    .any(|(t, ps)| t == &row.topic && ps.contains(&row.partition))
-            })
-            .map(|m| m.client_id.clone())
-    };
     let total: i64 = rows.iter().map(PartitionLag::lag).sum();
     let ctx = context(&state);
     let mut body = format!(
@@ -101,32 +134,7 @@ pub async fn page(
         number(total),
         chart(&state.lag.samples(&name)),
     );
-    for row in &rows {
-        body += &format!(
-            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num lag\">{}</td><td>{}</td></tr>",
-            escape(&row.topic),
-            row.partition,
-            row.committed.map(number).unwrap_or_else(|| "—".into()),
-            number(row.log_end_offset),
-            number(row.lag()),
-            escape(&owner(row).unwrap_or_else(|| "—".into()))
-        );
-    }
-    body += "</table><h2>Members</h2><table id=\"members\"><tr><th>Member</th><th>Client</th><th>Host</th><th>Assignment</th></tr>";
-    for member in &members {
-        let assignment: Vec<String> = member
-            .assignment
-            .iter()
-            .map(|(t, ps)| format!("{t} {ps:?}"))
-            .collect();
-        body += &format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape(&member.member_id),
-            escape(&member.client_id),
-            escape(&member.client_host),
-            escape(&assignment.join(", "))
-        );
-    }
+    body += &tables(&rows, &members);
     body += "</table></div>";
     if !ctx.read_only {
         let mut topics: Vec<&str> = rows.iter().map(|r| r.topic.as_str()).collect();

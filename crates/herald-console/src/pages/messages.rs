@@ -44,6 +44,44 @@ fn parse_time(text: &str) -> Option<i64> {
         .map(|t| t.and_utc().timestamp_millis())
 }
 
+/// Where the form says to start.
+fn start(query: &ExploreQuery, limit: usize) -> Result<Start> {
+    let bad = |m: String| ConsoleError::BadRequest(m);
+    let text = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    Ok(match text(&query.from).as_deref().unwrap_or("last") {
+        "last" => Start::Last(limit as i64),
+        "offset" => {
+            let offset =
+                text(&query.offset).ok_or_else(|| bad("give an offset to start from".into()))?;
+            Start::Offset(
+                offset
+                    .parse()
+                    .ok()
+                    .filter(|o: &i64| *o >= 0)
+                    .ok_or_else(|| bad(format!("offset {offset:?} is not a number ≥ 0")))?,
+            )
+        }
+        "time" => {
+            let time = text(&query.time).ok_or_else(|| bad("give a time to start from".into()))?;
+            Start::Timestamp(parse_time(&time).ok_or_else(|| {
+                bad(format!(
+                    "time {time:?} is not RFC 3339 (2026-12-01T20:00:00Z)"
+                ))
+            })?)
+        }
+        other => {
+            return Err(bad(format!(
+                "from must be last, offset or time, not {other:?}"
+            )))
+        }
+    })
+}
+
 /// Validates the form into a read (400 with what to fix).
 pub(crate) fn request(
     topic: &str,
@@ -78,33 +116,7 @@ pub(crate) fn request(
                 ))
             })?,
     };
-    let start = match text(&query.from).as_deref().unwrap_or("last") {
-        "last" => Start::Last(limit as i64),
-        "offset" => {
-            let offset =
-                text(&query.offset).ok_or_else(|| bad("give an offset to start from".into()))?;
-            Start::Offset(
-                offset
-                    .parse()
-                    .ok()
-                    .filter(|o: &i64| *o >= 0)
-                    .ok_or_else(|| bad(format!("offset {offset:?} is not a number ≥ 0")))?,
-            )
-        }
-        "time" => {
-            let time = text(&query.time).ok_or_else(|| bad("give a time to start from".into()))?;
-            Start::Timestamp(parse_time(&time).ok_or_else(|| {
-                bad(format!(
-                    "time {time:?} is not RFC 3339 (2026-12-01T20:00:00Z)"
-                ))
-            })?)
-        }
-        other => {
-            return Err(bad(format!(
-                "from must be last, offset or time, not {other:?}"
-            )))
-        }
-    };
+    let start = start(query, limit)?;
     let search = text(&query.q);
     if search.as_ref().is_some_and(|s| s.len() > SEARCH_BYTES_MAX) {
         return Err(bad(format!(

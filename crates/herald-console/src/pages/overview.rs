@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use axum::response::Html;
 
+use crate::cluster::BrokerView;
 use crate::html::{self, escape, number, url_encode, Nav};
 use crate::{Result, State};
 
@@ -12,6 +13,42 @@ use crate::{Result, State};
 pub const REFRESH_SECONDS: u32 = 5;
 /// Largest topics listed on the overview (by records).
 pub const TOP_TOPICS_SHOWN_MAX: usize = 10;
+
+/// The brokers, groups-by-state and largest-topics tables (the last one left open).
+fn tables(
+    brokers: &[BrokerView],
+    states: &BTreeMap<&str, usize>,
+    mut per_topic: Vec<(&str, i64)>,
+) -> String {
+    let mut body = String::new();
+    body += "</div><h2>Brokers</h2><table><tr><th>Id</th><th>Host</th><th>Port</th></tr>";
+    for broker in brokers {
+        body += &format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            broker.id,
+            escape(&broker.host),
+            broker.port
+        );
+    }
+    body += "</table><h2>Groups by state</h2><table><tr><th>State</th><th class=\"num\">Groups</th></tr>";
+    for (group_state, count) in states {
+        body += &format!(
+            "<tr><td>{}</td><td class=\"num\">{count}</td></tr>",
+            escape(group_state)
+        );
+    }
+    body += "</table><h2>Largest topics</h2><table><tr><th>Topic</th><th class=\"num\">Records</th></tr>";
+    per_topic.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    for (name, count) in per_topic.iter().take(TOP_TOPICS_SHOWN_MAX) {
+        body += &format!(
+            "<tr><td><a href=\"/topics/{}\">{}</a></td><td class=\"num\">{}</td></tr>",
+            url_encode(name),
+            escape(name),
+            number(*count)
+        );
+    }
+    body
+}
 
 /// The overview page.
 pub async fn page(axum::extract::State(state): State) -> Result<Html<String>> {
@@ -23,7 +60,7 @@ pub async fn page(axum::extract::State(state): State) -> Result<Html<String>> {
     let lag = state.lag.latest();
     let user_topics: Vec<_> = view.topics.iter().filter(|t| !t.internal).collect();
     let partitions: usize = user_topics.iter().map(|t| t.partitions.len()).sum();
-    let mut per_topic: Vec<(&str, i64)> = user_topics
+    let per_topic: Vec<(&str, i64)> = user_topics
         .iter()
         .map(|t| {
             let records = t
@@ -55,32 +92,7 @@ pub async fn page(axum::extract::State(state): State) -> Result<Html<String>> {
         total_lag.map(number).unwrap_or_else(|| "…".into()),
         "total lag (last sample)",
     );
-    body += "</div><h2>Brokers</h2><table><tr><th>Id</th><th>Host</th><th>Port</th></tr>";
-    for broker in &view.brokers {
-        body += &format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            broker.id,
-            escape(&broker.host),
-            broker.port
-        );
-    }
-    body += "</table><h2>Groups by state</h2><table><tr><th>State</th><th class=\"num\">Groups</th></tr>";
-    for (group_state, count) in &states {
-        body += &format!(
-            "<tr><td>{}</td><td class=\"num\">{count}</td></tr>",
-            escape(group_state)
-        );
-    }
-    body += "</table><h2>Largest topics</h2><table><tr><th>Topic</th><th class=\"num\">Records</th></tr>";
-    per_topic.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    for (name, count) in per_topic.iter().take(TOP_TOPICS_SHOWN_MAX) {
-        body += &format!(
-            "<tr><td><a href=\"/topics/{}\">{}</a></td><td class=\"num\">{}</td></tr>",
-            url_encode(name),
-            escape(name),
-            number(*count)
-        );
-    }
+    body += &tables(&view.brokers, &states, per_topic);
     body += &format!(
         "</table><p class=\"muted\">Brokers {} · bytes on disk are not reported through the Kafka \
          protocol's client APIs used here · refreshed every {REFRESH_SECONDS} s</p></div>",
