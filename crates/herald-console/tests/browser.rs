@@ -106,7 +106,7 @@ async fn the_console_in_a_real_browser() {
     browser.type_into("#search", "ada@example.com").await;
     browser.click("#read").await;
     let summary = browser
-        .await_text("#summary", |t| t.contains("1 records shown"))
+        .await_text("#summary", |t| t.contains("1 shown of"))
         .await;
     assert!(
         summary.contains(&format!("{BACKLOG_RECORDS} looked at")),

@@ -217,7 +217,7 @@ async fn explorer_decodes_cloud_events_rails_and_binary_and_searches() {
         "{}",
         search.body
     );
-    assert!(search.body.contains("1 records shown, 3 looked at"));
+    assert!(search.body.contains("records: 1 shown of 3 looked at"));
     let by_time = setup
         .get("/topics/users/messages?from=time&time=2000-01-01T00:00:00Z")
         .await;
@@ -353,6 +353,18 @@ async fn dead_letters_are_listed_with_their_reasons_and_republished() {
     );
     assert!(!explorer.body.contains("0190-dead"), "a new event id");
     assert!(!explorer.body.contains("herald-error-reason"));
+    produce(&brokers, "orders.dlq", "order-2", br#"{"id":2}"#, &headers).await;
+    let both = setup
+        .post(
+            "/dead-letters/orders.dlq/republish",
+            &[("record", "0:0"), ("record", "0:1")],
+        )
+        .await;
+    assert!(
+        both.body.contains("2 republished, 0 failed"),
+        "{}",
+        both.body
+    );
     let missing = setup
         .post("/dead-letters/orders.dlq/republish", &[("record", "0:99")])
         .await;

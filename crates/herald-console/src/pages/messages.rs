@@ -257,7 +257,7 @@ pub async fn page(
         Ok::<_, std::convert::Infallible>(match item {
             ReadItem::Record(record) => record_row(&record),
             ReadItem::End(summary) => format!(
-                "</table><p id=\"summary\" class=\"muted\">{} records shown, {} looked at · partition log start {}, log end {}{} · \
+                "</table><p id=\"summary\" class=\"muted\">records: {} shown of {} looked at · partition log start {}, log end {}{} · \
                  <a id=\"next-page\" href=\"/topics/{link}/messages?partition={}&from=offset&offset={}\">next page</a></p>{tail}",
                 summary.sent,
                 summary.scanned,
