@@ -154,6 +154,8 @@ impl Cluster {
             let (reader, watermarks) = bounds;
             let summary = read_blocking(&reader, &request, watermarks, timeout, &sender);
             let _ = sender.blocking_send(ReadItem::End(summary));
+            // The page is complete once the channel closes: before the consumer is closed.
+            drop(sender);
             closer.close(reader);
         });
         Ok(receiver)

@@ -250,8 +250,12 @@ pub async fn page(
     );
     let receiver = state.cluster.read(read).await?;
     let link = url_encode(&topic);
-    let records = futures::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|item| (item, receiver))
+    // Ends with the read's End item, not when the reading thread lets go of the channel.
+    let records = futures::stream::unfold(Some(receiver), |receiver| async move {
+        let mut receiver = receiver?;
+        let item = receiver.recv().await?;
+        let next = (!matches!(item, ReadItem::End(_))).then_some(receiver);
+        Some((item, next))
     })
     .map(move |item| {
         Ok::<_, std::convert::Infallible>(match item {
