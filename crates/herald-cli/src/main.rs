@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod assignment;
 mod client;
 mod commands;
 mod output;
@@ -59,6 +58,8 @@ enum Command {
     /// Run the example platform and show its promises (outbox, catch-up, replay, bootstrap), with
     /// a table of checks; exits non-zero if any fails.
     Demo(commands::demo::DemoArgs),
+    /// Serve the web console (topics, messages, groups, lag, dead letters) for the cluster.
+    Console(commands::console::ConsoleArgs),
     /// Start the example platform and leave it running until Ctrl-C.
     Up(commands::up::UpArgs),
     /// Run one service of the example platform (used by `demo` and `up`).
@@ -103,6 +104,7 @@ fn main() -> ExitCode {
             Command::New(command) => commands::new::run(command),
             Command::Replay(args) => commands::reset::replay(args, &cli.client, cli.output).await,
             Command::Demo(args) => commands::demo::run(args).await,
+            Command::Console(args) => commands::console::run(args, &cli.client).await,
             Command::Up(args) => commands::up::run(args).await,
             Command::Service(command) => commands::service::run(command, &cli.client).await,
             Command::Completions { shell } => {

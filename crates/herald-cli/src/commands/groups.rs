@@ -167,7 +167,7 @@ fn describe(client: &ClientArgs, group: &str, output: OutputFormat) -> anyhow::R
     for member in info.map(|g| g.members()).unwrap_or_default() {
         let assignment = member
             .assignment()
-            .and_then(crate::assignment::decode)
+            .and_then(herald_console::assignment::decode)
             .unwrap_or_default();
         for (topic, partitions) in &assignment {
             for partition in partitions {

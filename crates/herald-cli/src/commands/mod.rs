@@ -3,6 +3,7 @@
 pub mod acls;
 pub mod broker;
 pub mod completions;
+pub mod console;
 pub mod consume;
 pub mod demo;
 pub mod demo_bench;

@@ -34,6 +34,8 @@ pub enum Piece {
     Mailer,
     /// A second directory-service, new group, empty database: bootstrapped by replay.
     Directory2,
+    /// The web console (`herald console`), for `herald up`.
+    Console,
 }
 
 impl Piece {
@@ -45,6 +47,7 @@ impl Piece {
             Piece::Directory => "directory",
             Piece::Mailer => "mailer",
             Piece::Directory2 => "directory-2",
+            Piece::Console => "console",
         }
     }
 }
@@ -133,6 +136,12 @@ impl Platform {
                 return ["broker", "--listen", &listen, "--data-dir", &data]
                     .into_iter()
                     .chain(["--default-partitions", "3"])
+                    .map(String::from)
+                    .collect();
+            }
+            Piece::Console => {
+                return ["console", "--listen", &listen, "--brokers", &self.brokers()]
+                    .into_iter()
                     .map(String::from)
                     .collect();
             }

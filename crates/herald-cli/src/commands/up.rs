@@ -1,5 +1,5 @@
-//! `herald up`: starts the example platform (herald-broker and the users, directory and mailer
-//! services as separate processes) and leaves it running, printing the URLs and example curl
+//! `herald up`: starts the example platform (herald-broker, the users, directory and mailer
+//! services, and the web console, as separate processes) and leaves it running, printing the URLs and example curl
 //! commands, until Ctrl-C or SIGTERM; then stops every child cleanly.
 
 use std::path::PathBuf;
@@ -17,11 +17,12 @@ pub struct UpArgs {
 }
 
 /// Ports used when free (otherwise any free port).
-const PREFERRED_PORTS: [(Piece, u16); 4] = [
+const PREFERRED_PORTS: [(Piece, u16); 5] = [
     (Piece::Broker, 9092),
     (Piece::Users, 8080),
     (Piece::Directory, 8081),
     (Piece::Mailer, 8082),
+    (Piece::Console, 8090),
 ];
 
 /// Runs the platform until a signal.
@@ -38,7 +39,13 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
 }
 
 async fn start(platform: &mut Platform) -> anyhow::Result<()> {
-    for piece in [Piece::Broker, Piece::Users, Piece::Directory, Piece::Mailer] {
+    for piece in [
+        Piece::Broker,
+        Piece::Users,
+        Piece::Directory,
+        Piece::Mailer,
+        Piece::Console,
+    ] {
         platform.start(piece).await?;
     }
     Ok(())
@@ -54,6 +61,7 @@ fn print_tour(p: &Platform) {
     println!("  users       {users}");
     println!("  directory   {}", p.url(Piece::Directory));
     println!("  mailer      {}", p.url(Piece::Mailer));
+    println!("  console     {}", p.url(Piece::Console));
     println!("\nTry:");
     println!("  curl -s -XPOST {users}/users -H 'content-type: application/json' -d '{{\"name\":\"Ada\",\"email\":\"ada@example.com\"}}'");
     println!("  curl -s {users}/users");

@@ -1,5 +1,6 @@
-//! Decodes a consumer-group member's assignment (Kafka's ConsumerProtocolAssignment) so that
-//! `herald groups describe` can show which partitions each member owns. Never panics on bad bytes.
+//! Decodes a consumer-group member's assignment (Kafka's ConsumerProtocolAssignment) so that the
+//! console and `herald groups describe` can show which partitions each member owns. Never panics on
+//! bad bytes.
 
 /// Partitions per topic, in the order the assignment lists them.
 pub type Assignment = Vec<(String, Vec<i32>)>;
