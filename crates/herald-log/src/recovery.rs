@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use crate::batch::{validate_batch, RecordBatchHeader, RECORD_BATCH_HEADER_BYTES};
 use crate::checkpoint::{read_recovery_point, sync_dir, CLEANER_CHECKPOINT_FILE, TEMP_FILE_SUFFIX};
-use crate::cleaner::swap::recover_interrupted_swaps;
+use crate::cleaner::swap_recovery::recover_interrupted_swaps;
 use crate::error::{io_error, LogError};
 use crate::producer_state::{ProducerStateManager, PRODUCER_SNAPSHOT_FILE};
 use crate::segment::{

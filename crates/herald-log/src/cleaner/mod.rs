@@ -23,6 +23,7 @@ pub mod filter;
 pub mod offset_map;
 pub mod records;
 pub mod swap;
+pub mod swap_recovery;
 
 use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
