@@ -9,6 +9,7 @@ pub mod demo;
 pub mod demo_bench;
 pub mod dlq;
 pub mod dlq_log;
+pub mod group_offsets;
 pub mod groups;
 pub mod new;
 pub mod platform;

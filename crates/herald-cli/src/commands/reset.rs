@@ -151,7 +151,7 @@ async fn wait_for_catch_up(
     topic: &str,
     from: &[PartitionOffset],
 ) -> anyhow::Result<()> {
-    let rows = crate::commands::groups::committed(client, group)?;
+    let rows = super::group_offsets::committed(client, group)?;
     let end: i64 = rows
         .iter()
         .filter(|(r, _)| r.topic == topic)
@@ -160,7 +160,7 @@ async fn wait_for_catch_up(
     let start: i64 = from.iter().filter_map(|p| p.offset).sum();
     let bar = crate::progress::bar(end.saturating_sub(start).max(0) as u64, "replaying", true);
     loop {
-        let rows = crate::commands::groups::committed(client, group)?;
+        let rows = super::group_offsets::committed(client, group)?;
         let done: i64 = rows
             .iter()
             .filter(|(r, _)| r.topic == topic)

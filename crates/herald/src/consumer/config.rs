@@ -36,7 +36,6 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::middleware::retry::RetryPolicy;
-use crate::middleware::retry_topic::RetryStrategy;
 
 /// Largest accepted `batch_size`: a batch lives in memory and in one database transaction.
 pub const BATCH_SIZE_MAX: usize = 100_000;
@@ -425,5 +424,29 @@ mod tests {
         assert_eq!(config.instance_id, None);
         assert!(ConsumerConfig::from_toml_str("instance_id = \"\"").is_err());
         assert!(!host_instance_name().is_empty());
+    }
+}
+
+/// How a consumer retries a failing message.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RetryStrategy {
+    /// Wait and try again in place: the partition waits (every order is kept). The default.
+    #[default]
+    Pause,
+    /// Publish to `<topic>.retry.<n>` and move on; redelivered after the delay (per-key order is
+    /// not kept for retried messages).
+    Topics,
+}
+
+impl std::str::FromStr for RetryStrategy {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<Self, Self::Err> {
+        match text.trim() {
+            "pause" => Ok(RetryStrategy::Pause),
+            "topics" => Ok(RetryStrategy::Topics),
+            other => Err(format!("{other:?} is neither \"pause\" nor \"topics\"")),
+        }
     }
 }

@@ -33,7 +33,7 @@
 //!
 //! Not here: producing events ([`producer`](crate::producer)) and offset resets ([`admin`](crate::admin)).
 
-mod config;
+pub(crate) mod config;
 mod context;
 mod headers;
 mod runner;
@@ -52,7 +52,7 @@ pub use runner::Runner;
 pub use shutdown::shutdown_on_signal;
 
 use crate::envelope::ReceivedEvent;
-use crate::middleware::retry_topic::{Origin, RetryStrategy};
+use config::RetryStrategy;
 
 /// Any error a handler returns; `?` works with herald's, sqlx's, serde's and `anyhow` errors.
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -104,12 +104,6 @@ impl Message {
     /// Its offset.
     pub fn offset(&self) -> i64 {
         self.record.offset
-    }
-
-    /// The topic it was first consumed from: [`topic`](Message::topic) itself, or for a message
-    /// redelivered from a retry topic (`<topic>.retry.<n>`) the original topic.
-    pub fn original_topic(&self) -> &str {
-        Origin::of(&self.record).topic
     }
 }
 

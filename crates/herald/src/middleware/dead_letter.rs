@@ -17,7 +17,9 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use tokio_util::sync::CancellationToken;
 
-use super::retry_topic::Origin;
+pub use super::origin::{
+    Origin, HEADER_ORIGINAL_OFFSET, HEADER_ORIGINAL_PARTITION, HEADER_ORIGINAL_TOPIC,
+};
 use crate::consumer::Record;
 use crate::error::{Error, Result};
 
@@ -27,12 +29,6 @@ pub const HEADER_ERROR_REASON: &str = "herald-error-reason";
 pub const HEADER_ERROR_KIND: &str = "herald-error-kind";
 /// Attempts made before giving up (0 for a record that could not be decoded).
 pub const HEADER_ATTEMPTS: &str = "herald-attempts";
-/// The topic the record was consumed from.
-pub const HEADER_ORIGINAL_TOPIC: &str = "herald-original-topic";
-/// The partition the record was consumed from.
-pub const HEADER_ORIGINAL_PARTITION: &str = "herald-original-partition";
-/// The record's offset in that partition.
-pub const HEADER_ORIGINAL_OFFSET: &str = "herald-original-offset";
 /// The consumer (its [`name`](crate::consumer::Consumer::name)) that gave up.
 pub const HEADER_CONSUMER: &str = "herald-consumer";
 /// The consumer group that gave up.

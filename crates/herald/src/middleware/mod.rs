@@ -7,5 +7,6 @@
 //! letter topic), handler with retries, dead letter after the last attempt, then the offset commit.
 
 pub mod dead_letter;
+pub mod origin;
 pub mod retry;
 pub mod retry_topic;

@@ -26,58 +26,19 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientConfig;
-use serde::Deserialize;
 
-use super::dead_letter::{
-    HEADER_ORIGINAL_OFFSET, HEADER_ORIGINAL_PARTITION, HEADER_ORIGINAL_TOPIC,
-};
 use crate::consumer::Record;
 use crate::error::{Error, Result};
 
 /// When a retry record may be processed again, in milliseconds since the epoch.
 pub const HEADER_NOT_BEFORE: &str = "herald-retry-not-before";
-/// What separates a topic from its retry level in a retry topic's name.
-pub const RETRY_TOPIC_INFIX: &str = ".retry.";
 /// Deadline of the metadata and CreateTopics round trips made at start, in milliseconds.
 const ADMIN_TIMEOUT_MS: u64 = 10_000;
 /// Partitions of a retry topic whose original topic does not exist yet.
 const RETRY_TOPIC_PARTITIONS_DEFAULT: i32 = 1;
 
-/// How a consumer retries a failing message.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RetryStrategy {
-    /// Wait and try again in place: the partition waits (every order is kept). The default.
-    #[default]
-    Pause,
-    /// Publish to `<topic>.retry.<n>` and move on; redelivered after the delay (per-key order is
-    /// not kept for retried messages).
-    Topics,
-}
-
-impl std::str::FromStr for RetryStrategy {
-    type Err = String;
-
-    fn from_str(text: &str) -> std::result::Result<Self, Self::Err> {
-        match text.trim() {
-            "pause" => Ok(RetryStrategy::Pause),
-            "topics" => Ok(RetryStrategy::Topics),
-            other => Err(format!("{other:?} is neither \"pause\" nor \"topics\"")),
-        }
-    }
-}
-
-/// The name of `topic`'s retry topic for records that failed `level` times.
-pub fn retry_topic(topic: &str, level: u32) -> String {
-    format!("{topic}{RETRY_TOPIC_INFIX}{level}")
-}
-
-/// `(original topic, level)` if `topic` is named like a retry topic.
-pub fn parse_retry_topic(topic: &str) -> Option<(&str, u32)> {
-    let at = topic.rfind(RETRY_TOPIC_INFIX)?;
-    let level: u32 = topic[at + RETRY_TOPIC_INFIX.len()..].parse().ok()?;
-    (at > 0 && level > 0).then(|| (&topic[..at], level))
-}
+pub use super::origin::{parse_retry_topic, retry_topic, Origin, RETRY_TOPIC_INFIX};
+pub use crate::consumer::config::RetryStrategy;
 
 /// The retry topics of one consumer: levels `1..max_attempts` of each topic it subscribes to.
 #[derive(Debug, Clone, Default)]
@@ -201,46 +162,6 @@ async fn partition_count(
     Ok(count.unwrap_or(RETRY_TOPIC_PARTITIONS_DEFAULT))
 }
 
-/// Where a record was first consumed: its own place, or for a retry record the place its
-/// `herald-original-*` headers name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Origin<'a> {
-    /// The original topic.
-    pub topic: &'a str,
-    /// The original partition.
-    pub partition: i32,
-    /// The original offset.
-    pub offset: i64,
-}
-
-impl<'a> Origin<'a> {
-    /// The origin of `record`: its headers' when it comes from a retry topic and carries them all.
-    pub fn of(record: &'a Record) -> Self {
-        let own = Origin {
-            topic: &record.topic,
-            partition: record.partition,
-            offset: record.offset,
-        };
-        if parse_retry_topic(&record.topic).is_none() {
-            return own;
-        }
-        let text = |name| {
-            record
-                .headers
-                .get(name)
-                .and_then(|v| std::str::from_utf8(v).ok())
-        };
-        let parsed = (|| {
-            Some(Origin {
-                topic: text(HEADER_ORIGINAL_TOPIC)?,
-                partition: text(HEADER_ORIGINAL_PARTITION)?.parse().ok()?,
-                offset: text(HEADER_ORIGINAL_OFFSET)?.parse().ok()?,
-            })
-        })();
-        parsed.unwrap_or(own)
-    }
-}
-
 /// The not-before time of a retry record (ms since the epoch), if it has one.
 pub fn not_before_ms(record: &Record) -> Option<i64> {
     let value = record.headers.get(HEADER_NOT_BEFORE)?;
@@ -258,6 +179,9 @@ pub fn delay_until_due(record: &Record, now_ms: i64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::middleware::origin::{
+        HEADER_ORIGINAL_OFFSET, HEADER_ORIGINAL_PARTITION, HEADER_ORIGINAL_TOPIC,
+    };
 
     fn record(topic: &str, headers: &[(&str, &str)]) -> Record {
         Record {

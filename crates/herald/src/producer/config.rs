@@ -12,6 +12,7 @@ use std::time::Duration;
 use rdkafka::ClientConfig;
 
 use super::delivery::DeliveryFailure;
+pub use super::delivery::DeliveryFailureHandler;
 use crate::envelope::default_source;
 use crate::error::{Error, Result};
 
@@ -26,9 +27,6 @@ pub const CLOSE_TIMEOUT_MS_DEFAULT: u64 = 30_000;
 pub const LINGER_MS_DEFAULT: u64 = 5;
 /// Largest buffer capacity librdkafka accepts for `queue.buffering.max.messages`.
 pub const BUFFER_CAPACITY_MAX: usize = 2_147_483_647;
-
-/// Called (on librdkafka's delivery thread) for every `deliver_async` message that finally failed.
-pub type DeliveryFailureHandler = Arc<dyn Fn(&DeliveryFailure) + Send + Sync>;
 
 /// How to build a [`Producer`](super::Producer).
 ///

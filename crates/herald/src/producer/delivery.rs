@@ -16,9 +16,11 @@ use rdkafka::ClientContext;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::config::DeliveryFailureHandler;
 use crate::envelope::HEADER_ID;
 use crate::error::{Error, Result};
+
+/// Called (on librdkafka's delivery thread) for every `deliver_async` message that finally failed.
+pub type DeliveryFailureHandler = Arc<dyn Fn(&DeliveryFailure) + Send + Sync>;
 
 /// Messages the broker acknowledged, by topic.
 pub const DELIVERED_TOTAL: &str = "herald_producer_delivered_total";
