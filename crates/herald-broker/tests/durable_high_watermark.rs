@@ -40,13 +40,21 @@ async fn fetch(raw: &mut RawClient, topic: &str, max_wait_ms: i32) -> (i64, bool
 }
 
 async fn latest(raw: &mut RawClient, topic: &str) -> i64 {
+    list_offset(raw, topic, -1).await
+}
+
+async fn earliest(raw: &mut RawClient, topic: &str) -> i64 {
+    list_offset(raw, topic, -2).await
+}
+
+async fn list_offset(raw: &mut RawClient, topic: &str, timestamp: i64) -> i64 {
     let request = ListOffsetsRequest::default()
         .with_replica_id((-1).into())
         .with_topics(vec![ListOffsetsTopic::default()
             .with_name(topic_name(topic))
             .with_partitions(vec![ListOffsetsPartition::default()
                 .with_partition_index(0)
-                .with_timestamp(-1)])]);
+                .with_timestamp(timestamp)])]);
     let response: ListOffsetsResponse = raw.request(ApiKey::ListOffsets, 7, &request).await;
     response.topics[0].partitions[0].offset
 }
@@ -87,6 +95,9 @@ async fn nothing_unsynced_is_served_under_flush_always() {
     .await;
     assert_eq!(fetch(&mut consumer, "durable", 200).await, (0, false));
     assert_eq!(latest(&mut consumer, "durable").await, 0);
+    // The earliest offset is the log start, high watermark or not (a consumer starting from the
+    // beginning of an empty partition must get 0, not -1).
+    assert_eq!(earliest(&mut consumer, "durable").await, 0);
     assert!(!producer.is_finished(), "the ack waits for the fsync");
 
     drop(held);

@@ -79,14 +79,14 @@ fn lookup(
     let found = partition.with_log(|log| {
         let high_watermark = partition.high_watermark_of(log);
         let found = match timestamp {
-            EARLIEST_TIMESTAMP => Ok(Some((-1, log.log_start_offset()))),
+            EARLIEST_TIMESTAMP => return Ok(Some((-1, log.log_start_offset()))),
             LATEST_TIMESTAMP => return Ok(Some((-1, high_watermark))),
             MAX_TIMESTAMP => log.max_timestamp(),
             _ => log
                 .offset_for_timestamp(timestamp)
                 .map(|r| r.map(|(offset, ts)| (ts, offset))),
         };
-        // As Kafka for consumers: nothing at or past the high watermark is reported.
+        // As Kafka for consumers: no record at or past the high watermark is reported by time.
         found.map(|found| found.filter(|(_, offset)| *offset < high_watermark))
     });
     match found {
