@@ -334,15 +334,21 @@ fn bytes_below(records: &[u8], offset: i64) -> usize {
 /// Fails on the first batch of `records` that holds a keyless record (checked before the log's lock is
 /// taken; decompresses compressed batches).
 fn refuse_keyless_records(records: &[u8]) -> Result<(), LogError> {
-    for (_, range) in herald_log::batch::split_batches(records)? {
+    let mut record_indices = Vec::new();
+    let mut first_record = 0i32;
+    for (header, range) in herald_log::batch::split_batches(records)? {
         let batch = records.get(range).unwrap_or_default();
-        if herald_log::batch_has_keyless_records(batch)? {
-            return Err(LogError::InvalidRecord {
-                reason: "compacted topic: record without a key",
-            });
-        }
+        let keyless = herald_log::keyless_record_indices(batch)?;
+        record_indices.extend(keyless.into_iter().map(|i| first_record.saturating_add(i)));
+        first_record = first_record.saturating_add(header.records_count.max(0));
     }
-    Ok(())
+    if record_indices.is_empty() {
+        return Ok(());
+    }
+    Err(LogError::InvalidRecord {
+        reason: "compacted topic: record without a key",
+        record_indices,
+    })
 }
 
 impl SharedLog for Partition {

@@ -50,7 +50,11 @@ pub enum LogError {
     /// A record the topic's policy does not allow, such as a keyless record on a compacted topic
     /// (Kafka's INVALID_RECORD).
     #[error("invalid record: {reason}")]
-    InvalidRecord { reason: &'static str },
+    InvalidRecord {
+        reason: &'static str,
+        /// Positions (0-based, across the request's batches for the partition) of the records at fault.
+        record_indices: Vec<i32>,
+    },
     /// A batch larger than `max_message_bytes`.
     #[error("record batch of {size} bytes exceeds max.message.bytes {max}")]
     BatchTooLarge { size: usize, max: u64 },

@@ -49,7 +49,7 @@ pub mod retention;
 pub mod segment;
 
 pub use batch::{RecordBatchHeader, RECORD_BATCH_HEADER_BYTES};
-pub use cleaner::records::batch_has_keyless_records;
+pub use cleaner::records::{batch_has_keyless_records, keyless_record_indices};
 pub use cleaner::{clean_log, Cleaner, CleanerConfig, CleaningStats, LogSource, SharedLog};
 pub use config::{CleanupPolicy, LogConfig, TimestampType};
 pub use error::LogError;

@@ -12,10 +12,14 @@
 use std::sync::Arc;
 
 use futures::future::join_all;
+use herald_log::LogError;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_request::PartitionProduceData;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, RequestHeader};
+use kafka_protocol::protocol::StrBytes;
 
 use crate::clock::now_ms;
 use crate::partition::Partition;
@@ -110,15 +114,17 @@ pub async fn append(
         for data in topic_data.partition_data {
             let index = data.index;
             let outcome = match &topic {
-                Ok(topic) if acks == -1 && topic.min_insync_replicas() > ISR_SIZE => Err((
-                    ResponseError::NotEnoughReplicas.code(),
-                    super::message(&format!(
-                        "acks=all needs min.insync.replicas={} in-sync replicas; this node is the only one",
-                        topic.min_insync_replicas()
-                    )),
-                )),
+                Ok(topic) if acks == -1 && topic.min_insync_replicas() > ISR_SIZE => {
+                    Err(Refused::new(
+                        ResponseError::NotEnoughReplicas.code(),
+                        super::message(&format!(
+                            "acks=all needs min.insync.replicas={} in-sync replicas; this node is the only one",
+                            topic.min_insync_replicas()
+                        )),
+                    ))
+                }
                 Ok(topic) => append_partition(topic, data, now),
-                Err(code) => Err((*code, None)),
+                Err(code) => Err(Refused::new(*code, None)),
             };
             let response = PartitionProduceResponse::default().with_index(index);
             partition_responses.push(match outcome {
@@ -130,9 +136,10 @@ pub async fn append(
                         .with_log_start_offset(info.log_start_offset)
                         .with_log_append_time_ms(info.log_append_time.unwrap_or(-1))
                 }
-                Err((code, message)) => response
-                    .with_error_code(code)
-                    .with_error_message(message)
+                Err(refused) => response
+                    .with_record_errors(refused.record_errors)
+                    .with_error_code(refused.code)
+                    .with_error_message(refused.message)
                     .with_base_offset(-1)
                     .with_log_start_offset(-1),
             });
@@ -163,17 +170,36 @@ async fn resolve_topic(state: &Arc<BrokerState>, name: &str) -> Result<Arc<Topic
         .map_err(|e: BrokerError| e.error_code())
 }
 
-type AppendOutcome = Result<
-    (Arc<Partition>, herald_log::AppendInfo),
-    (i16, Option<kafka_protocol::protocol::StrBytes>),
->;
+/// Why a partition's data was not appended: the code, a message, and for INVALID_RECORD the records
+/// at fault (KIP-467: librdkafka then fails those records with INVALID_RECORD and the rest of the
+/// batch with INVALID_DIFFERENT_RECORD).
+struct Refused {
+    code: i16,
+    message: Option<StrBytes>,
+    record_errors: Vec<BatchIndexAndErrorMessage>,
+}
+
+impl Refused {
+    fn new(code: i16, message: Option<StrBytes>) -> Self {
+        Self {
+            code,
+            message,
+            record_errors: Vec::new(),
+        }
+    }
+}
+
+type AppendOutcome = Result<(Arc<Partition>, herald_log::AppendInfo), Refused>;
 
 fn append_partition(topic: &Topic, data: PartitionProduceData, now: i64) -> AppendOutcome {
     let Some(partition) = topic.partition(data.index) else {
-        return Err((ResponseError::UnknownTopicOrPartition.code(), None));
+        return Err(Refused::new(
+            ResponseError::UnknownTopicOrPartition.code(),
+            None,
+        ));
     };
     let Some(records) = data.records else {
-        return Err((
+        return Err(Refused::new(
             ResponseError::CorruptMessage.code(),
             super::message(&"no records"),
         ));
@@ -182,7 +208,22 @@ fn append_partition(topic: &Topic, data: PartitionProduceData, now: i64) -> Appe
         Ok(info) => Ok((partition, info)),
         Err(e) => {
             tracing::debug!(topic = %topic.name, partition = data.index, error = %e, "append rejected");
-            Err((super::log_error_code(&e), super::message(&e)))
+            let mut refused = Refused::new(super::log_error_code(&e), super::message(&e));
+            if let LogError::InvalidRecord {
+                record_indices,
+                reason,
+            } = &e
+            {
+                refused.record_errors = record_indices
+                    .iter()
+                    .map(|&batch_index| {
+                        BatchIndexAndErrorMessage::default()
+                            .with_batch_index(batch_index)
+                            .with_batch_index_error_message(Some(StrBytes::from_static_str(reason)))
+                    })
+                    .collect();
+            }
+            Err(refused)
         }
     }
 }

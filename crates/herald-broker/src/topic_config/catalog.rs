@@ -25,6 +25,8 @@ pub enum Kind {
     List(&'static [&'static str]),
     /// LIST (7) of `partition:broker` pairs or `*` (replication throttles).
     ReplicaList,
+    /// STRING (2): a Kafka version such as `0.10.0`, `2.8` or `3.0-IV1`.
+    Version,
 }
 
 impl Kind {
@@ -32,7 +34,7 @@ impl Kind {
     pub fn code(self) -> i8 {
         match self {
             Kind::Boolean => 1,
-            Kind::Choice(_) => 2,
+            Kind::Choice(_) | Kind::Version => 2,
             Kind::Int { .. } => 3,
             Kind::Long { .. } => 5,
             Kind::Double { .. } => 6,
@@ -125,7 +127,7 @@ pub const CONFIGS: &[ConfigDef] = &[
         Effect::Enforced, "Largest record batch accepted"),
     def("message.downconversion.enable", Kind::Boolean, "true", Some("log.message.downconversion.enable"),
         Effect::NoEffect("herald never down-converts: it serves Fetch v4+ only (Kafka 4.0 removed this config)"), "Whether old fetch versions get converted batches"),
-    def("message.format.version", Kind::Choice(&["3.0", "3.0-iv1", "2.8", "2.1", "0.11.0"]), "3.0-IV1", Some("log.message.format.version"),
+    def("message.format.version", Kind::Version, "3.0-IV1", Some("log.message.format.version"),
         Effect::NoEffect("every batch is stored in record-batch v2 (Kafka 4.0 removed this config)"), "Message format of stored batches"),
     def("message.timestamp.after.max.ms", Kind::Long { min: 0 }, LONG_MAX, Some("log.message.timestamp.after.max.ms"),
         Effect::Enforced, "Largest allowed lead of a CreateTime timestamp over the broker's clock"),

@@ -158,6 +158,22 @@ fn parse(def: &ConfigDef, value: &str) -> Result<String, String> {
             }
             Ok(parts.join(","))
         }
+        Kind::Version => {
+            let (number, internal) = match value.to_ascii_uppercase().split_once("-IV") {
+                Some((number, iv)) => (number.to_string(), Some(iv.to_string())),
+                None => (value.to_string(), None),
+            };
+            let numeric = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+            let parts: Vec<&str> = number.split('.').collect();
+            if parts.len() >= 2
+                && parts.iter().all(|p| numeric(p))
+                && internal.as_deref().is_none_or(numeric)
+            {
+                Ok(value.to_string())
+            } else {
+                Err("expected a Kafka version such as 0.10.0, 2.8 or 3.0-IV1".into())
+            }
+        }
         Kind::ReplicaList => {
             let valid = value.is_empty()
                 || value == "*"
@@ -411,6 +427,9 @@ mod tests {
         );
         assert!(validate("remote.storage.enable", Some("true")).is_err());
         assert!(validate("min.cleanable.dirty.ratio", Some("1.5")).is_err());
+        assert!(validate("message.format.version", Some("0.10.0.0")).is_ok());
+        assert!(validate("message.format.version", Some("3.0-IV1")).is_ok());
+        assert!(validate("message.format.version", Some("latest")).is_err());
         assert_eq!(
             validate(CLEANUP_POLICY, Some(" compact, delete "))
                 .ok()

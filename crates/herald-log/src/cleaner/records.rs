@@ -213,18 +213,25 @@ pub fn encode_batch(out: &mut Vec<u8>, fields: &BatchFields, records_section: &[
 /// Control batches never count. A broker refuses such a batch on a compacted topic with INVALID_RECORD,
 /// as Kafka does.
 pub fn batch_has_keyless_records(batch: &[u8]) -> Result<bool, LogError> {
+    Ok(!keyless_record_indices(batch)?.is_empty())
+}
+
+/// The positions (0-based, in the batch) of the records without a key: what a produce to a
+/// compacted topic reports in `record_errors` (KIP-467). Empty for control batches.
+pub fn keyless_record_indices(batch: &[u8]) -> Result<Vec<i32>, LogError> {
     let header = validate_batch(batch)?;
     if header.is_control() {
-        return Ok(false);
+        return Ok(Vec::new());
     }
     let section = &batch[RECORD_BATCH_HEADER_BYTES..header.total_bytes()];
     let (records, _) = decompress(header.compression(), section)?;
-    for record in Records::new(&records) {
+    let mut keyless = Vec::new();
+    for (index, record) in Records::new(&records).enumerate() {
         if record?.key.is_none() {
-            return Ok(true);
+            keyless.push(i32::try_from(index).unwrap_or(i32::MAX));
         }
     }
-    Ok(false)
+    Ok(keyless)
 }
 
 #[cfg(test)]
