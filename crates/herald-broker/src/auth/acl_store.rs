@@ -176,10 +176,14 @@ impl AclStore {
     pub fn create(&self, bindings: &[AclBinding]) -> Result<(), BrokerError> {
         let _writing = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
         let mut next = self.api().clone();
+        let before = next.len();
         for binding in bindings {
             if !next.contains(binding) {
                 next.push(binding.clone());
             }
+        }
+        if next.len() == before {
+            return Ok(()); // every binding was there already
         }
         if next.len() > API_BINDINGS_MAX {
             return Err(BrokerError::InvalidSecurityFile {
@@ -220,11 +224,16 @@ impl AclStore {
                 from_file.chain(from_api).collect::<Vec<_>>()
             })
             .collect();
-        let kept = current
+        let before = current.len();
+        let kept: Vec<AclBinding> = current
             .into_iter()
             .filter(|b| !filters.iter().any(|f| f.matches(b)))
             .collect();
-        self.persist(kept)?;
+        // A filter that matched nothing changes nothing: no write, no fsync (`herald acls list`
+        // probes with such a filter).
+        if kept.len() != before {
+            self.persist(kept)?;
+        }
         Ok(results)
     }
 

@@ -216,12 +216,14 @@ impl UserStore {
             }
         }
         let mut results = Vec::with_capacity(users.len());
+        let mut changed = false;
         for user in users {
             let mut staged = next.clone();
             let outcome = self.stage_user(&user, deletions, upsertions, &mut staged);
             results.push(match outcome {
                 Ok(()) => {
                     next = staged;
+                    changed = true;
                     UserResult {
                         user,
                         error_code: 0,
@@ -240,6 +242,9 @@ impl UserStore {
                 path: path.to_path_buf(),
                 reason: format!("more than {API_CREDENTIALS_MAX} credentials"),
             });
+        }
+        if !changed {
+            return Ok(results); // every user's changes were refused: nothing to write
         }
         write_atomically(path, next.to_text().as_bytes())?;
         *self.api.write().unwrap_or_else(PoisonError::into_inner) = next;
