@@ -366,7 +366,22 @@ pub fn clean_log(
         first_dirty_offset: range.first_dirty_offset,
         ..CleaningStats::default()
     };
-    let end = build_offset_map(&snap, &range, worker, &mut stats)?;
+    worker.throttle.restart();
+    let result = clean_range(log, &snap, &range, worker, now_ms, &mut stats);
+    stats.throttled = worker.throttle.waited();
+    result.map(|()| Some(stats))
+}
+
+/// The round itself, once [`clean_log`] has found a range: map, filter and swap group by group.
+fn clean_range(
+    log: &RwLock<Log>,
+    snap: &Snapshot,
+    range: &CleanableRange,
+    worker: &mut CleanerWorker,
+    now_ms: i64,
+    stats: &mut CleaningStats,
+) -> Result<(), LogError> {
+    let end = build_offset_map(snap, range, worker, stats)?;
     stats.end_offset = end;
     // Recovery allows offset gaps once this file exists: it must before the first swap commits.
     if read_cleaner_checkpoint(&snap.dir)?.is_none() {
@@ -379,17 +394,17 @@ pub fn clean_log(
         producer_last_offsets: &snap.producer_last_offsets,
     };
     let mut horizon: Option<i64> = None;
-    for (indexes, group) in group_segments(&snap, end) {
+    for (indexes, group) in group_segments(snap, end) {
         if worker.stop.is_stopped() {
-            return Ok(Some(stats));
+            return Ok(());
         }
         let written = write_cleaned_group(
-            &snap,
+            snap,
             &snap.closed[indexes],
             &group,
             &ctx,
             &worker.throttle,
-            &mut stats,
+            stats,
         );
         let group_horizon = match written {
             Ok(h) => h,
@@ -401,7 +416,7 @@ pub fn clean_log(
         let mut guard = log.write().unwrap_or_else(PoisonError::into_inner);
         if !guard.swap_in_cleaned(&group, worker.config.crash_hook.as_ref())? {
             // Retention changed the log meanwhile; the next round starts from a fresh snapshot.
-            return Ok(Some(stats));
+            return Ok(());
         }
         drop(guard);
         if let Some(h) = group_horizon {
@@ -413,5 +428,5 @@ pub fn clean_log(
     log.write()
         .unwrap_or_else(PoisonError::into_inner)
         .finish_cleaning(end, horizon)?;
-    Ok(Some(stats))
+    Ok(())
 }
