@@ -152,6 +152,9 @@ fn build_offset_map(
     let dirty = snap.closed.iter().filter(|s| {
         s.next_offset > range.first_dirty_offset && s.base_offset < range.first_uncleanable_offset
     });
+    // Keys of one batch, hashed before they go into the map in one tight loop (the puts are random
+    // writes into a large table: done back to back, their cache misses overlap).
+    let mut batch_keys: Vec<(u128, i64)> = Vec::new();
     let result = (|| {
         for segment in dirty {
             for_each_batch(segment, &worker.throttle, |header, bytes| {
@@ -166,15 +169,21 @@ fn build_offset_map(
                     }
                     let (section, _) =
                         decompress(header.compression(), &bytes[RECORD_BATCH_HEADER_BYTES..])?;
+                    batch_keys.clear();
                     for record in Records::new(&section) {
                         let record = record?;
-                        let offset = header.base_offset + i64::from(record.offset_delta);
-                        let stored = record.key.is_none_or(|key| map.put(digest(key), offset));
-                        if !stored {
-                            return Err(LogError::InvalidRecordBatch {
-                                reason: "one batch has more keys than the cleaner's key map holds",
-                            });
+                        if let Some(key) = record.key {
+                            let offset = header.base_offset + i64::from(record.offset_delta);
+                            batch_keys.push((digest(key), offset));
                         }
+                    }
+                    let stored = batch_keys
+                        .iter()
+                        .fold(true, |all, &(digest, offset)| map.put(digest, offset) && all);
+                    if !stored {
+                        return Err(LogError::InvalidRecordBatch {
+                            reason: "one batch has more keys than the cleaner's key map holds",
+                        });
                     }
                     stats.records_mapped += count as u64;
                 }
