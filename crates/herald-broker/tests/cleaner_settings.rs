@@ -241,7 +241,8 @@ async fn describe_configs_reports_cleaner_settings() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_cleaner_settings_refuse_to_start() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(fn(&mut CleanerSettings), &str); 3] = [
+    type Adjust = fn(&mut CleanerSettings);
+    let cases: [(Adjust, &str); 3] = [
         (|c| c.threads = 2, "log.cleaner.threads"),
         (
             |c| c.dedupe_buffer_bytes = 512 * 1024,

@@ -127,6 +127,9 @@ fn load_average() -> String {
 struct Produced {
     bytes: u64,
     latencies_us: Vec<u32>,
+    /// CPU seconds the producer thread used: bytes per CPU-second do not depend on how much of a core
+    /// the machine's other load left it.
+    cpu_s: f64,
 }
 
 impl Produced {
@@ -155,6 +158,7 @@ impl Produced {
 fn producer(log: Arc<RwLock<Log>>, stop: Arc<AtomicBool>, keys: u64, codec: i16) -> Produced {
     let appended = AtomicU64::new(0);
     let mut latencies_us = Vec::with_capacity(1 << 20);
+    let cpu_started = thread_cpu_s();
     let mut state = 7u64;
     let mut next_key = || {
         state = state
@@ -178,6 +182,7 @@ fn producer(log: Arc<RwLock<Log>>, stop: Arc<AtomicBool>, keys: u64, codec: i16)
     Produced {
         bytes: appended.into_inner(),
         latencies_us,
+        cpu_s: thread_cpu_s() - cpu_started,
     }
 }
 
@@ -222,25 +227,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let log = Arc::new(RwLock::new(log));
 
-    // Produce alone, into a log of its own, for the baseline rate.
+    // Produce alone, into a log of its own, for the baseline rate: once before cleaning and once after,
+    // so that a change in the machine's load during the run shows as a gap between the two.
     let baseline_s = 3.0;
-    let baseline_dir = match &base {
-        Some(b) => tempfile::tempdir_in(b)?,
-        None => tempfile::tempdir()?,
-    };
-    let baseline_log = Arc::new(RwLock::new(Log::open(
-        baseline_dir.path(),
-        LogConfig::default(),
-    )?));
-    let stop = Arc::new(AtomicBool::new(false));
-    let handle = {
-        let stop = Arc::clone(&stop);
-        std::thread::spawn(move || producer(baseline_log, stop, keys, codec))
-    };
-    std::thread::sleep(Duration::from_secs_f64(baseline_s)); // the measurement window, not synchronisation
-    stop.store(true, Ordering::Relaxed);
-    let mut alone_run = handle.join().map_err(|_| "producer panicked")?;
-    let alone = alone_run.bytes as f64 / baseline_s;
+    let produce_alone =
+        |base: &Option<std::path::PathBuf>| -> Result<(f64, Produced), Box<dyn std::error::Error>> {
+            let dir = match base {
+                Some(b) => tempfile::tempdir_in(b)?,
+                None => tempfile::tempdir()?,
+            };
+            let log = Arc::new(RwLock::new(Log::open(dir.path(), LogConfig::default())?));
+            let stop = Arc::new(AtomicBool::new(false));
+            let handle = {
+                let stop = Arc::clone(&stop);
+                std::thread::spawn(move || producer(log, stop, keys, codec))
+            };
+            std::thread::sleep(Duration::from_secs_f64(baseline_s)); // the measurement window, not synchronisation
+            stop.store(true, Ordering::Relaxed);
+            let run = handle.join().map_err(|_| "producer panicked")?;
+            Ok((run.bytes as f64 / baseline_s, run))
+        };
+    let (alone_before, mut alone_run) = produce_alone(&base)?;
 
     let stop = Arc::new(AtomicBool::new(env("HERALD_BENCH_PRODUCE", 1) == 0));
     let handle = {
@@ -251,7 +258,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         dedupe_buffer_bytes: dedupe_bytes,
         ..CleanerConfig::default()
     });
-    drop(baseline_dir);
     let rss_before = rss_mib("VmRSS:");
     let peak_reset = reset_peak_rss();
     let started = Instant::now();
@@ -274,8 +280,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let clean_s = started.elapsed().as_secs_f64();
     let clean_cpu_s = thread_cpu_s() - cpu_started;
     stop.store(true, Ordering::Relaxed);
+    let peak = peak_rss_mib();
     let mut during_run = handle.join().map_err(|_| "producer panicked")?;
     let during = during_run.bytes as f64 / clean_s;
+    let (alone_after, alone_after_run) = produce_alone(&base)?;
+    let alone = (alone_before + alone_after) / 2.0;
+    let per_cpu = |run: &Produced| run.bytes as f64 / 1e6 / run.cpu_s.max(1e-9);
+    let alone_per_cpu = (per_cpu(&alone_run) + per_cpu(&alone_after_run)) / 2.0;
     println!(
         "cleaned {:.0} MiB of input in {clean_s:.2}s = {:.0} MB/s ({passes} passes, {:.0} MiB filtered, {:.1} MiB written)",
         input_bytes as f64 / 1048576.0,
@@ -287,7 +298,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "cleaner thread CPU {clean_cpu_s:.2}s = {:.0} MB per CPU-second (independent of machine load)",
         input_bytes as f64 / 1e6 / clean_cpu_s.max(1e-9)
     );
-    let peak = peak_rss_mib();
     println!(
         "key map budget {:.0} MiB (configured {:.0} MiB); RSS before cleaning {rss_before:.0} MiB, \
          peak while cleaning {peak:.0} MiB{} = {:.0} MiB for the cleaner and the producer",
@@ -297,10 +307,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         peak - rss_before,
     );
     println!(
-        "produce alone {:.0} MB/s; while cleaning {:.0} MB/s ({:.0}% of alone)",
+        "produce alone {:.0} MB/s (before {:.0}, after {:.0}); while cleaning {:.0} MB/s ({:.0}% of alone)",
         alone / 1e6,
+        alone_before / 1e6,
+        alone_after / 1e6,
         during / 1e6,
         100.0 * during / alone.max(1.0)
+    );
+    println!(
+        "produce per CPU-second: alone {alone_per_cpu:.0} MB, while cleaning {:.0} MB ({:.0}%)",
+        per_cpu(&during_run),
+        100.0 * per_cpu(&during_run) / alone_per_cpu.max(1e-9)
     );
     println!("append latency alone: {}", alone_run.summary());
     println!("append latency while cleaning: {}", during_run.summary());

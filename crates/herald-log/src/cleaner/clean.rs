@@ -177,9 +177,9 @@ fn build_offset_map(
                             batch_keys.push((digest(key), offset));
                         }
                     }
-                    let stored = batch_keys
-                        .iter()
-                        .fold(true, |all, &(digest, offset)| map.put(digest, offset) && all);
+                    let stored = batch_keys.iter().fold(true, |all, &(digest, offset)| {
+                        map.put(digest, offset) && all
+                    });
                     if !stored {
                         return Err(LogError::InvalidRecordBatch {
                             reason: "one batch has more keys than the cleaner's key map holds",
