@@ -143,10 +143,11 @@ async fn small_dedupe_buffer_cleans_in_several_passes() {
 // the rate, and the time slept is counted
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn io_limit_stretches_a_pass() {
-    const RATE: f64 = 4_000_000.0;
+    // Far below what even a debug build cleans at, so that the limit is what sets the pace.
+    const RATE: f64 = 500_000.0;
     let broker = broker_with(|c| c.io_max_bytes_per_second = Some(RATE)).await;
     create_uncompacted(&broker.bootstrap()).await;
-    produce(&broker.bootstrap(), 40_000, 500).await;
+    produce(&broker.bootstrap(), 10_000, 500).await;
     make_compacted(&broker.bootstrap()).await;
     assert_eq!(cleaned(&broker).await, 1);
     let read = metric(&broker, "herald_broker_log_cleaner_bytes_read_total");
@@ -156,7 +157,7 @@ async fn io_limit_stretches_a_pass() {
         "herald_broker_log_cleaner_last_pass_duration_seconds",
     );
     let throttled = metric(&broker, "herald_broker_log_cleaner_throttled_seconds_total");
-    assert!(read > 1_000_000.0, "read {read} bytes");
+    assert!(read > 250_000.0, "read {read} bytes");
     // The throttle counts the map-building reads too, so the real floor is higher still.
     let floor = (read + written) / RATE;
     assert!(
@@ -164,8 +165,8 @@ async fn io_limit_stretches_a_pass() {
         "pass of {duration}s under a floor of {floor}s"
     );
     assert!(
-        throttled > 0.0 && throttled <= duration,
-        "throttled {throttled}s"
+        throttled >= floor / 2.0 && throttled <= duration,
+        "throttled {throttled}s of a {duration}s pass (floor {floor}s)"
     );
 }
 
