@@ -13,8 +13,9 @@
 //! - [`offset_map`]: the bounded key map; [`filter`]: which records of a batch survive;
 //!   [`records`] and [`codec`]: the record format and compression codecs.
 //! - [`swap`]: the crash-safe swap of cleaned segments and its recovery.
+//! - [`metrics`]: the counters a broker exports ([`CleanerMetrics`]).
 //!
-//! Main types: [`Cleaner`], [`CleanerConfig`], [`CleanerWorker`], [`CleaningStats`].
+//! Main types: [`Cleaner`], [`CleanerConfig`], [`CleanerWorker`], [`CleaningStats`], [`CleanerMetrics`].
 
 pub mod clean;
 pub mod cleanable;
