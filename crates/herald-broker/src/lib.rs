@@ -35,7 +35,7 @@ pub mod state;
 pub mod topic_config;
 pub mod topics;
 
-pub use config::{BrokerConfig, FlushPolicy, TlsConfig};
+pub use config::{BrokerConfig, CleanerSettings, FlushPolicy, TlsConfig};
 pub use error::BrokerError;
 pub use state::BrokerState;
 
@@ -52,6 +52,7 @@ pub struct Broker;
 impl Broker {
     /// Binds `config.listen`, opens the data directory, and serves until the handle's `shutdown`.
     pub async fn start(config: BrokerConfig) -> Result<BrokerHandle, BrokerError> {
+        config.cleaner.validate()?;
         let security = Arc::new(auth::Security::load(&config)?);
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
@@ -109,15 +110,20 @@ impl Broker {
             shutdown,
             server: Some(server),
             done_rx,
-            cleaner: Some(cleaner),
+            cleaner,
         })
     }
 }
 
 /// Starts herald-log's cleaner over every partition of a compacted topic (the list is taken again at
-/// each pass, so new topics and config changes are picked up). The thread holds only a weak reference to
-/// the state.
-fn start_cleaner(state: &Arc<BrokerState>) -> Result<herald_log::Cleaner, BrokerError> {
+/// each pass, so new topics and config changes are picked up), unless `log.cleaner.enable` is off. The
+/// thread holds only a weak reference to the state.
+fn start_cleaner(state: &Arc<BrokerState>) -> Result<Option<herald_log::Cleaner>, BrokerError> {
+    let settings = &state.config.cleaner;
+    if !settings.enabled {
+        tracing::info!("log cleaner disabled (log.cleaner.enable=false): compacted topics grow");
+        return Ok(None);
+    }
     let weak = Arc::downgrade(state);
     let source = move || -> Vec<Arc<dyn herald_log::SharedLog>> {
         let Some(state) = weak.upgrade() else {
@@ -131,18 +137,16 @@ fn start_cleaner(state: &Arc<BrokerState>) -> Result<herald_log::Cleaner, Broker
             .map(|p| p as Arc<dyn herald_log::SharedLog>)
             .collect()
     };
-    let backoff = state.config.retention_check_interval;
-    let config = herald_log::CleanerConfig {
-        backoff_ms: u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX),
-        ..herald_log::CleanerConfig::default()
-    };
-    herald_log::Cleaner::start(config, Arc::new(source)).map_err(|e| {
-        BrokerError::io(
-            "start log cleaner",
-            &state.config.data_dir,
-            std::io::Error::other(e),
-        )
-    })
+    let config = settings.cleaner_config(Arc::clone(&state.metrics.cleaner));
+    herald_log::Cleaner::start(config, Arc::new(source))
+        .map(Some)
+        .map_err(|e| {
+            BrokerError::io(
+                "start log cleaner",
+                &state.config.data_dir,
+                std::io::Error::other(e),
+            )
+        })
 }
 
 /// A running broker. Dropping it without `shutdown` stops accepting connections but does not wait.

@@ -152,6 +152,9 @@ fn build_offset_map(
     let dirty = snap.closed.iter().filter(|s| {
         s.next_offset > range.first_dirty_offset && s.base_offset < range.first_uncleanable_offset
     });
+    // Keys of one batch, hashed before they go into the map in one tight loop (the puts are random
+    // writes into a large table: done back to back, their cache misses overlap).
+    let mut batch_keys: Vec<(u128, i64)> = Vec::new();
     let result = (|| {
         for segment in dirty {
             for_each_batch(segment, &worker.throttle, |header, bytes| {
@@ -166,15 +169,21 @@ fn build_offset_map(
                     }
                     let (section, _) =
                         decompress(header.compression(), &bytes[RECORD_BATCH_HEADER_BYTES..])?;
+                    batch_keys.clear();
                     for record in Records::new(&section) {
                         let record = record?;
-                        let offset = header.base_offset + i64::from(record.offset_delta);
-                        let stored = record.key.is_none_or(|key| map.put(digest(key), offset));
-                        if !stored {
-                            return Err(LogError::InvalidRecordBatch {
-                                reason: "one batch has more keys than the cleaner's key map holds",
-                            });
+                        if let Some(key) = record.key {
+                            let offset = header.base_offset + i64::from(record.offset_delta);
+                            batch_keys.push((digest(key), offset));
                         }
+                    }
+                    let stored = batch_keys.iter().fold(true, |all, &(digest, offset)| {
+                        map.put(digest, offset) && all
+                    });
+                    if !stored {
+                        return Err(LogError::InvalidRecordBatch {
+                            reason: "one batch has more keys than the cleaner's key map holds",
+                        });
                     }
                     stats.records_mapped += count as u64;
                 }
@@ -366,7 +375,22 @@ pub fn clean_log(
         first_dirty_offset: range.first_dirty_offset,
         ..CleaningStats::default()
     };
-    let end = build_offset_map(&snap, &range, worker, &mut stats)?;
+    worker.throttle.restart();
+    let result = clean_range(log, &snap, &range, worker, now_ms, &mut stats);
+    stats.throttled = worker.throttle.waited();
+    result.map(|()| Some(stats))
+}
+
+/// The round itself, once [`clean_log`] has found a range: map, filter and swap group by group.
+fn clean_range(
+    log: &RwLock<Log>,
+    snap: &Snapshot,
+    range: &CleanableRange,
+    worker: &mut CleanerWorker,
+    now_ms: i64,
+    stats: &mut CleaningStats,
+) -> Result<(), LogError> {
+    let end = build_offset_map(snap, range, worker, stats)?;
     stats.end_offset = end;
     // Recovery allows offset gaps once this file exists: it must before the first swap commits.
     if read_cleaner_checkpoint(&snap.dir)?.is_none() {
@@ -379,17 +403,17 @@ pub fn clean_log(
         producer_last_offsets: &snap.producer_last_offsets,
     };
     let mut horizon: Option<i64> = None;
-    for (indexes, group) in group_segments(&snap, end) {
+    for (indexes, group) in group_segments(snap, end) {
         if worker.stop.is_stopped() {
-            return Ok(Some(stats));
+            return Ok(());
         }
         let written = write_cleaned_group(
-            &snap,
+            snap,
             &snap.closed[indexes],
             &group,
             &ctx,
             &worker.throttle,
-            &mut stats,
+            stats,
         );
         let group_horizon = match written {
             Ok(h) => h,
@@ -401,7 +425,7 @@ pub fn clean_log(
         let mut guard = log.write().unwrap_or_else(PoisonError::into_inner);
         if !guard.swap_in_cleaned(&group, worker.config.crash_hook.as_ref())? {
             // Retention changed the log meanwhile; the next round starts from a fresh snapshot.
-            return Ok(Some(stats));
+            return Ok(());
         }
         drop(guard);
         if let Some(h) = group_horizon {
@@ -413,5 +437,5 @@ pub fn clean_log(
     log.write()
         .unwrap_or_else(PoisonError::into_inner)
         .finish_cleaning(end, horizon)?;
-    Ok(Some(stats))
+    Ok(())
 }
