@@ -34,6 +34,7 @@ pub mod server;
 pub mod state;
 pub mod topic_config;
 pub mod topics;
+pub mod transactions;
 
 pub use config::{BrokerConfig, CleanerSettings, FlushPolicy, TlsConfig};
 pub use error::BrokerError;
