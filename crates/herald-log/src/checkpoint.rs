@@ -6,11 +6,10 @@
 //! every segment), never as an error. This module is not the producer-state snapshot (see
 //! `producer_state.rs`).
 
-use std::fs::File;
-use std::io::Write;
 use std::path::Path;
 
 use crate::error::{io_error, LogError};
+use crate::fs::{FileSystem, OpenMode};
 
 /// Name of the recovery-point checkpoint file inside a partition directory.
 pub const RECOVERY_POINT_CHECKPOINT_FILE: &str = "recovery-point-checkpoint";
@@ -23,22 +22,29 @@ pub const TEMP_FILE_SUFFIX: &str = "tmp";
 const CHECKPOINT_VERSION: &str = "0";
 
 /// fsyncs a directory so that file creations, renames and deletions in it survive a crash.
-pub fn sync_dir(dir: &Path) -> Result<(), LogError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_error("fsync directory", dir))
+pub fn sync_dir(fs: &dyn FileSystem, dir: &Path) -> Result<(), LogError> {
+    fs.sync_dir(dir).map_err(io_error("fsync directory", dir))
 }
 
 /// Writes `bytes` to `dir/name` atomically: a crash leaves either the old or the new content.
-pub fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), LogError> {
+pub fn write_atomically(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+) -> Result<(), LogError> {
     let tmp = dir.join(format!("{name}.{TEMP_FILE_SUFFIX}"));
-    let mut file = File::create(&tmp).map_err(io_error("create temp file", &tmp))?;
-    file.write_all(bytes)
+    let file = fs
+        .open(&tmp, OpenMode::CREATE_TRUNCATE)
+        .map_err(io_error("create temp file", &tmp))?;
+    file.write_all_at(bytes, 0)
         .map_err(io_error("write temp file", &tmp))?;
     file.sync_all().map_err(io_error("fsync temp file", &tmp))?;
+    drop(file);
     let path = dir.join(name);
-    std::fs::rename(&tmp, &path).map_err(io_error("rename temp file", &path))?;
-    sync_dir(dir)
+    fs.rename(&tmp, &path)
+        .map_err(io_error("rename temp file", &path))?;
+    sync_dir(fs, dir)
 }
 
 /// Parses a checkpoint file's content.
@@ -52,26 +58,30 @@ pub fn parse_checkpoint(text: &str) -> Option<i64> {
 }
 
 /// Reads the recovery point; `None` if there is no usable checkpoint.
-pub fn read_recovery_point(dir: &Path) -> Result<Option<i64>, LogError> {
-    read_offset_file(dir, RECOVERY_POINT_CHECKPOINT_FILE)
+pub fn read_recovery_point(fs: &dyn FileSystem, dir: &Path) -> Result<Option<i64>, LogError> {
+    read_offset_file(fs, dir, RECOVERY_POINT_CHECKPOINT_FILE)
 }
 
 /// Reads the cleaner checkpoint; `None` if the log was never cleaned.
-pub fn read_cleaner_checkpoint(dir: &Path) -> Result<Option<i64>, LogError> {
-    read_offset_file(dir, CLEANER_CHECKPOINT_FILE)
+pub fn read_cleaner_checkpoint(fs: &dyn FileSystem, dir: &Path) -> Result<Option<i64>, LogError> {
+    read_offset_file(fs, dir, CLEANER_CHECKPOINT_FILE)
 }
 
 /// Writes the cleaner checkpoint atomically.
-pub fn write_cleaner_checkpoint(dir: &Path, first_dirty_offset: i64) -> Result<(), LogError> {
+pub fn write_cleaner_checkpoint(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    first_dirty_offset: i64,
+) -> Result<(), LogError> {
     let text = format!("{CHECKPOINT_VERSION}\n{first_dirty_offset}\n");
-    write_atomically(dir, CLEANER_CHECKPOINT_FILE, text.as_bytes())
+    write_atomically(fs, dir, CLEANER_CHECKPOINT_FILE, text.as_bytes())
 }
 
-fn read_offset_file(dir: &Path, name: &str) -> Result<Option<i64>, LogError> {
+fn read_offset_file(fs: &dyn FileSystem, dir: &Path, name: &str) -> Result<Option<i64>, LogError> {
     let path = dir.join(name);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let parsed = parse_checkpoint(&text);
+    match fs.read(&path) {
+        Ok(bytes) => {
+            let parsed = std::str::from_utf8(&bytes).ok().and_then(parse_checkpoint);
             if parsed.is_none() {
                 tracing::warn!(path = %path.display(), "ignoring malformed checkpoint");
             }
@@ -84,9 +94,13 @@ fn read_offset_file(dir: &Path, name: &str) -> Result<Option<i64>, LogError> {
 }
 
 /// Writes the recovery point atomically.
-pub fn write_recovery_point(dir: &Path, recovery_point: i64) -> Result<(), LogError> {
+pub fn write_recovery_point(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    recovery_point: i64,
+) -> Result<(), LogError> {
     let text = format!("{CHECKPOINT_VERSION}\n{recovery_point}\n");
-    write_atomically(dir, RECOVERY_POINT_CHECKPOINT_FILE, text.as_bytes())
+    write_atomically(fs, dir, RECOVERY_POINT_CHECKPOINT_FILE, text.as_bytes())
 }
 
 #[cfg(test)]
@@ -98,9 +112,10 @@ mod tests {
     #[test]
     fn round_trip_and_garbage() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(read_recovery_point(dir.path()).unwrap(), None);
-        write_recovery_point(dir.path(), 42).unwrap();
-        assert_eq!(read_recovery_point(dir.path()).unwrap(), Some(42));
+        let fs = crate::fs::RealFs;
+        assert_eq!(read_recovery_point(&fs, dir.path()).unwrap(), None);
+        write_recovery_point(&fs, dir.path(), 42).unwrap();
+        assert_eq!(read_recovery_point(&fs, dir.path()).unwrap(), Some(42));
         assert_eq!(parse_checkpoint("1\n42\n"), None);
         assert_eq!(parse_checkpoint("0\nabc\n"), None);
         assert_eq!(parse_checkpoint("0\n-5\n"), None);

@@ -40,6 +40,7 @@ pub mod cleaner;
 pub mod codec;
 pub mod config;
 pub mod error;
+pub mod fs;
 pub mod index;
 pub mod log;
 pub mod producer_state;
@@ -47,6 +48,8 @@ pub mod records;
 pub mod recovery;
 pub mod retention;
 pub mod segment;
+#[cfg(feature = "simulation")]
+pub mod simulation;
 
 pub use batch::{RecordBatchHeader, RECORD_BATCH_HEADER_BYTES};
 pub use cleaner::records::{batch_has_keyless_records, keyless_record_indices};

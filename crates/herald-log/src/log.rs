@@ -7,7 +7,6 @@
 //! `retention.rs`. What it is not: thread-safe by itself; the broker wraps it in a `RwLock` (appends
 //! exclusive, reads shared — every read path here takes `&self` and uses positional I/O).
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -21,6 +20,7 @@ use crate::checkpoint::{
 };
 use crate::config::{LogConfig, TimestampType};
 use crate::error::{io_error, LogError};
+use crate::fs::{SharedFile, SharedFs};
 use crate::producer_state::{ProducerStateManager, SequenceCheck, PRODUCER_SNAPSHOT_FILE};
 use crate::recovery::LogLoader;
 use crate::segment::{LogSegment, SEGMENT_BYTES_MAX};
@@ -49,7 +49,7 @@ pub struct AppendInfo {
 pub struct FlushTarget {
     /// Everything below this offset is durable once `sync` returns.
     pub up_to_offset: i64,
-    files: Vec<(Arc<File>, PathBuf)>,
+    files: Vec<(SharedFile, PathBuf)>,
 }
 
 impl FlushTarget {
@@ -71,6 +71,8 @@ impl FlushTarget {
 #[derive(Debug)]
 pub struct Log {
     dir: PathBuf,
+    /// Every file operation goes through here (`std::fs` unless opened with [`Log::open_with_fs`]).
+    fs: SharedFs,
     config: LogConfig,
     /// Sorted by base offset and never empty: the last segment is the active one.
     segments: Vec<LogSegment>,
@@ -88,10 +90,18 @@ impl Log {
     /// the last recovery checkpoint, truncates the first bad one and all after it, rebuilds indexes and the
     /// idempotent-producer state.
     pub fn open(dir: &Path, config: LogConfig) -> Result<Log, LogError> {
-        let loaded = LogLoader::new(dir, config.index_interval_bytes).load()?;
-        let first_dirty_offset = read_cleaner_checkpoint(dir)?.unwrap_or(0);
+        Self::open_with_fs(crate::fs::real(), dir, config)
+    }
+
+    /// [`Log::open`] through the file system `fs` (the simulated disk of the crash tests, a counting
+    /// wrapper).
+    pub fn open_with_fs(fs: SharedFs, dir: &Path, config: LogConfig) -> Result<Log, LogError> {
+        let loaded =
+            LogLoader::with_fs(Arc::clone(&fs), dir, config.index_interval_bytes).load()?;
+        let first_dirty_offset = read_cleaner_checkpoint(fs.as_ref(), dir)?.unwrap_or(0);
         Ok(Log {
             dir: dir.to_path_buf(),
+            fs,
             config,
             segments: loaded.segments,
             recovery_point: loaded.recovery_point,
@@ -104,6 +114,11 @@ impl Log {
     /// The partition's directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The file system the log goes through.
+    pub fn fs(&self) -> SharedFs {
+        Arc::clone(&self.fs)
     }
 
     /// The partition's configuration.
@@ -325,8 +340,8 @@ impl Log {
         let base_offset = self.log_end_offset();
         self.active_mut().close_for_roll()?;
         self.segments
-            .push(LogSegment::create(&self.dir, base_offset)?);
-        sync_dir(&self.dir)?;
+            .push(LogSegment::create(&self.fs, &self.dir, base_offset)?);
+        sync_dir(self.fs.as_ref(), &self.dir)?;
         self.recovery_point = self.recovery_point.max(base_offset);
         self.write_checkpoints()?;
         tracing::debug!(dir = %self.dir.display(), base_offset, "rolled to a new segment");
@@ -428,8 +443,13 @@ impl Log {
     /// everything below the log end offset is fsynced, so the snapshot never gets ahead of the data.
     fn write_checkpoints(&self) -> Result<(), LogError> {
         let snapshot = self.producers.encode_snapshot(self.log_end_offset());
-        write_atomically(&self.dir, PRODUCER_SNAPSHOT_FILE, snapshot.as_bytes())?;
-        write_recovery_point(&self.dir, self.recovery_point)
+        write_atomically(
+            self.fs.as_ref(),
+            &self.dir,
+            PRODUCER_SNAPSHOT_FILE,
+            snapshot.as_bytes(),
+        )?;
+        write_recovery_point(self.fs.as_ref(), &self.dir, self.recovery_point)
     }
 
     /// The first record whose timestamp is `>= timestamp_ms`: (offset, its timestamp); `None` if every
@@ -469,10 +489,12 @@ impl Log {
     /// Closes the log and deletes its directory (topic deletion).
     pub fn delete(self) -> Result<(), LogError> {
         let dir = self.dir.clone();
+        let fs = self.fs();
         drop(self);
-        std::fs::remove_dir_all(&dir).map_err(io_error("delete log directory", &dir))?;
+        fs.remove_dir_all(&dir)
+            .map_err(io_error("delete log directory", &dir))?;
         if let Some(parent) = dir.parent() {
-            sync_dir(parent)?;
+            sync_dir(fs.as_ref(), parent)?;
         }
         Ok(())
     }
@@ -509,7 +531,7 @@ impl Log {
     ) -> Result<(), LogError> {
         self.first_dirty_offset = self.first_dirty_offset.max(first_dirty_offset);
         self.next_delete_horizon_ms = next_delete_horizon_ms;
-        write_cleaner_checkpoint(&self.dir, self.first_dirty_offset)
+        write_cleaner_checkpoint(self.fs.as_ref(), &self.dir, self.first_dirty_offset)
     }
 
     /// Removes the oldest `count` segments (never the active one) and deletes their files.
@@ -528,7 +550,7 @@ impl Log {
             );
             segment.delete_files()?;
         }
-        sync_dir(&self.dir)?;
+        sync_dir(self.fs.as_ref(), &self.dir)?;
         let log_start_offset = self.log_start_offset();
         self.recovery_point = self.recovery_point.max(log_start_offset);
         Ok(count)

@@ -11,14 +11,14 @@
 //!
 //! This is not the place that decides the recovery point: `log.rs` writes the checkpoint.
 
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::batch::{validate_batch, RecordBatchHeader, RECORD_BATCH_HEADER_BYTES};
 use crate::checkpoint::{read_recovery_point, sync_dir, CLEANER_CHECKPOINT_FILE, TEMP_FILE_SUFFIX};
 use crate::cleaner::swap_recovery::recover_interrupted_swaps;
 use crate::error::{io_error, LogError};
+use crate::fs::{FileSystem, SharedFs, StorageFile};
 use crate::producer_state::{ProducerStateManager, PRODUCER_SNAPSHOT_FILE};
 use crate::segment::{
     segment_path, LogSegment, INDEX_FILE_SUFFIX, LOG_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX,
@@ -42,6 +42,7 @@ pub struct LoadedLog {
 #[derive(Debug)]
 pub struct LogLoader<'a> {
     dir: &'a Path,
+    fs: SharedFs,
     index_interval_bytes: u64,
     dir_changed: bool,
     /// The log was compacted: offsets may skip between batches and between segments.
@@ -89,11 +90,16 @@ impl ProducerReplay {
     }
 }
 
-fn read_snapshot(dir: &Path) -> Result<Option<(i64, ProducerStateManager)>, LogError> {
+fn read_snapshot(
+    fs: &dyn FileSystem,
+    dir: &Path,
+) -> Result<Option<(i64, ProducerStateManager)>, LogError> {
     let path = dir.join(PRODUCER_SNAPSHOT_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let decoded = ProducerStateManager::decode_snapshot(&text);
+    match fs.read(&path) {
+        Ok(bytes) => {
+            let decoded = std::str::from_utf8(&bytes)
+                .ok()
+                .and_then(ProducerStateManager::decode_snapshot);
             if decoded.is_none() {
                 tracing::warn!(path = %path.display(), "ignoring malformed producer-state snapshot");
             }
@@ -113,7 +119,7 @@ fn read_snapshot(dir: &Path) -> Result<Option<(i64, ProducerStateManager)>, LogE
 
 /// Reads a file through a large buffer with positional reads.
 struct ChunkReader<'a> {
-    file: &'a File,
+    file: &'a dyn StorageFile,
     path: &'a Path,
     buf: Vec<u8>,
     buf_start: u64,
@@ -176,8 +182,14 @@ fn check_next_batch(
 
 impl<'a> LogLoader<'a> {
     pub fn new(dir: &'a Path, index_interval_bytes: u64) -> Self {
+        Self::with_fs(crate::fs::real(), dir, index_interval_bytes)
+    }
+
+    /// A loader that goes through `fs`.
+    pub fn with_fs(fs: SharedFs, dir: &'a Path, index_interval_bytes: u64) -> Self {
         Self {
             dir,
+            fs,
             index_interval_bytes,
             dir_changed: false,
             offset_gaps: false,
@@ -186,25 +198,26 @@ impl<'a> LogLoader<'a> {
 
     /// Opens the directory (creating it if needed) and recovers it.
     pub fn load(mut self) -> Result<LoadedLog, LogError> {
-        if !self.dir.exists() {
-            std::fs::create_dir_all(self.dir)
+        let fs = Arc::clone(&self.fs);
+        if !fs.exists(self.dir) {
+            fs.create_dir_all(self.dir)
                 .map_err(io_error("create log directory", self.dir))?;
             // The new directory's entry must survive a crash too.
             if let Some(parent) = self.dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-                sync_dir(parent)?;
+                sync_dir(fs.as_ref(), parent)?;
             }
         }
-        let swapped = recover_interrupted_swaps(self.dir)?;
-        self.offset_gaps = swapped || self.dir.join(CLEANER_CHECKPOINT_FILE).exists();
+        let swapped = recover_interrupted_swaps(fs.as_ref(), self.dir)?;
+        self.offset_gaps = swapped || fs.exists(&self.dir.join(CLEANER_CHECKPOINT_FILE));
         let bases = self.list_segments()?;
-        let checkpoint = read_recovery_point(self.dir)?;
+        let checkpoint = read_recovery_point(fs.as_ref(), self.dir)?;
         let mut producers = ProducerReplay {
-            snapshot: read_snapshot(self.dir)?,
+            snapshot: read_snapshot(fs.as_ref(), self.dir)?,
             ..ProducerReplay::default()
         };
         let mut segments: Vec<LogSegment> = Vec::with_capacity(bases.len().max(1));
         if bases.is_empty() {
-            segments.push(LogSegment::create(self.dir, 0)?);
+            segments.push(LogSegment::create(&fs, self.dir, 0)?);
             self.dir_changed = true;
         }
         let recovery_point = checkpoint.unwrap_or(i64::MIN);
@@ -224,7 +237,7 @@ impl<'a> LogLoader<'a> {
             }
             let next_base = bases.get(i + 1).copied();
             if let Some(next) = next_base.filter(|&next| next <= recovery_point) {
-                if let Some(mut segment) = LogSegment::open_trusted(self.dir, base, next)? {
+                if let Some(mut segment) = LogSegment::open_trusted(&fs, self.dir, base, next)? {
                     if self.offset_gaps {
                         segment.allow_offset_gaps();
                     }
@@ -246,7 +259,7 @@ impl<'a> LogLoader<'a> {
             }
         }
         if self.dir_changed {
-            sync_dir(self.dir)?;
+            sync_dir(fs.as_ref(), self.dir)?;
         }
         let log_start_offset = segments.first().map_or(0, LogSegment::base_offset);
         let log_end_offset = segments.last().map_or(0, LogSegment::next_offset);
@@ -259,14 +272,13 @@ impl<'a> LogLoader<'a> {
 
     /// Base offsets of the `.log` files, sorted; deletes temp files and indexes without a `.log`.
     fn list_segments(&mut self) -> Result<Vec<i64>, LogError> {
-        let entries =
-            std::fs::read_dir(self.dir).map_err(io_error("list log directory", self.dir))?;
+        let entries = self
+            .fs
+            .list_dir(self.dir)
+            .map_err(io_error("list log directory", self.dir))?;
         let mut logs = Vec::new();
         let mut others: Vec<(PathBuf, i64)> = Vec::new();
-        for entry in entries {
-            let path = entry
-                .map_err(io_error("list log directory", self.dir))?
-                .path();
+        for path in entries {
             let (Some(stem), Some(ext)) = (
                 path.file_stem().and_then(|s| s.to_str()),
                 path.extension().and_then(|s| s.to_str()),
@@ -274,7 +286,7 @@ impl<'a> LogLoader<'a> {
                 continue;
             };
             if ext == TEMP_FILE_SUFFIX {
-                remove_file(&path)?;
+                remove_file(self.fs.as_ref(), &path)?;
                 continue;
             }
             // Only canonical names (`{:020}`): anything else is not ours and is left alone.
@@ -292,7 +304,7 @@ impl<'a> LogLoader<'a> {
         logs.sort_unstable();
         for (path, base) in others {
             if logs.binary_search(&base).is_err() {
-                remove_file(&path)?;
+                remove_file(self.fs.as_ref(), &path)?;
                 self.dir_changed = true;
             }
         }
@@ -307,18 +319,15 @@ impl<'a> LogLoader<'a> {
         producers: &mut ProducerReplay,
     ) -> Result<(LogSegment, bool), LogError> {
         producers.scan_start.get_or_insert(base_offset);
-        let mut segment = LogSegment::open_for_recovery(self.dir, base_offset)?;
+        let mut segment = LogSegment::open_for_recovery(&self.fs, self.dir, base_offset)?;
         if self.offset_gaps {
             segment.allow_offset_gaps();
         }
         let file = segment.file();
         let path = segment.log_path().to_path_buf();
-        let file_len = file
-            .metadata()
-            .map_err(io_error("stat segment", &path))?
-            .len();
+        let file_len = file.len().map_err(io_error("stat segment", &path))?;
         let mut reader = ChunkReader {
-            file: &file,
+            file: file.as_ref(),
             path: &path,
             buf: Vec::new(),
             buf_start: 0,
@@ -355,10 +364,10 @@ impl<'a> LogLoader<'a> {
     fn drop_segments(&mut self, bases: &[i64], reason: &str) -> Result<(), LogError> {
         for &base in bases {
             let path = segment_path(self.dir, base, LOG_FILE_SUFFIX);
-            let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            let bytes = self.fs.file_len(&path).unwrap_or(0);
             tracing::warn!(segment = %path.display(), base_offset = base, bytes_dropped = bytes, reason, "recovery: deleting segment");
             for suffix in [LOG_FILE_SUFFIX, INDEX_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX] {
-                remove_file(&segment_path(self.dir, base, suffix))?;
+                remove_file(self.fs.as_ref(), &segment_path(self.dir, base, suffix))?;
             }
             self.dir_changed = true;
         }
@@ -366,8 +375,8 @@ impl<'a> LogLoader<'a> {
     }
 }
 
-fn remove_file(path: &Path) -> Result<(), LogError> {
-    match std::fs::remove_file(path) {
+fn remove_file(fs: &dyn FileSystem, path: &Path) -> Result<(), LogError> {
+    match fs.remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(io_error("delete file", path)(e)),
