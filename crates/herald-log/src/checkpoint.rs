@@ -59,7 +59,148 @@ pub fn parse_checkpoint(text: &str) -> Option<i64> {
 
 /// Reads the recovery point; `None` if there is no usable checkpoint.
 pub fn read_recovery_point(fs: &dyn FileSystem, dir: &Path) -> Result<Option<i64>, LogError> {
-    read_offset_file(fs, dir, RECOVERY_POINT_CHECKPOINT_FILE)
+    Ok(read_recovery_checkpoint(fs, dir)?.map(|c| c.offset))
+}
+
+/// Where the recovery point lies in its segment: recovery resumes the scan there instead of at the
+/// segment's start. Written only when the segment's data up to `position` and its index files up to
+/// the entry counts are fsynced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecoveryPosition {
+    /// Base offset of the segment that holds the recovery point.
+    pub segment_base: i64,
+    /// Byte position of the recovery point in that segment (its size then).
+    pub position: u64,
+    /// Offset index entries that are durable and below `position`.
+    pub index_entries: u64,
+    /// Time index entries likewise.
+    pub time_entries: u64,
+    /// The segment's largest timestamp below `position` (-1: none) and the offset that carries it.
+    pub max_timestamp: i64,
+    pub offset_of_max_timestamp: i64,
+    /// `segment.ms` counts from here (-1: no batch yet).
+    pub rolling_timestamp_ms: i64,
+}
+
+/// The recovery-point checkpoint: the offset and, since the third line was added, its position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecoveryCheckpoint {
+    pub offset: i64,
+    pub position: Option<RecoveryPosition>,
+}
+
+/// Parses a recovery-point checkpoint: version, offset and the optional position line (readers that
+/// predate it read the first two lines only, so the file stays version 0).
+pub fn parse_recovery_checkpoint(text: &str) -> Option<RecoveryCheckpoint> {
+    let offset = parse_checkpoint(text)?;
+    let position = text.lines().nth(2).and_then(|line| {
+        let fields: Vec<i64> = line
+            .split_whitespace()
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .ok()?;
+        let [segment_base, position, index_entries, time_entries, max_timestamp, offset_of_max_timestamp, rolling_timestamp_ms] =
+            fields[..]
+        else {
+            return None;
+        };
+        let position = RecoveryPosition {
+            segment_base,
+            position: u64::try_from(position).ok()?,
+            index_entries: u64::try_from(index_entries).ok()?,
+            time_entries: u64::try_from(time_entries).ok()?,
+            max_timestamp,
+            offset_of_max_timestamp,
+            rolling_timestamp_ms,
+        };
+        (segment_base >= 0 && segment_base <= offset).then_some(position)
+    });
+    Some(RecoveryCheckpoint { offset, position })
+}
+
+/// Reads the recovery-point checkpoint; `None` if there is no usable one.
+pub fn read_recovery_checkpoint(
+    fs: &dyn FileSystem,
+    dir: &Path,
+) -> Result<Option<RecoveryCheckpoint>, LogError> {
+    let path = dir.join(RECOVERY_POINT_CHECKPOINT_FILE);
+    match read_text(fs, &path)? {
+        Some(text) => {
+            let parsed = parse_recovery_checkpoint(&text);
+            if parsed.is_none() {
+                tracing::warn!(path = %path.display(), "ignoring malformed checkpoint");
+            }
+            Ok(parsed)
+        }
+        None => Ok(None),
+    }
+}
+
+/// Writes the recovery-point checkpoint atomically, with its position when known.
+pub fn write_recovery_checkpoint(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    checkpoint: &RecoveryCheckpoint,
+) -> Result<(), LogError> {
+    let mut text = format!("{CHECKPOINT_VERSION}\n{}\n", checkpoint.offset);
+    if let Some(p) = &checkpoint.position {
+        text.push_str(&format!(
+            "{} {} {} {} {} {} {}\n",
+            p.segment_base,
+            p.position,
+            p.index_entries,
+            p.time_entries,
+            p.max_timestamp,
+            p.offset_of_max_timestamp,
+            p.rolling_timestamp_ms
+        ));
+    }
+    write_atomically(fs, dir, RECOVERY_POINT_CHECKPOINT_FILE, text.as_bytes())
+}
+
+/// Name of the marker a clean close leaves (as Kafka's `.kafka_cleanshutdown`): version and the log
+/// end offset at the close. The next open deletes it.
+pub const CLEAN_SHUTDOWN_FILE: &str = "clean-shutdown";
+
+/// Writes the clean-shutdown marker (durably).
+pub fn write_clean_shutdown(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    log_end_offset: i64,
+) -> Result<(), LogError> {
+    let text = format!("{CHECKPOINT_VERSION}\n{log_end_offset}\n");
+    write_atomically(fs, dir, CLEAN_SHUTDOWN_FILE, text.as_bytes())
+}
+
+/// Reads and deletes the clean-shutdown marker: the log end offset it recorded, if there was one.
+/// The deletion is not fsynced: a marker that comes back after a crash is checked against the
+/// recovery checkpoint before it is believed.
+pub fn take_clean_shutdown(fs: &dyn FileSystem, dir: &Path) -> Result<Option<i64>, LogError> {
+    let path = dir.join(CLEAN_SHUTDOWN_FILE);
+    let Some(text) = read_text(fs, &path)? else {
+        return Ok(None);
+    };
+    match fs.remove_file(&path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_error("delete clean-shutdown marker", &path)(e)),
+    }
+    Ok(parse_checkpoint(&text))
+}
+
+fn read_text(fs: &dyn FileSystem, path: &Path) -> Result<Option<String>, LogError> {
+    match fs.read(path) {
+        Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::InvalidData
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(io_error("read checkpoint", path)(e)),
+    }
 }
 
 /// Reads the cleaner checkpoint; `None` if the log was never cleaned.
@@ -99,8 +240,11 @@ pub fn write_recovery_point(
     dir: &Path,
     recovery_point: i64,
 ) -> Result<(), LogError> {
-    let text = format!("{CHECKPOINT_VERSION}\n{recovery_point}\n");
-    write_atomically(fs, dir, RECOVERY_POINT_CHECKPOINT_FILE, text.as_bytes())
+    let checkpoint = RecoveryCheckpoint {
+        offset: recovery_point,
+        position: None,
+    };
+    write_recovery_checkpoint(fs, dir, &checkpoint)
 }
 
 #[cfg(test)]
@@ -120,5 +264,15 @@ mod tests {
         assert_eq!(parse_checkpoint("0\nabc\n"), None);
         assert_eq!(parse_checkpoint("0\n-5\n"), None);
         assert_eq!(parse_checkpoint(""), None);
+        // the position line is optional and ignored by readers of the offset alone
+        let with = "0\n42\n40 900 3 2 1700 41 1600\n";
+        assert_eq!(parse_checkpoint(with), Some(42));
+        let parsed = parse_recovery_checkpoint(with).unwrap();
+        assert_eq!(parsed.position.unwrap().position, 900);
+        assert_eq!(parse_recovery_checkpoint("0\n42\n").unwrap().position, None);
+        assert_eq!(
+            parse_recovery_checkpoint("0\n42\n1 2\n").unwrap().position,
+            None
+        );
     }
 }

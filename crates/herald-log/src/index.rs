@@ -180,6 +180,38 @@ impl<E: Copy> IndexFile<E> {
             .sync_data()
             .map_err(io_error("fsync index", &self.path))
     }
+
+    /// Opens the index with the first `count` entries of its file (`entry_bytes` each), cutting off
+    /// what follows. `Ok(None)` if the file is missing, shorter, or the prefix does not decode.
+    fn open_prefix(
+        fs: &dyn FileSystem,
+        path: &Path,
+        count: u64,
+        entry_bytes: usize,
+        decode: impl FnOnce(&[u8]) -> Option<Vec<E>>,
+    ) -> Result<Option<Self>, LogError> {
+        let Some(bytes) = read_if_exists(fs, path)? else {
+            return Ok(None);
+        };
+        let Some(prefix_len) = usize::try_from(count)
+            .ok()
+            .and_then(|c| c.checked_mul(entry_bytes))
+            .filter(|&len| len <= bytes.len())
+        else {
+            return Ok(None);
+        };
+        let Some(entries) = decode(&bytes[..prefix_len]) else {
+            return Ok(None);
+        };
+        let index = Self::open(fs, path, entries)?;
+        if bytes.len() > prefix_len {
+            index
+                .file
+                .set_len(prefix_len as u64)
+                .map_err(io_error("truncate index", path))?;
+        }
+        Ok(Some(index))
+    }
 }
 
 /// Offset -> position index of one segment.
@@ -206,6 +238,23 @@ impl OffsetIndex {
             Some(entries) => Ok(Some(Self(IndexFile::open(fs, path, entries)?))),
             None => Ok(None),
         }
+    }
+
+    /// Loads the first `count` entries of the index at `path` (recovery resuming at a checkpointed
+    /// position); entries must point below `segment_bytes`. `Ok(None)` if they are not all there.
+    pub fn load_prefix(
+        fs: &dyn FileSystem,
+        path: &Path,
+        count: u64,
+        segment_bytes: u64,
+    ) -> Result<Option<Self>, LogError> {
+        let decode = |bytes: &[u8]| decode_offset_entries(bytes, segment_bytes.max(1));
+        Ok(IndexFile::open_prefix(fs, path, count, OFFSET_INDEX_ENTRY_BYTES, decode)?.map(Self))
+    }
+
+    /// The index file (fsynced with the recovery checkpoint).
+    pub fn file(&self) -> SharedFile {
+        std::sync::Arc::clone(&self.0.file)
     }
 
     pub fn append(&mut self, entry: OffsetEntry) -> Result<(), LogError> {
@@ -251,6 +300,24 @@ impl TimeIndex {
             Some(entries) => Ok(Some(Self(IndexFile::open(fs, path, entries)?))),
             None => Ok(None),
         }
+    }
+
+    /// Loads the first `count` entries of the time index at `path`; `Ok(None)` if they are not all
+    /// there.
+    pub fn load_prefix(
+        fs: &dyn FileSystem,
+        path: &Path,
+        count: u64,
+    ) -> Result<Option<Self>, LogError> {
+        Ok(
+            IndexFile::open_prefix(fs, path, count, TIME_INDEX_ENTRY_BYTES, decode_time_entries)?
+                .map(Self),
+        )
+    }
+
+    /// The index file (fsynced with the recovery checkpoint).
+    pub fn file(&self) -> SharedFile {
+        std::sync::Arc::clone(&self.0.file)
     }
 
     /// Appends `entry` if it raises the indexed maximum timestamp (otherwise it adds nothing).

@@ -8,15 +8,16 @@
 //! exclusive, reads shared — every read path here takes `&self` and uses positional I/O).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use crate::batch::{
     set_base_offset, set_log_append_time, set_partition_leader_epoch, split_batches,
     RecordBatchHeader,
 };
 use crate::checkpoint::{
-    read_cleaner_checkpoint, sync_dir, write_atomically, write_cleaner_checkpoint,
-    write_recovery_point,
+    read_cleaner_checkpoint, sync_dir, write_atomically, write_clean_shutdown,
+    write_cleaner_checkpoint, write_recovery_checkpoint, RecoveryCheckpoint,
 };
 use crate::config::{LogConfig, TimestampType};
 use crate::error::{io_error, LogError};
@@ -43,6 +44,52 @@ pub struct AppendInfo {
     pub duplicate: bool,
 }
 
+/// How often (at most) a group commit also writes the recovery checkpoint, so that after a crash
+/// recovery scans only what was appended since (about this long of appends).
+pub const RECOVERY_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The last recovery checkpoint written, shared by the log and its flush targets (which write it
+/// outside the log's lock); its mutex also serialises the writes.
+#[derive(Debug)]
+struct CheckpointState {
+    offset: i64,
+    written_at: Option<Instant>,
+}
+
+/// A recovery checkpoint a flush target writes once its data is synced.
+#[derive(Debug)]
+struct PendingCheckpoint {
+    fs: SharedFs,
+    dir: PathBuf,
+    state: Arc<Mutex<CheckpointState>>,
+    index_files: Vec<SharedFile>,
+    checkpoint: RecoveryCheckpoint,
+    producer_snapshot: String,
+}
+
+impl PendingCheckpoint {
+    fn write(&self) -> Result<(), LogError> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.offset >= self.checkpoint.offset {
+            return Ok(()); // a roll or a later flush wrote a newer one meanwhile
+        }
+        for file in &self.index_files {
+            file.sync_data()
+                .map_err(io_error("fsync index", &self.dir))?;
+        }
+        write_atomically(
+            self.fs.as_ref(),
+            &self.dir,
+            PRODUCER_SNAPSHOT_FILE,
+            self.producer_snapshot.as_bytes(),
+        )?;
+        write_recovery_checkpoint(self.fs.as_ref(), &self.dir, &self.checkpoint)?;
+        state.offset = self.checkpoint.offset;
+        state.written_at = Some(Instant::now());
+        Ok(())
+    }
+}
+
 /// Files to fsync so that the log is durable up to `up_to_offset` (exclusive). Taken under the log's
 /// lock, synced outside it, then reported back with [`Log::mark_flushed`].
 #[derive(Debug)]
@@ -50,13 +97,19 @@ pub struct FlushTarget {
     /// Everything below this offset is durable once `sync` returns.
     pub up_to_offset: i64,
     files: Vec<(SharedFile, PathBuf)>,
+    /// Every [`RECOVERY_CHECKPOINT_INTERVAL`], the recovery checkpoint at `up_to_offset`.
+    checkpoint: Option<PendingCheckpoint>,
 }
 
 impl FlushTarget {
-    /// fsyncs the data files (fdatasync). Takes no lock.
+    /// fsyncs the data files (fdatasync) and, when one is due, writes the recovery checkpoint (its
+    /// index files fsynced first). Takes no lock of the log.
     pub fn sync(&self) -> Result<(), LogError> {
         for (file, path) in &self.files {
             file.sync_data().map_err(io_error("fsync segment", path))?;
+        }
+        if let Some(checkpoint) = &self.checkpoint {
+            checkpoint.write()?;
         }
         Ok(())
     }
@@ -83,6 +136,9 @@ pub struct Log {
     /// Earliest delete horizon among retained tombstones (KIP-534): once it passes, a clean can remove
     /// some. In memory only; after a restart the next dirty-ratio clean finds them again.
     next_delete_horizon_ms: Option<i64>,
+    checkpoint_state: Arc<Mutex<CheckpointState>>,
+    checkpoint_interval: Duration,
+    clean_shutdown: bool,
 }
 
 impl Log {
@@ -108,7 +164,32 @@ impl Log {
             producers: loaded.producers,
             first_dirty_offset,
             next_delete_horizon_ms: None,
+            checkpoint_state: Arc::new(Mutex::new(CheckpointState {
+                offset: loaded.recovery_point,
+                written_at: None,
+            })),
+            checkpoint_interval: RECOVERY_CHECKPOINT_INTERVAL,
+            clean_shutdown: loaded.clean_shutdown,
         })
+    }
+
+    /// Whether the last close before this open was clean ([`Log::close`]): recovery then scanned
+    /// nothing.
+    pub fn opened_cleanly(&self) -> bool {
+        self.clean_shutdown
+    }
+
+    /// How often group commits also write the recovery checkpoint (default
+    /// [`RECOVERY_CHECKPOINT_INTERVAL`]; zero: at every flush).
+    pub fn set_checkpoint_interval(&mut self, interval: Duration) {
+        self.checkpoint_interval = interval;
+    }
+
+    /// Flushes everything, writes the recovery checkpoint and the clean-shutdown marker, and closes
+    /// the log: the next open reads no segment data.
+    pub fn close(mut self) -> Result<(), LogError> {
+        self.flush()?;
+        write_clean_shutdown(self.fs.as_ref(), &self.dir, self.log_end_offset())
     }
 
     /// The partition's directory.
@@ -403,16 +484,50 @@ impl Log {
 
     /// The files that hold unflushed data and the offset they cover.
     pub fn flush_target(&self) -> FlushTarget {
-        let files = self
+        let files: Vec<_> = self
             .segments
             .iter()
             .filter(|s| !s.is_empty() && s.next_offset() > self.recovery_point)
             .map(|s| (s.file(), s.log_path().to_path_buf()))
             .collect();
+        let up_to_offset = self.log_end_offset();
         FlushTarget {
-            up_to_offset: self.log_end_offset(),
+            up_to_offset,
+            checkpoint: self.checkpoint_due(up_to_offset, files.is_empty()),
             files,
         }
+    }
+
+    /// The recovery checkpoint a flush target should write, if the interval has passed.
+    fn checkpoint_due(
+        &self,
+        up_to_offset: i64,
+        nothing_to_sync: bool,
+    ) -> Option<PendingCheckpoint> {
+        let state = self
+            .checkpoint_state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let due = state.offset < up_to_offset
+            && state
+                .written_at
+                .is_none_or(|at| at.elapsed() >= self.checkpoint_interval);
+        drop(state);
+        let active = self.active()?;
+        if !due || (nothing_to_sync && self.recovery_point < up_to_offset) {
+            return None;
+        }
+        Some(PendingCheckpoint {
+            fs: self.fs(),
+            dir: self.dir.clone(),
+            state: Arc::clone(&self.checkpoint_state),
+            index_files: active.index_files().to_vec(),
+            checkpoint: RecoveryCheckpoint {
+                offset: up_to_offset,
+                position: Some(active.recovery_position()),
+            },
+            producer_snapshot: self.producers.encode_snapshot(up_to_offset),
+        })
     }
 
     /// Records that everything below `up_to_offset` is on disk (the recovery point).
@@ -441,7 +556,13 @@ impl Log {
 
     /// Writes the recovery point and a producer-state snapshot at the log end offset. Called only when
     /// everything below the log end offset is fsynced, so the snapshot never gets ahead of the data.
+    /// The checkpoint names the active segment's size and index entry counts: its data and indexes
+    /// are fsynced too (a roll's new active segment is empty).
     fn write_checkpoints(&self) -> Result<(), LogError> {
+        let mut state = self
+            .checkpoint_state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let snapshot = self.producers.encode_snapshot(self.log_end_offset());
         write_atomically(
             self.fs.as_ref(),
@@ -449,7 +570,17 @@ impl Log {
             PRODUCER_SNAPSHOT_FILE,
             snapshot.as_bytes(),
         )?;
-        write_recovery_point(self.fs.as_ref(), &self.dir, self.recovery_point)
+        let position = (self.recovery_point == self.log_end_offset())
+            .then(|| self.active().map(LogSegment::recovery_position))
+            .flatten();
+        let checkpoint = RecoveryCheckpoint {
+            offset: self.recovery_point,
+            position,
+        };
+        write_recovery_checkpoint(self.fs.as_ref(), &self.dir, &checkpoint)?;
+        state.offset = state.offset.max(self.recovery_point);
+        state.written_at = Some(Instant::now());
+        Ok(())
     }
 
     /// The first record whose timestamp is `>= timestamp_ms`: (offset, its timestamp); `None` if every

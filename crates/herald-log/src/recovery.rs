@@ -15,7 +15,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::batch::{validate_batch, RecordBatchHeader, RECORD_BATCH_HEADER_BYTES};
-use crate::checkpoint::{read_recovery_point, sync_dir, CLEANER_CHECKPOINT_FILE, TEMP_FILE_SUFFIX};
+use crate::checkpoint::{
+    read_recovery_checkpoint, sync_dir, take_clean_shutdown, write_recovery_point,
+    RecoveryPosition, CLEANER_CHECKPOINT_FILE, TEMP_FILE_SUFFIX,
+};
 use crate::cleaner::swap_recovery::recover_interrupted_swaps;
 use crate::error::{io_error, LogError};
 use crate::fs::{FileSystem, SharedFs, StorageFile};
@@ -36,6 +39,8 @@ pub struct LoadedLog {
     pub segments: Vec<LogSegment>,
     pub recovery_point: i64,
     pub producers: ProducerStateManager,
+    /// The last close was clean (its marker matched the recovery checkpoint).
+    pub clean_shutdown: bool,
 }
 
 /// Loads and recovers one partition directory.
@@ -200,17 +205,36 @@ impl<'a> LogLoader<'a> {
     pub fn load(mut self) -> Result<LoadedLog, LogError> {
         let fs = Arc::clone(&self.fs);
         if !fs.exists(self.dir) {
+            // Every directory created here must survive a crash too: fsync the parent of each.
+            let mut created = vec![self.dir];
+            while let Some(parent) = created
+                .last()
+                .and_then(|d| d.parent())
+                .filter(|p| !p.as_os_str().is_empty() && !fs.exists(p))
+            {
+                created.push(parent);
+            }
             fs.create_dir_all(self.dir)
                 .map_err(io_error("create log directory", self.dir))?;
-            // The new directory's entry must survive a crash too.
-            if let Some(parent) = self.dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-                sync_dir(fs.as_ref(), parent)?;
+            for dir in created.iter().rev() {
+                if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    sync_dir(fs.as_ref(), parent)?;
+                }
             }
         }
         let swapped = recover_interrupted_swaps(fs.as_ref(), self.dir)?;
         self.offset_gaps = swapped || fs.exists(&self.dir.join(CLEANER_CHECKPOINT_FILE));
         let bases = self.list_segments()?;
-        let checkpoint = read_recovery_point(fs.as_ref(), self.dir)?;
+        let marker = take_clean_shutdown(fs.as_ref(), self.dir)?;
+        let checkpoint = read_recovery_checkpoint(fs.as_ref(), self.dir)?;
+        // The position is trusted only in the last segment: a segment closed since could have been
+        // rewritten by the cleaner.
+        let resume_at = checkpoint
+            .and_then(|c| c.position)
+            .filter(|p| bases.last() == Some(&p.segment_base));
+        let clean_shutdown = marker.is_some() && marker == checkpoint.map(|c| c.offset);
+        let checkpoint = checkpoint.map(|c| c.offset);
+        let mut forget_position = false;
         let mut producers = ProducerReplay {
             snapshot: read_snapshot(fs.as_ref(), self.dir)?,
             ..ProducerReplay::default()
@@ -246,7 +270,20 @@ impl<'a> LogLoader<'a> {
                 }
                 tracing::warn!(dir = %self.dir.display(), base_offset = base, "segment indexes missing or inconsistent; rebuilding");
             }
-            let (mut segment, truncated) = self.recover_segment(base, &mut producers)?;
+            let resumed = match resume_at
+                .filter(|p| p.segment_base == base && recovery_point >= base)
+            {
+                Some(at) => {
+                    let resumed = self.resume_segment(&at, recovery_point)?;
+                    if resumed.is_none() {
+                        tracing::warn!(dir = %self.dir.display(), base_offset = base, "segment does not match the recovery checkpoint; recovering all of it");
+                        forget_position = true;
+                    }
+                    resumed.map(|segment| (segment, at.position, recovery_point))
+                }
+                None => None,
+            };
+            let (mut segment, truncated) = self.recover_segment(base, resumed, &mut producers)?;
             if !truncated && next_base.is_some() {
                 // A closed segment needs its final time index entry: the next open trusts it for the
                 // segment's max timestamp.
@@ -258,8 +295,17 @@ impl<'a> LogLoader<'a> {
                 break;
             }
         }
+        if forget_position {
+            // The rebuilt indexes are not durable: the checkpoint must stop naming their entries.
+            if let Some(offset) = checkpoint {
+                write_recovery_point(fs.as_ref(), self.dir, offset)?;
+            }
+        }
         if self.dir_changed {
             sync_dir(fs.as_ref(), self.dir)?;
+        }
+        if clean_shutdown {
+            tracing::debug!(dir = %self.dir.display(), "opened after a clean shutdown");
         }
         let log_start_offset = segments.first().map_or(0, LogSegment::base_offset);
         let log_end_offset = segments.last().map_or(0, LogSegment::next_offset);
@@ -267,6 +313,7 @@ impl<'a> LogLoader<'a> {
             segments,
             recovery_point: recovery_point.clamp(log_start_offset, log_end_offset),
             producers: producers.finish(log_end_offset),
+            clean_shutdown,
         })
     }
 
@@ -313,13 +360,32 @@ impl<'a> LogLoader<'a> {
 
     /// Validates every batch of one segment, rebuilding its indexes; cuts the file at the first bad batch.
     /// Returns the segment and whether it was truncated.
+    /// Reopens the segment holding the recovery point at its checkpointed position.
+    fn resume_segment(
+        &mut self,
+        at: &RecoveryPosition,
+        recovery_point: i64,
+    ) -> Result<Option<LogSegment>, LogError> {
+        LogSegment::open_resumed(&self.fs, self.dir, at, recovery_point)
+    }
+
+    /// Validates the batches of one segment (all of them, or from a resumed position on), indexing
+    /// them; cuts the file at the first bad batch. Returns the segment and whether it was truncated.
     fn recover_segment(
         &mut self,
         base_offset: i64,
+        resumed: Option<(LogSegment, u64, i64)>,
         producers: &mut ProducerReplay,
     ) -> Result<(LogSegment, bool), LogError> {
-        producers.scan_start.get_or_insert(base_offset);
-        let mut segment = LogSegment::open_for_recovery(&self.fs, self.dir, base_offset)?;
+        let (mut segment, mut position, mut expected_offset) = match resumed {
+            Some(resumed) => resumed,
+            None => (
+                LogSegment::open_for_recovery(&self.fs, self.dir, base_offset)?,
+                0,
+                base_offset,
+            ),
+        };
+        producers.scan_start.get_or_insert(expected_offset);
         if self.offset_gaps {
             segment.allow_offset_gaps();
         }
@@ -332,8 +398,6 @@ impl<'a> LogLoader<'a> {
             buf: Vec::new(),
             buf_start: 0,
         };
-        let mut position = 0u64;
-        let mut expected_offset = base_offset;
         while position < file_len {
             let expected = (expected_offset, self.offset_gaps);
             match check_next_batch(&mut reader, position, file_len, expected)? {

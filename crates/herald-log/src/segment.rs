@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::batch::{validate_batch, RecordBatchHeader, RECORD_BATCH_HEADER_BYTES};
+use crate::checkpoint::RecoveryPosition;
 use crate::error::{io_error, LogError};
 use crate::fs::{OpenMode, SharedFile, SharedFs};
 use crate::index::{OffsetEntry, OffsetIndex, TimeEntry, TimeIndex};
@@ -201,6 +202,88 @@ impl LogSegment {
             rolling_timestamp_ms: None,
             offset_gaps: false,
         }))
+    }
+
+    /// Reopens a segment whose data up to `at.position` is durable and valid (the recovery
+    /// checkpoint says so), with the checkpointed index prefixes, ready for recovery to scan the rest
+    /// from `at.position` ([`LogSegment::account_batch`], then [`LogSegment::truncate_file`]).
+    /// `next_offset` is the recovery point. `Ok(None)` if the files do not hold what the checkpoint
+    /// describes (the caller then recovers the whole segment).
+    pub fn open_resumed(
+        fs: &SharedFs,
+        dir: &Path,
+        at: &RecoveryPosition,
+        next_offset: i64,
+    ) -> Result<Option<Self>, LogError> {
+        let base_offset = at.segment_base;
+        let log_path = segment_path(dir, base_offset, LOG_FILE_SUFFIX);
+        let log = open_log_file(fs, &log_path, false)?;
+        let file_len = log.len().map_err(io_error("stat segment", &log_path))?;
+        if file_len < at.position {
+            return Ok(None);
+        }
+        let index_path = segment_path(dir, base_offset, INDEX_FILE_SUFFIX);
+        let Some(offset_index) =
+            OffsetIndex::load_prefix(fs.as_ref(), &index_path, at.index_entries, at.position)?
+        else {
+            return Ok(None);
+        };
+        let time_index_path = segment_path(dir, base_offset, TIME_INDEX_FILE_SUFFIX);
+        let Some(time_index) =
+            TimeIndex::load_prefix(fs.as_ref(), &time_index_path, at.time_entries)?
+        else {
+            return Ok(None);
+        };
+        let span = next_offset - base_offset;
+        let beyond = |relative: u32| i64::from(relative) >= span.max(1);
+        if offset_index
+            .entries()
+            .last()
+            .is_some_and(|e| beyond(e.relative_offset))
+            || time_index.last().is_some_and(|e| beyond(e.relative_offset))
+        {
+            return Ok(None);
+        }
+        let last_indexed = offset_index
+            .entries()
+            .last()
+            .map_or(0, |e| u64::from(e.position));
+        Ok(Some(Self {
+            base_offset,
+            log_path,
+            log,
+            fs: Arc::clone(fs),
+            size: at.position,
+            next_offset,
+            offset_index,
+            time_index,
+            // Approximate (the batch sizes after the last entry are not known): at most one index
+            // interval early, which only makes the index a little denser.
+            bytes_since_last_index_entry: at.position.saturating_sub(last_indexed),
+            max_timestamp: at.max_timestamp,
+            offset_of_max_timestamp: at.offset_of_max_timestamp,
+            rolling_timestamp_ms: (at.rolling_timestamp_ms >= 0).then_some(at.rolling_timestamp_ms),
+            offset_gaps: false,
+        }))
+    }
+
+    /// Where this segment ends now, for a recovery checkpoint taken once its data and indexes are
+    /// fsynced.
+    pub fn recovery_position(&self) -> RecoveryPosition {
+        RecoveryPosition {
+            segment_base: self.base_offset,
+            position: self.size,
+            index_entries: self.offset_index.entries().len() as u64,
+            time_entries: self.time_index.entries().len() as u64,
+            max_timestamp: self.max_timestamp,
+            offset_of_max_timestamp: self.offset_of_max_timestamp,
+            rolling_timestamp_ms: self.rolling_timestamp_ms.unwrap_or(-1),
+        }
+    }
+
+    /// The two index files (fsynced before a recovery checkpoint names their entry counts).
+    pub fn index_files(&self) -> [SharedFile; 2] {
+        [self.offset_index.file(), self.time_index.file()]
     }
 
     pub fn base_offset(&self) -> i64 {

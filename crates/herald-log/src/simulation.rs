@@ -123,7 +123,13 @@ struct State {
     /// Directories by normalised absolute path; `/` always exists.
     dirs: BTreeMap<PathBuf, Dir>,
     bytes_read: u64,
+    /// Bytes read by file extension (`log`, `index`, ...).
+    bytes_read_by_ext: HashMap<String, u64>,
     crashes: u64,
+    /// Mutating operations left before the disk dies (`kill_after`).
+    fuse: Option<u64>,
+    /// Every operation fails until the next crash (the process died mid-way).
+    dead: bool,
 }
 
 fn not_found(path: &Path) -> io::Error {
@@ -162,6 +168,26 @@ fn split(path: &Path) -> io::Result<(PathBuf, String)> {
 }
 
 impl State {
+    /// Fails once the disk is dead; counts one mutating operation against the fuse.
+    fn mutate(&mut self) -> io::Result<()> {
+        self.alive()?;
+        if let Some(left) = self.fuse.as_mut() {
+            if *left == 0 {
+                self.dead = true;
+                return Err(io::Error::other("simulated process death"));
+            }
+            *left -= 1;
+        }
+        Ok(())
+    }
+
+    fn alive(&self) -> io::Result<()> {
+        if self.dead {
+            return Err(io::Error::other("simulated process death"));
+        }
+        Ok(())
+    }
+
     fn dir_mut(&mut self, path: &Path) -> io::Result<&mut Dir> {
         self.dirs.get_mut(path).ok_or_else(|| not_found(path))
     }
@@ -186,6 +212,8 @@ impl State {
     fn crash(&mut self) {
         self.epoch += 1;
         self.crashes += 1;
+        self.fuse = None;
+        self.dead = false;
         let dir_paths: Vec<PathBuf> = self.dirs.keys().cloned().collect();
         for path in &dir_paths {
             let rng = &mut self.rng;
@@ -294,7 +322,10 @@ impl SimDisk {
                 inodes: HashMap::new(),
                 dirs,
                 bytes_read: 0,
+                bytes_read_by_ext: HashMap::new(),
                 crashes: 0,
+                fuse: None,
+                dead: false,
             })),
         }
     }
@@ -309,14 +340,33 @@ impl SimDisk {
         self.lock().crash();
     }
 
+    /// Lets `n` more mutating operations (writes, truncations, fsyncs, creations, renames, deletions)
+    /// succeed; from the next one on every operation fails, as if the process died there, until
+    /// [`SimDisk::crash`].
+    pub fn kill_after(&self, n: u64) {
+        self.lock().fuse = Some(n);
+    }
+
     /// Bytes read through the disk since it was created or last reset.
     pub fn bytes_read(&self) -> u64 {
         self.lock().bytes_read
     }
 
-    /// Sets the read counter to zero.
+    /// Bytes read since the last reset from files whose name ends in `.{ext}` (at open time).
+    pub fn bytes_read_of(&self, ext: &str) -> u64 {
+        self.lock().bytes_read_by_ext.get(ext).copied().unwrap_or(0)
+    }
+
+    /// Sets the read counters to zero.
     pub fn reset_bytes_read(&self) {
-        self.lock().bytes_read = 0;
+        let mut state = self.lock();
+        state.bytes_read = 0;
+        state.bytes_read_by_ext.clear();
+    }
+
+    /// Current length of a file (0 if it does not exist).
+    pub fn file_len_of(&self, path: &Path) -> u64 {
+        self.file_len(path).unwrap_or(0)
     }
 
     /// Number of crashes simulated so far.
@@ -351,6 +401,21 @@ struct SimFile {
     state: Arc<Mutex<State>>,
     ino: u64,
     epoch: u64,
+    ext: String,
+}
+
+fn extension(path: &Path) -> String {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+impl State {
+    fn count_read(&mut self, ext: &str, n: usize) {
+        self.bytes_read += n as u64;
+        *self.bytes_read_by_ext.entry(ext.to_string()).or_default() += n as u64;
+    }
 }
 
 impl SimFile {
@@ -359,6 +424,7 @@ impl SimFile {
         if state.epoch != self.epoch {
             return Err(io::Error::other("handle from before a simulated crash"));
         }
+        state.alive()?;
         f(&mut state, self.ino)
     }
 }
@@ -370,13 +436,14 @@ impl StorageFile for SimFile {
             let start = (offset as usize).min(inode.current.len());
             let n = buf.len().min(inode.current.len() - start);
             buf[..n].copy_from_slice(&inode.current[start..start + n]);
-            state.bytes_read += n as u64;
+            state.count_read(&self.ext, n);
             Ok(n)
         })
     }
 
     fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
         self.with(|state, ino| {
+            state.mutate()?;
             let inode = state.inode(ino)?;
             let op = FileOp::Write {
                 offset,
@@ -390,6 +457,7 @@ impl StorageFile for SimFile {
 
     fn set_len(&self, len: u64) -> io::Result<()> {
         self.with(|state, ino| {
+            state.mutate()?;
             let inode = state.inode(ino)?;
             let op = FileOp::SetLen(len);
             apply(&mut inode.current, &op);
@@ -400,6 +468,7 @@ impl StorageFile for SimFile {
 
     fn sync_data(&self) -> io::Result<()> {
         self.with(|state, ino| {
+            state.mutate()?;
             let inode = state.inode(ino)?;
             inode.durable = inode.current.clone();
             inode.unsynced.clear();
@@ -419,6 +488,7 @@ impl StorageFile for SimFile {
 impl FileSystem for SimDisk {
     fn open(&self, path: &Path, mode: OpenMode) -> io::Result<SharedFile> {
         let mut state = self.lock();
+        state.mutate()?;
         let (parent, name) = split(path)?;
         let ino = match state.lookup(path) {
             Ok(Entry::File(ino)) => {
@@ -450,11 +520,13 @@ impl FileSystem for SimDisk {
             state: Arc::clone(&self.state),
             ino,
             epoch: state.epoch,
+            ext: extension(path),
         }))
     }
 
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         let mut state = self.lock();
+        state.alive()?;
         let Entry::File(ino) = state.lookup(path)? else {
             return Err(io::Error::new(
                 io::ErrorKind::IsADirectory,
@@ -462,12 +534,13 @@ impl FileSystem for SimDisk {
             ));
         };
         let content = state.inode(ino)?.current.clone();
-        state.bytes_read += content.len() as u64;
+        state.count_read(&extension(path), content.len());
         Ok(content)
     }
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         let mut state = self.lock();
+        state.mutate()?;
         let entry = state.lookup(from)?;
         let (from_parent, from_name) = split(from)?;
         let (to_parent, to_name) = split(to)?;
@@ -490,6 +563,7 @@ impl FileSystem for SimDisk {
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
         let mut state = self.lock();
+        state.mutate()?;
         match state.lookup(path)? {
             Entry::File(_) => {
                 let (parent, name) = split(path)?;
@@ -505,6 +579,7 @@ impl FileSystem for SimDisk {
 
     fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
         let mut state = self.lock();
+        state.mutate()?;
         state.lookup(path)?;
         let (parent, name) = split(path)?;
         state.dir_mut(&parent)?.record(DirOp::Remove(name));
@@ -526,6 +601,7 @@ impl FileSystem for SimDisk {
 
     fn create_dir_all(&self, path: &Path) -> io::Result<()> {
         let mut state = self.lock();
+        state.mutate()?;
         let path = normalise(path);
         let mut at = PathBuf::from("/");
         for c in path.components().skip(1) {
@@ -552,6 +628,7 @@ impl FileSystem for SimDisk {
 
     fn list_dir(&self, path: &Path) -> io::Result<Vec<PathBuf>> {
         let state = self.lock();
+        state.alive()?;
         let path = normalise(path);
         match state.lookup(&path) {
             Ok(Entry::Dir) => {}
@@ -564,6 +641,7 @@ impl FileSystem for SimDisk {
 
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
         let mut state = self.lock();
+        state.mutate()?;
         let dir = state.dir_mut(&normalise(path))?;
         dir.durable = dir.entries.clone();
         dir.unsynced.clear();
@@ -577,6 +655,7 @@ impl FileSystem for SimDisk {
 
     fn file_len(&self, path: &Path) -> io::Result<u64> {
         let mut state = self.lock();
+        state.alive()?;
         match state.lookup(path)? {
             Entry::File(ino) => Ok(state.inode(ino)?.current.len() as u64),
             Entry::Dir => Ok(0),
