@@ -286,10 +286,11 @@ impl Partition {
         self.flush_to(log_end_offset).await
     }
 
-    /// Fsyncs everything and writes the recovery checkpoint; blocking (shutdown).
+    /// Fsyncs everything and writes the recovery checkpoint and the clean-shutdown marker, so that
+    /// the next start reads no segment data; blocking (shutdown).
     pub fn flush_blocking(&self) -> Result<(), LogError> {
         let mut log = self.write_log();
-        log.flush()?;
+        log.close()?;
         let log_end_offset = log.log_end_offset();
         self.durable_offset
             .fetch_max(log_end_offset, Ordering::AcqRel);

@@ -185,9 +185,10 @@ impl Log {
         self.checkpoint_interval = interval;
     }
 
-    /// Flushes everything, writes the recovery checkpoint and the clean-shutdown marker, and closes
-    /// the log: the next open reads no segment data.
-    pub fn close(mut self) -> Result<(), LogError> {
+    /// Flushes everything and writes the recovery checkpoint and the clean-shutdown marker (shutdown):
+    /// the next open reads no segment data. Appends after it are still recovered correctly (the marker
+    /// only says the close was clean when the checkpoint still matches it).
+    pub fn close(&mut self) -> Result<(), LogError> {
         self.flush()?;
         write_clean_shutdown(self.fs.as_ref(), &self.dir, self.log_end_offset())
     }

@@ -158,7 +158,7 @@ impl Run {
                 },
                 _ => {
                     // A clean close: flush and the shutdown marker; the next open must trust it.
-                    let guard = log.into_inner().unwrap();
+                    let mut guard = log.into_inner().unwrap();
                     let end = guard.log_end_offset();
                     if guard.close().is_ok() {
                         self.model.durable = end;
@@ -422,6 +422,13 @@ fn seeds() -> Vec<u64> {
         .and_then(|n| n.parse().ok())
         .unwrap_or(1000);
     (0..count).collect()
+}
+
+// regression (seed 2): the loader created `/data/topic-0` but fsynced only `/data`, so a power loss
+// took `/data` itself, and every acknowledged record with it
+#[test]
+fn regression_seed_2_created_parent_directories_are_fsynced() {
+    run_seed(2);
 }
 
 // every acknowledged record, index, recovery point and producer state survives random power losses
