@@ -158,24 +158,46 @@ pub fn write_recovery_checkpoint(
     write_atomically(fs, dir, RECOVERY_POINT_CHECKPOINT_FILE, text.as_bytes())
 }
 
-/// Name of the marker a clean close leaves (as Kafka's `.kafka_cleanshutdown`): version and the log
-/// end offset at the close. The next open deletes it.
+/// Name of the marker a clean close leaves (as Kafka's `.kafka_cleanshutdown`): version, the log end
+/// offset at the close and the modification times of the active segment's three files. The next open
+/// deletes it.
 pub const CLEAN_SHUTDOWN_FILE: &str = "clean-shutdown";
+
+/// What a clean close recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CleanShutdown {
+    pub log_end_offset: i64,
+    /// Modification times (seconds, nanoseconds) of the active segment's `.log`, `.index` and
+    /// `.timeindex` at the close: if any differs at the next open, the files were changed since and
+    /// the active segment is recovered in full.
+    pub modified: Vec<(u64, u32)>,
+}
 
 /// Writes the clean-shutdown marker (durably).
 pub fn write_clean_shutdown(
     fs: &dyn FileSystem,
     dir: &Path,
-    log_end_offset: i64,
+    marker: &CleanShutdown,
 ) -> Result<(), LogError> {
-    let text = format!("{CHECKPOINT_VERSION}\n{log_end_offset}\n");
+    let stamps: Vec<String> = marker
+        .modified
+        .iter()
+        .map(|(secs, nanos)| format!("{secs}.{nanos}"))
+        .collect();
+    let text = format!(
+        "{CHECKPOINT_VERSION}\n{}\n{}\n",
+        marker.log_end_offset,
+        stamps.join(" ")
+    );
     write_atomically(fs, dir, CLEAN_SHUTDOWN_FILE, text.as_bytes())
 }
 
-/// Reads and deletes the clean-shutdown marker: the log end offset it recorded, if there was one.
-/// The deletion is not fsynced: a marker that comes back after a crash is checked against the
-/// recovery checkpoint before it is believed.
-pub fn take_clean_shutdown(fs: &dyn FileSystem, dir: &Path) -> Result<Option<i64>, LogError> {
+/// Reads and deletes the clean-shutdown marker. The deletion is not fsynced: a marker that comes
+/// back after a crash no longer matches the checkpoint or the files' modification times.
+pub fn take_clean_shutdown(
+    fs: &dyn FileSystem,
+    dir: &Path,
+) -> Result<Option<CleanShutdown>, LogError> {
     let path = dir.join(CLEAN_SHUTDOWN_FILE);
     let Some(text) = read_text(fs, &path)? else {
         return Ok(None);
@@ -185,7 +207,24 @@ pub fn take_clean_shutdown(fs: &dyn FileSystem, dir: &Path) -> Result<Option<i64
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(io_error("delete clean-shutdown marker", &path)(e)),
     }
-    Ok(parse_checkpoint(&text))
+    let Some(log_end_offset) = parse_checkpoint(&text) else {
+        return Ok(None);
+    };
+    let modified = text
+        .lines()
+        .nth(2)
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(|stamp| {
+            let (secs, nanos) = stamp.split_once('.')?;
+            Some((secs.parse().ok()?, nanos.parse().ok()?))
+        })
+        .collect::<Option<Vec<_>>>()
+        .unwrap_or_default();
+    Ok(Some(CleanShutdown {
+        log_end_offset,
+        modified,
+    }))
 }
 
 fn read_text(fs: &dyn FileSystem, path: &Path) -> Result<Option<String>, LogError> {

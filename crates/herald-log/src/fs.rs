@@ -109,6 +109,9 @@ pub trait FileSystem: Send + Sync + Debug {
     fn exists(&self, path: &Path) -> bool;
     /// Length of the file at `path`.
     fn file_len(&self, path: &Path) -> io::Result<u64>;
+    /// Last modification time of the file at `path`, as (seconds, nanoseconds) since the epoch: the
+    /// clean-shutdown marker records it to notice files changed behind the log's back.
+    fn modified(&self, path: &Path) -> io::Result<(u64, u32)>;
 }
 
 /// `std::fs`.
@@ -197,5 +200,13 @@ impl FileSystem for RealFs {
 
     fn file_len(&self, path: &Path) -> io::Result<u64> {
         std::fs::metadata(path).map(|m| m.len())
+    }
+
+    fn modified(&self, path: &Path) -> io::Result<(u64, u32)> {
+        let since = std::fs::metadata(path)?
+            .modified()?
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Ok((since.as_secs(), since.subsec_nanos()))
     }
 }

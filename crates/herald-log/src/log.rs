@@ -17,7 +17,7 @@ use crate::batch::{
 };
 use crate::checkpoint::{
     read_cleaner_checkpoint, sync_dir, write_atomically, write_clean_shutdown,
-    write_cleaner_checkpoint, write_recovery_checkpoint, RecoveryCheckpoint,
+    write_cleaner_checkpoint, write_recovery_checkpoint, CleanShutdown, RecoveryCheckpoint,
 };
 use crate::config::{LogConfig, TimestampType};
 use crate::error::{io_error, LogError};
@@ -102,16 +102,36 @@ pub struct FlushTarget {
 }
 
 impl FlushTarget {
-    /// fsyncs the data files (fdatasync) and, when one is due, writes the recovery checkpoint (its
-    /// index files fsynced first). Takes no lock of the log.
+    /// fsyncs the data files (fdatasync) and, when one is due, writes the recovery checkpoint:
+    /// [`FlushTarget::sync_data`] then [`FlushTarget::write_checkpoint`]. Takes no lock of the log.
     pub fn sync(&self) -> Result<(), LogError> {
+        self.sync_data()?;
+        self.write_checkpoint()
+    }
+
+    /// fsyncs the data files (fdatasync): once it returns, everything below `up_to_offset` is
+    /// durable.
+    pub fn sync_data(&self) -> Result<(), LogError> {
         for (file, path) in &self.files {
             file.sync_data().map_err(io_error("fsync segment", path))?;
         }
-        if let Some(checkpoint) = &self.checkpoint {
-            checkpoint.write()?;
-        }
         Ok(())
+    }
+
+    /// Writes the recovery checkpoint at `up_to_offset` if one is due (fsyncing the active
+    /// segment's index files first); call only after [`FlushTarget::sync_data`] returned. The broker
+    /// does it after answering the producers, so that acknowledgements never wait for it; a failure
+    /// only means a longer recovery scan.
+    pub fn write_checkpoint(&self) -> Result<(), LogError> {
+        match &self.checkpoint {
+            Some(checkpoint) => checkpoint.write(),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether [`FlushTarget::write_checkpoint`] has anything to do.
+    pub fn checkpoint_due(&self) -> bool {
+        self.checkpoint.is_some()
     }
 
     /// Whether there is nothing to sync (everything below `up_to_offset` is already durable).
@@ -190,7 +210,11 @@ impl Log {
     /// only says the close was clean when the checkpoint still matches it).
     pub fn close(&mut self) -> Result<(), LogError> {
         self.flush()?;
-        write_clean_shutdown(self.fs.as_ref(), &self.dir, self.log_end_offset())
+        let marker = CleanShutdown {
+            log_end_offset: self.log_end_offset(),
+            modified: active_file_stamps(self.fs.as_ref(), &self.dir, self.active())?,
+        };
+        write_clean_shutdown(self.fs.as_ref(), &self.dir, &marker)
     }
 
     /// The partition's directory.
@@ -494,17 +518,13 @@ impl Log {
         let up_to_offset = self.log_end_offset();
         FlushTarget {
             up_to_offset,
-            checkpoint: self.checkpoint_due(up_to_offset, files.is_empty()),
+            checkpoint: self.pending_checkpoint(up_to_offset),
             files,
         }
     }
 
     /// The recovery checkpoint a flush target should write, if the interval has passed.
-    fn checkpoint_due(
-        &self,
-        up_to_offset: i64,
-        nothing_to_sync: bool,
-    ) -> Option<PendingCheckpoint> {
+    fn pending_checkpoint(&self, up_to_offset: i64) -> Option<PendingCheckpoint> {
         let state = self
             .checkpoint_state
             .lock()
@@ -515,7 +535,7 @@ impl Log {
                 .is_none_or(|at| at.elapsed() >= self.checkpoint_interval);
         drop(state);
         let active = self.active()?;
-        if !due || (nothing_to_sync && self.recovery_point < up_to_offset) {
+        if !due {
             return None;
         }
         Some(PendingCheckpoint {
@@ -687,6 +707,36 @@ impl Log {
         self.recovery_point = self.recovery_point.max(log_start_offset);
         Ok(count)
     }
+}
+
+/// Modification times of the active segment's data and index files (the clean-shutdown marker).
+pub(crate) fn active_file_stamps(
+    fs: &dyn crate::fs::FileSystem,
+    dir: &Path,
+    active: Option<&LogSegment>,
+) -> Result<Vec<(u64, u32)>, LogError> {
+    let Some(active) = active else {
+        return Ok(Vec::new());
+    };
+    segment_file_stamps(fs, dir, active.base_offset())
+}
+
+/// Modification times of a segment's `.log`, `.index` and `.timeindex`.
+pub(crate) fn segment_file_stamps(
+    fs: &dyn crate::fs::FileSystem,
+    dir: &Path,
+    base_offset: i64,
+) -> Result<Vec<(u64, u32)>, LogError> {
+    use crate::segment::{
+        segment_path, INDEX_FILE_SUFFIX, LOG_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX,
+    };
+    [LOG_FILE_SUFFIX, INDEX_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX]
+        .iter()
+        .map(|suffix| {
+            let path = segment_path(dir, base_offset, suffix);
+            fs.modified(&path).map_err(io_error("stat segment", &path))
+        })
+        .collect()
 }
 
 /// The outcome of checking a produce request before writing.

@@ -5,7 +5,12 @@
 //! point, every later one, and always the last (active) segment are recovered: each batch is checked
 //! (length, magic, CRC32C, contiguous offsets), the indexes are rebuilt from scratch, and at the first bad
 //! or truncated batch the file is cut there and every later segment is deleted, with a `warn!` saying what
-//! was dropped. The idempotent-producer state is the snapshot written at the last flush or roll plus the
+//! was dropped. When the checkpoint names the recovery point's position in the last segment (its size
+//! and durable index entry counts then), that segment is not recovered from its start: its index
+//! prefixes are loaded and only the bytes after the position are checked, so a start after a clean
+//! close reads no segment data and one after a crash reads only the tail. If the files do not hold
+//! what the checkpoint describes, the whole segment is recovered and the checkpoint rewritten without
+//! the position. The idempotent-producer state is the snapshot written at the last flush or roll plus the
 //! recovered batch headers after it; without a usable snapshot it is rebuilt from the recovered segments
 //! alone (at least the active one).
 //!
@@ -229,12 +234,30 @@ impl<'a> LogLoader<'a> {
         let checkpoint = read_recovery_checkpoint(fs.as_ref(), self.dir)?;
         // The position is trusted only in the last segment: a segment closed since could have been
         // rewritten by the cleaner.
-        let resume_at = checkpoint
+        let mut resume_at = checkpoint
             .and_then(|c| c.position)
             .filter(|p| bases.last() == Some(&p.segment_base));
-        let clean_shutdown = marker.is_some() && marker == checkpoint.map(|c| c.offset);
-        let checkpoint = checkpoint.map(|c| c.offset);
         let mut forget_position = false;
+        let mut clean_shutdown = false;
+        if let Some(marker) = &marker {
+            // A clean close's marker must still describe the files: if they changed since (or the
+            // marker is a stale one a crash brought back), recover the active segment in full.
+            let unchanged = match (&resume_at, checkpoint) {
+                (Some(at), Some(c)) if c.offset == marker.log_end_offset => {
+                    crate::log::segment_file_stamps(fs.as_ref(), self.dir, at.segment_base)
+                        .is_ok_and(|stamps| stamps == marker.modified)
+                }
+                _ => false,
+            };
+            if unchanged {
+                clean_shutdown = true;
+            } else {
+                tracing::warn!(dir = %self.dir.display(), "files changed since the clean shutdown; recovering the active segment in full");
+                resume_at = None;
+                forget_position = true;
+            }
+        }
+        let checkpoint = checkpoint.map(|c| c.offset);
         let mut producers = ProducerReplay {
             snapshot: read_snapshot(fs.as_ref(), self.dir)?,
             ..ProducerReplay::default()

@@ -79,6 +79,8 @@ struct Inode {
     durable: Vec<u8>,
     current: Vec<u8>,
     unsynced: Vec<FileOp>,
+    /// Bumped by every change: the simulated modification time.
+    version: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -264,6 +266,9 @@ impl State {
                     );
                 }
             }
+            if inode.current != content {
+                inode.version += 1;
+            }
             inode.current = content.clone();
             inode.durable = content;
             inode.unsynced.clear();
@@ -387,6 +392,7 @@ impl SimDisk {
         };
         apply(&mut inode.current, &op);
         apply(&mut inode.durable, &op);
+        inode.version += 1;
         Ok(())
     }
 
@@ -451,6 +457,7 @@ impl StorageFile for SimFile {
             };
             apply(&mut inode.current, &op);
             inode.unsynced.push(op);
+            inode.version += 1;
             Ok(())
         })
     }
@@ -462,6 +469,7 @@ impl StorageFile for SimFile {
             let op = FileOp::SetLen(len);
             apply(&mut inode.current, &op);
             inode.unsynced.push(op);
+            inode.version += 1;
             Ok(())
         })
     }
@@ -496,6 +504,7 @@ impl FileSystem for SimDisk {
                     let inode = state.inode(ino)?;
                     inode.current.clear();
                     inode.unsynced.push(FileOp::SetLen(0));
+                    inode.version += 1;
                 }
                 ino
             }
@@ -659,6 +668,15 @@ impl FileSystem for SimDisk {
         match state.lookup(path)? {
             Entry::File(ino) => Ok(state.inode(ino)?.current.len() as u64),
             Entry::Dir => Ok(0),
+        }
+    }
+
+    fn modified(&self, path: &Path) -> io::Result<(u64, u32)> {
+        let mut state = self.lock();
+        state.alive()?;
+        match state.lookup(path)? {
+            Entry::File(ino) => Ok((state.inode(ino)?.version, 0)),
+            Entry::Dir => Ok((0, 0)),
         }
     }
 }

@@ -128,7 +128,11 @@ impl Run {
     }
 
     /// One life of the log: random operations until the disk dies or the plan ends, then a crash.
-    fn live(&mut self, log: Log) {
+    fn live(&mut self, mut log: Log) {
+        if self.rng.chance(70) {
+            // Group commits checkpoint every time (the broker's default is once a second).
+            log.set_checkpoint_interval(std::time::Duration::ZERO);
+        }
         if self.rng.chance(60) {
             self.disk.kill_after(self.rng.below(60));
         }
