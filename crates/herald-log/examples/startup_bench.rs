@@ -8,7 +8,8 @@
 //! append, as `--flush always` does, and drops the logs without closing them: a SIGKILL. It evicts
 //! every file from the page cache (`/proc/sys/vm/drop_caches` if permitted, else `dd iflag=nocache`
 //! per file, which is `posix_fadvise(DONTNEED)`), opens every partition in turn and prints the time;
-//! then closes them cleanly, evicts again, and opens again.
+//! then closes them cleanly, evicts again, and opens again. Partitions open on
+//! `HERALD_BENCH_OPEN_THREADS` threads (default 8, as the broker opens a topic's partitions).
 //!
 //! Run: `cargo run --release -p herald-log --example startup_bench`; `HERALD_BENCH_DIR` chooses the
 //! directory (default a temp dir under /tmp, deleted at the end).
@@ -101,11 +102,10 @@ fn open_all(
     dirs: &[PathBuf],
     config: &LogConfig,
 ) -> Result<(f64, Vec<Log>), Box<dyn std::error::Error>> {
+    let threads = env("HERALD_BENCH_OPEN_THREADS", 8) as usize;
+    let items: Vec<_> = dirs.iter().map(|d| (d.clone(), config.clone())).collect();
     let started = Instant::now();
-    let logs = dirs
-        .iter()
-        .map(|d| Log::open(d, config.clone()))
-        .collect::<Result<Vec<_>, _>>()?;
+    let logs = Log::open_all(&items, threads)?;
     Ok((started.elapsed().as_secs_f64() * 1000.0, logs))
 }
 

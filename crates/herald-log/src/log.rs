@@ -217,6 +217,44 @@ impl Log {
         write_clean_shutdown(self.fs.as_ref(), &self.dir, &marker)
     }
 
+    /// Opens several logs at once on up to `threads` threads (start-up: with a cold page cache
+    /// opening is bound by I/O latency, which parallel opens overlap). The logs come back in the order
+    /// of `logs`; the first error wins.
+    pub fn open_all(logs: &[(PathBuf, LogConfig)], threads: usize) -> Result<Vec<Log>, LogError> {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let opened: Mutex<Vec<Option<Result<Log, LogError>>>> =
+            Mutex::new((0..logs.len()).map(|_| None).collect());
+        std::thread::scope(|scope| {
+            for _ in 0..threads.clamp(1, logs.len().max(1)) {
+                scope.spawn(|| loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some((dir, config)) = logs.get(i) else {
+                        break;
+                    };
+                    let log = Log::open(dir, config.clone());
+                    let failed = log.is_err();
+                    opened.lock().unwrap_or_else(PoisonError::into_inner)[i] = Some(log);
+                    if failed {
+                        next.store(logs.len(), std::sync::atomic::Ordering::Relaxed);
+                    }
+                });
+            }
+        });
+        let opened = opened.into_inner().unwrap_or_else(PoisonError::into_inner);
+        let mut out = Vec::with_capacity(logs.len());
+        for log in opened {
+            match log {
+                Some(log) => out.push(log?),
+                None => {
+                    return Err(LogError::InvalidRecordBatch {
+                        reason: "log not opened: an earlier one failed",
+                    })
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The partition's directory.
     pub fn dir(&self) -> &Path {
         &self.dir
