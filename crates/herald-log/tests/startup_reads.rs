@@ -111,3 +111,24 @@ fn corrupt_tail_after_the_recovery_point_is_truncated() {
     assert_eq!(read_all(&log, 0).len(), 51);
     assert_eq!(disk.file_len_of(&path), segment_len - 2 * one);
 }
+
+// a file changed after a clean close (its modification time differs from the marker's) is not
+// trusted: the active segment is recovered in full and cut at the damage
+#[test]
+fn damage_after_a_clean_close_is_still_found() {
+    let disk = SimDisk::new(4);
+    let mut log = open(&disk);
+    append(&mut log, 20);
+    let active = *log.segment_base_offsets().last().unwrap();
+    assert_eq!(active, 0, "one segment");
+    log.close().unwrap();
+    drop(log);
+    let one = batch(3, NOW_MS).len() as u64;
+    // Damage inside batch 10, well below the recovery point.
+    let path = segment_file(Path::new(DIR), active, "log");
+    disk.corrupt(&path, 10 * one + 40, b"garbage!").unwrap();
+    let log = open(&disk);
+    assert!(!log.opened_cleanly());
+    assert_eq!(log.log_end_offset(), 30);
+    assert_eq!(read_all(&log, 0).len(), 10);
+}
