@@ -50,21 +50,28 @@ use tokio_util::sync::CancellationToken;
 /// The entry point.
 pub struct Broker;
 
+/// Pending connections the kernel queues for the Kafka listener (std's default).
+const LISTEN_BACKLOG: u32 = 128;
+
 impl Broker {
     /// Binds `config.listen`, opens the data directory, and serves until the handle's `shutdown`.
     pub async fn start(config: BrokerConfig) -> Result<BrokerHandle, BrokerError> {
         config.cleaner.validate()?;
         let security = Arc::new(auth::Security::load(&config)?);
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| BrokerError::Bind {
-                address: config.listen,
-                source,
-            })?;
-        let local_addr = listener.local_addr().map_err(|source| BrokerError::Bind {
+        let bind_error = |source| BrokerError::Bind {
             address: config.listen,
             source,
-        })?;
+        };
+        // Bound (so the port, even port 0, is known and reserved) but not listening: until recovery
+        // is done a client's connect is refused instead of hanging on a broker that cannot serve.
+        let socket = match config.listen {
+            std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+            std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+        }
+        .map_err(bind_error)?;
+        socket.set_reuseaddr(true).map_err(bind_error)?;
+        socket.bind(config.listen).map_err(bind_error)?;
+        let local_addr = socket.local_addr().map_err(bind_error)?;
         let shutdown = CancellationToken::new();
         let state = {
             let (open_config, shutdown) = (config.clone(), shutdown.clone());
@@ -75,6 +82,7 @@ impl Broker {
             .map_err(|e| BrokerError::io("open data directory", &config.data_dir, e.into()))??
         };
         let state = Arc::new(state);
+        let listener = socket.listen(LISTEN_BACKLOG).map_err(bind_error)?;
         let cleaner = start_cleaner(&state)?;
         // Every task holds a clone of this sender; `recv` returns `None` once they have all ended.
         let (done_tx, done_rx) = mpsc::channel::<()>(1);

@@ -11,8 +11,6 @@
 //!    to the mapped end. Produce and fetch wait only for the snapshot and the renames.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -30,6 +28,7 @@ use crate::cleaner::swap_recovery::discard_cleaned;
 use crate::cleaner::{CleanerWorker, CleaningStats, Throttle};
 use crate::config::LogConfig;
 use crate::error::{io_error, LogError};
+use crate::fs::{SharedFile, SharedFs};
 use crate::log::Log;
 use crate::segment::{LogSegment, SEGMENT_BYTES_MAX};
 
@@ -44,7 +43,7 @@ struct SegmentView {
     base_offset: i64,
     next_offset: i64,
     size: u64,
-    file: Arc<File>,
+    file: SharedFile,
     path: PathBuf,
 }
 
@@ -52,6 +51,7 @@ struct SegmentView {
 #[derive(Debug)]
 struct Snapshot {
     dir: PathBuf,
+    fs: SharedFs,
     config: LogConfig,
     closed: Vec<SegmentView>,
     summaries: Vec<SegmentSummary>,
@@ -76,6 +76,7 @@ fn snapshot(log: &Log) -> Snapshot {
         .collect();
     Snapshot {
         dir: log.dir().to_path_buf(),
+        fs: log.fs(),
         config: log.config().clone(),
         closed,
         summaries: log.closed_segment_summaries(),
@@ -237,15 +238,17 @@ fn group_segments(snap: &Snapshot, end: i64) -> Vec<(std::ops::Range<usize>, Gro
 
 /// Reads a written cleaned file back and checks every batch: CRC32C, increasing offsets inside `[base,
 /// next)`. The data on disk, not the buffer it came from, is what the swap commits.
-fn verify_cleaned(file: &File, path: &Path, size: u64, group: &Group) -> Result<(), LogError> {
+fn verify_cleaned(
+    file: &SharedFile,
+    path: &Path,
+    size: u64,
+    group: &Group,
+) -> Result<(), LogError> {
     let view = SegmentView {
         base_offset: group.base_offsets[0],
         next_offset: group.next_offset,
         size,
-        file: Arc::new(
-            file.try_clone()
-                .map_err(io_error("reopen cleaned segment", path))?,
-        ),
+        file: Arc::clone(file),
         path: path.to_path_buf(),
     };
     let mut previous = view.base_offset - 1;
@@ -265,7 +268,7 @@ fn verify_cleaned(file: &File, path: &Path, size: u64, group: &Group) -> Result<
 /// go through [`LogSegment::account_batch`].
 struct CleanedWriter {
     segment: LogSegment,
-    file: Arc<File>,
+    file: SharedFile,
     path: PathBuf,
     pending: Vec<u8>,
     written: u64,
@@ -273,8 +276,13 @@ struct CleanedWriter {
 }
 
 impl CleanedWriter {
-    fn create(dir: &Path, base_offset: i64, index_interval_bytes: u64) -> Result<Self, LogError> {
-        let segment = LogSegment::create_beside(dir, base_offset, CLEANED_FILE_SUFFIX)?;
+    fn create(
+        fs: &SharedFs,
+        dir: &Path,
+        base_offset: i64,
+        index_interval_bytes: u64,
+    ) -> Result<Self, LogError> {
+        let segment = LogSegment::create_beside(fs, dir, base_offset, CLEANED_FILE_SUFFIX)?;
         Ok(Self {
             file: segment.file(),
             path: segment.log_path().to_path_buf(),
@@ -327,7 +335,8 @@ fn write_cleaned_group(
     stats: &mut CleaningStats,
 ) -> Result<Option<i64>, LogError> {
     let base = group.base_offsets[0];
-    let mut writer = CleanedWriter::create(&snap.dir, base, snap.config.index_interval_bytes)?;
+    let mut writer =
+        CleanedWriter::create(&snap.fs, &snap.dir, base, snap.config.index_interval_bytes)?;
     let mut horizon: Option<i64> = None;
     for segment in segments {
         for_each_batch(segment, throttle, |header, bytes| {
@@ -393,8 +402,8 @@ fn clean_range(
     let end = build_offset_map(snap, range, worker, stats)?;
     stats.end_offset = end;
     // Recovery allows offset gaps once this file exists: it must before the first swap commits.
-    if read_cleaner_checkpoint(&snap.dir)?.is_none() {
-        write_cleaner_checkpoint(&snap.dir, range.first_dirty_offset)?;
+    if read_cleaner_checkpoint(snap.fs.as_ref(), &snap.dir)?.is_none() {
+        write_cleaner_checkpoint(snap.fs.as_ref(), &snap.dir, range.first_dirty_offset)?;
     }
     let ctx = FilterContext {
         map: &worker.map,
@@ -418,7 +427,7 @@ fn clean_range(
         let group_horizon = match written {
             Ok(h) => h,
             Err(e) => {
-                discard_cleaned(&snap.dir, group.base_offsets[0])?;
+                discard_cleaned(snap.fs.as_ref(), &snap.dir, group.base_offsets[0])?;
                 return Err(e);
             }
         };
