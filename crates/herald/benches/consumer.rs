@@ -7,8 +7,9 @@
 //! `HERALD_BENCH_BATCH=500` for another batch size, `HERALD_BENCH_RUNS=noop` to run one part alone
 //! (bare, noop, inbox, sqlite, postgres), e.g. under `perf record`). The `sqlite` part ("SQLite
 //! alone") hands the same batches, decoded in advance, to the same inbox consumer on a database
-//! opened the same way (WAL, `synchronous=NORMAL`) with no Kafka at all: what SQLite and sqlx cost
-//! per event, the ceiling of the inbox run. The `postgres` part runs the inbox on the PostgreSQL at
+//! opened the same way (WAL, `synchronous=NORMAL`; `HERALD_BENCH_SQLITE_SYNCHRONOUS=FULL` sets
+//! another level for both) with no Kafka at all: what SQLite and sqlx cost per event, the ceiling
+//! of the inbox run. The `postgres` part runs the inbox on the PostgreSQL at
 //! `HERALD_BENCH_POSTGRES` (default `postgres://postgres@127.0.0.1:5432/test`).
 //! Prints events/s by wall clock for each and the two ratios (no-op runner / bare, SQLite inbox /
 //! SQLite alone), and beside them the process CPU time per event of each run (broker included, it is
@@ -359,7 +360,7 @@ async fn herald_inbox(
     events: u64,
     dir: &std::path::Path,
 ) -> Result<(f64, f64), BoxError> {
-    let db = Database::connect(&format!("sqlite://{}", dir.join("bench.db").display())).await?;
+    let db = sqlite(&dir.join("bench.db")).await?;
     inbox_run(brokers, events, db, "bench-herald", "users").await
 }
 
@@ -412,6 +413,16 @@ async fn inbox_run(
     rate
 }
 
+/// A SQLite database opened as a service opens it (WAL, `synchronous=NORMAL`), or with
+/// `HERALD_BENCH_SQLITE_SYNCHRONOUS` (e.g. `FULL`: fsync at every commit) for both SQLite parts.
+async fn sqlite(path: &std::path::Path) -> Result<Database, BoxError> {
+    let url = format!("sqlite://{}", path.display());
+    let pragmas: Vec<(&'static str, String)> = std::env::var("HERALD_BENCH_SQLITE_SYNCHRONOUS")
+        .map(|level| vec![("synchronous", level)])
+        .unwrap_or_default();
+    Ok(Database::connect_with_sqlite_pragmas(&url, &pragmas).await?)
+}
+
 async fn create_users(db: &Database, table: &str) -> Result<(), BoxError> {
     db.execute_script(&format!(
         "CREATE TABLE {table} (event_id TEXT NOT NULL, name TEXT NOT NULL)"
@@ -436,7 +447,7 @@ async fn check_rows(db: &Database, table: &str, events: u64) -> Result<(), BoxEr
 /// advance and handed to `process_batch` in batches of the runner's size, with no Kafka and one
 /// writer. What SQLite and sqlx cost per event, the ceiling of the inbox run.
 async fn inbox_alone(events: u64, dir: &std::path::Path) -> Result<(f64, f64), BoxError> {
-    let db = Database::connect(&format!("sqlite://{}", dir.join("alone.db").display())).await?;
+    let db = sqlite(&dir.join("alone.db")).await?;
     create_users(&db, "users").await?;
     let inbox = Arc::new(Inbox::new(db.clone()).await?);
     let done = Arc::new(AtomicU64::new(0));
