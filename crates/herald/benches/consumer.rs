@@ -7,7 +7,7 @@
 //! `HERALD_BENCH_BATCH=500` for another batch size, `HERALD_BENCH_RUNS=noop` to run one part alone
 //! (bare, noop, inbox, sqlite, postgres), e.g. under `perf record`). The `sqlite` part ("SQLite
 //! alone") hands the same batches, decoded in advance, to the same inbox consumer on a database
-//! opened the same way (WAL, `synchronous=NORMAL`; `HERALD_BENCH_SQLITE_SYNCHRONOUS=FULL` sets
+//! opened the same way (WAL, `synchronous=FULL`; `HERALD_BENCH_SQLITE_SYNCHRONOUS=NORMAL` sets
 //! another level for both) with no Kafka at all: what SQLite and sqlx cost per event, the ceiling
 //! of the inbox run. The `postgres` part runs the inbox on the PostgreSQL at
 //! `HERALD_BENCH_POSTGRES` (default `postgres://postgres@127.0.0.1:5432/test`).
@@ -413,8 +413,8 @@ async fn inbox_run(
     rate
 }
 
-/// A SQLite database opened as a service opens it (WAL, `synchronous=NORMAL`), or with
-/// `HERALD_BENCH_SQLITE_SYNCHRONOUS` (e.g. `FULL`: fsync at every commit) for both SQLite parts.
+/// A SQLite database opened as a service opens it (WAL, `synchronous=FULL`: fsync at every commit),
+/// or with `HERALD_BENCH_SQLITE_SYNCHRONOUS` (e.g. `NORMAL`) for both SQLite parts.
 async fn sqlite(path: &std::path::Path) -> Result<Database, BoxError> {
     let url = format!("sqlite://{}", path.display());
     let pragmas: Vec<(&'static str, String)> = std::env::var("HERALD_BENCH_SQLITE_SYNCHRONOUS")
