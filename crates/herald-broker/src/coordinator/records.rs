@@ -283,12 +283,15 @@ pub fn encode_records_batch(records: &[StoredRecord], now_ms: i64) -> Vec<u8> {
     out
 }
 
+/// Records read from whole batches, each with its offset, and the last offset of the last batch.
+pub type DecodedBatches = (Vec<(i64, StoredRecord)>, Option<i64>);
+
 /// Every record of whole batches read from the topic, with its offset. Control batches are skipped;
 /// a record that does not decode is reported to `on_error` and skipped.
 pub fn decode_batches(
     bytes: &[u8],
     mut on_error: impl FnMut(i64, &str),
-) -> Result<(Vec<(i64, StoredRecord)>, Option<i64>), herald_log::LogError> {
+) -> Result<DecodedBatches, herald_log::LogError> {
     let mut out = Vec::new();
     let mut last_offset = None;
     for (header, range) in herald_log::batch::split_batches(bytes)? {
