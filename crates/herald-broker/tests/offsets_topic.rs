@@ -8,7 +8,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{create_topic, raw_produce, record_batch, RawClient, TestBroker};
+use common::{create_topic, eventually, raw_produce, record_batch, RawClient, TestBroker};
 use herald_broker::coordinator::legacy_offsets::{encode_frame, LOG_FILE_NAME, OFFSETS_DIR_NAME};
 use herald_broker::coordinator::{CommittedOffset, OffsetRecord};
 use herald_broker::{Broker, BrokerConfig};
@@ -267,6 +267,56 @@ async fn failed_offsets_write_answers_error_and_keeps_previous_commit() {
     partition.fail_fsyncs(false);
     assert_eq!(commit(&mut raw, "g", "events", 11).await, NONE);
     assert_eq!(fetch(&mut raw, "g", "events").await, 11);
+}
+
+// Under --flush always a commit is not in memory before its fsync: while the offsets partition's fsyncs
+// are held, OffsetFetch from another connection returns the previous commit, and concurrent commits of
+// several groups wait; once released, one group-commit fsync (shared as with produces) answers them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_apply_after_their_shared_fsync() {
+    const GROUPS: usize = 6;
+    let broker = TestBroker::start().await;
+    create_topic(&broker.bootstrap(), "events", 1, &[]).await;
+    let addr = broker.addr();
+    let mut reader = RawClient::connect(addr).await;
+    assert_eq!(commit(&mut reader, "g0", "events", 5).await, NONE);
+    let state = broker.handle.as_ref().unwrap().state().clone();
+    let partition = state.topics.get(OFFSETS).unwrap().partition(0).unwrap();
+    let (end_before, fsyncs_before) = (partition.log_end_offset(), partition.fsync_count());
+
+    let held = partition.hold_fsyncs().await;
+    let commits: Vec<_> = (0..GROUPS)
+        .map(|i| {
+            tokio::spawn(async move {
+                let mut raw = RawClient::connect(addr).await;
+                commit(&mut raw, &format!("g{i}"), "events", 9).await
+            })
+        })
+        .collect();
+    let appended = || {
+        let partition = partition.clone();
+        async move { (partition.log_end_offset() == end_before + GROUPS as i64).then_some(()) }
+    };
+    eventually("every commit appended", appended).await;
+    assert_eq!(
+        fetch(&mut reader, "g0", "events").await,
+        5,
+        "not durable yet"
+    );
+    drop(held);
+    for commit in commits {
+        assert_eq!(commit.await.unwrap(), NONE);
+    }
+    assert_eq!(fetch(&mut reader, "g0", "events").await, 9);
+    assert_eq!(
+        fetch(&mut reader, &format!("g{}", GROUPS - 1), "events").await,
+        9
+    );
+    assert_eq!(
+        partition.fsync_count() - fsyncs_before,
+        1,
+        "one fsync for all"
+    );
 }
 
 fn old_commit(group: &str, offset: i64) -> OffsetRecord {
