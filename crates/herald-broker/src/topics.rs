@@ -9,6 +9,7 @@
 //! `meta.json` is written last on create (temp file, fsync, rename, fsync dir) and removed first on
 //! delete, so a topic directory without it is an interrupted create or delete and is removed at start.
 //! Topic names are validated (Kafka's legal characters, at most 249 of them) before they become paths.
+//! Internal topics (`internal_topics`) are created at start if missing and cannot be deleted or grown.
 //!
 //! Not here: the per-partition lock and group commit (`partition.rs`), config semantics
 //! (`topic_config.rs`). Main types: [`TopicRegistry`], [`Topic`].

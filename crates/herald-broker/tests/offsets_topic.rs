@@ -349,7 +349,7 @@ fn write_old_log(data_dir: &std::path::Path, records: &[OffsetRecord]) {
 #[tokio::test]
 async fn old_offsets_log_is_migrated_on_first_start() {
     let dir = tempfile::tempdir().unwrap();
-    let old = vec![
+    let mut old = vec![
         old_commit("a", 3),
         old_commit("b", 8),
         old_commit("a", 4),
@@ -360,6 +360,25 @@ async fn old_offsets_log_is_migrated_on_first_start() {
         },
         old_commit("c", 12),
     ];
+    // Commits with metadata of the largest size accepted (4096 bytes): more than max.message.bytes in
+    // all, so the migration must split them into several batches.
+    old.extend((0..300).map(|offset| match old_commit("big", offset) {
+        OffsetRecord::Commit {
+            group_id,
+            topic,
+            partition,
+            mut value,
+        } => {
+            value.metadata = Some("m".repeat(4096));
+            OffsetRecord::Commit {
+                group_id,
+                topic,
+                partition,
+                value,
+            }
+        }
+        tombstone => tombstone,
+    }));
     write_old_log(dir.path(), &old);
     let config = BrokerConfig {
         offsets_topic_partitions: 2,
@@ -374,6 +393,7 @@ async fn old_offsets_log_is_migrated_on_first_start() {
             fetch(&mut raw, "c", "events").await,
         );
         assert_eq!(offsets, (4, -1, 12), "start {start}");
+        assert_eq!(fetch(&mut raw, "big", "events").await, 299, "start {start}");
         assert!(!dir.path().join(OFFSETS_DIR_NAME).exists(), "start {start}");
         assert!(dir.path().join("__consumer_offsets.migrated").exists());
         drop(raw);

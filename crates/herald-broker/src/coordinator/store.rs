@@ -28,6 +28,20 @@ use crate::{BrokerError, FlushPolicy};
 /// Bytes read per step when replaying a partition.
 const REPLAY_READ_BYTES: usize = 1024 * 1024;
 
+/// Bytes of records per batch written by the migration (an estimate; see `record_bytes_estimate`).
+const MIGRATION_BATCH_BYTES: usize = 256 * 1024;
+
+/// An upper bound on the encoded size of one record in a batch.
+fn record_bytes_estimate(record: &OffsetRecord) -> usize {
+    let (topic, metadata) = match record {
+        OffsetRecord::Commit { topic, value, .. } => {
+            (topic.len(), value.metadata.as_ref().map_or(0, String::len))
+        }
+        OffsetRecord::Tombstone { topic, .. } => (topic.len(), 0),
+    };
+    record.group_id().len() + topic + metadata + 64
+}
+
 /// The `__consumer_offsets` partitions and the flush policy writes obey.
 #[derive(Debug)]
 pub struct OffsetStore {
@@ -141,11 +155,17 @@ impl OffsetStore {
         let mut start = 0;
         while start < records.len() {
             let group_id = records[start].group_id();
+            // Batches stay far below max.message.bytes (1 MiB by default) whatever the metadata sizes.
+            let mut budget = MIGRATION_BATCH_BYTES;
             let run = records[start..]
                 .iter()
-                .take_while(|r| r.group_id() == group_id)
-                .take(1000)
-                .count();
+                .take_while(|r| {
+                    let fits = r.group_id() == group_id && budget > 0;
+                    budget = budget.saturating_sub(record_bytes_estimate(r));
+                    fits
+                })
+                .count()
+                .max(1);
             let batch: Vec<StoredRecord> = records[start..start + run]
                 .iter()
                 .cloned()
