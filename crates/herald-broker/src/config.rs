@@ -207,6 +207,10 @@ pub struct BrokerConfig {
     pub group_initial_rebalance_delay: Duration,
     /// Committed offsets of an Empty group are deleted after this long (`offsets.retention.minutes`).
     pub offsets_retention: Duration,
+    /// Partitions of the internal `__consumer_offsets` topic when it is created (Kafka's
+    /// `offsets.topic.num.partitions`, 50 there; 1 here: one node gains nothing from more, and one
+    /// partition lets every group's commits share a group-commit fsync). An existing topic keeps its count.
+    pub offsets_topic_partitions: i32,
     /// How often retention and group expiry run.
     pub retention_check_interval: Duration,
     /// TLS on the listener; `None` serves plaintext.
@@ -241,6 +245,7 @@ impl Default for BrokerConfig {
             node_id: 0,
             group_initial_rebalance_delay: Duration::from_millis(100),
             offsets_retention: Duration::from_secs(7 * 24 * 60 * 60),
+            offsets_topic_partitions: 1,
             retention_check_interval: Duration::from_secs(30),
             tls: None,
             sasl_users: None,

@@ -53,6 +53,12 @@ pub enum BrokerError {
         value: Option<String>,
         reason: String,
     },
+    /// A client asked to write, delete or grow an internal topic (`internal_topics`).
+    #[error("{name} is an internal topic: {operation} is not allowed")]
+    InternalTopic {
+        name: String,
+        operation: &'static str,
+    },
     /// A topic that does not exist.
     #[error("unknown topic {name}")]
     UnknownTopic { name: String },
@@ -75,6 +81,7 @@ impl BrokerError {
         let error = match self {
             BrokerError::TopicAlreadyExists { .. } => ResponseError::TopicAlreadyExists,
             BrokerError::InvalidTopicName { .. } => ResponseError::InvalidTopicException,
+            BrokerError::InternalTopic { .. } => ResponseError::InvalidTopicException,
             BrokerError::InvalidPartitions { .. } => ResponseError::InvalidPartitions,
             BrokerError::InvalidReplicationFactor { .. } => ResponseError::InvalidReplicationFactor,
             BrokerError::InvalidConfig { .. } => ResponseError::InvalidConfig,

@@ -27,6 +27,7 @@ pub mod connection;
 pub mod coordinator;
 mod error;
 pub mod frame;
+pub mod internal_topics;
 pub mod metrics;
 pub mod partition;
 pub mod producer_ids;

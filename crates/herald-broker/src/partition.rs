@@ -83,6 +83,8 @@ pub struct Partition {
     high_watermark_tx: watch::Sender<i64>,
     /// Held by a test to stop fsyncs from completing (a fault hook: see [`Partition::hold_fsyncs`]).
     fsync_gate: tokio::sync::RwLock<()>,
+    /// Set by a test to make fsyncs fail (a fault hook: see [`Partition::fail_fsyncs`]).
+    fail_fsyncs: std::sync::atomic::AtomicBool,
     /// Serialises fsyncs so concurrent producers share one.
     flush_lock: Mutex<()>,
     /// Everything below this offset is known to be fsynced.
@@ -114,6 +116,7 @@ impl Partition {
             high_watermark_kind: high_watermark,
             high_watermark_tx,
             fsync_gate: tokio::sync::RwLock::new(()),
+            fail_fsyncs: std::sync::atomic::AtomicBool::new(false),
             flush_lock: Mutex::new(()),
             durable_offset: AtomicI64::new(log_end_offset),
             fsyncs: AtomicU64::new(0),
@@ -210,6 +213,12 @@ impl Partition {
         self.fsync_gate.write().await
     }
 
+    /// A fault hook for tests: while set, `flush_to` fails as a failing disk's fsync would (EIO), and
+    /// the durable offset does not move.
+    pub fn fail_fsyncs(&self, fail: bool) {
+        self.fail_fsyncs.store(fail, Ordering::Release);
+    }
+
     /// First offset still stored.
     pub fn log_start_offset(&self) -> i64 {
         self.read_log().log_start_offset()
@@ -250,6 +259,13 @@ impl Partition {
             return Ok(()); // the fsync of the previous holder covered us
         }
         let _gate = self.fsync_gate.read().await;
+        if self.fail_fsyncs.load(Ordering::Acquire) {
+            return Err(LogError::Io {
+                operation: "fsync (fault hook)",
+                path: std::path::PathBuf::new(),
+                source: std::io::Error::from_raw_os_error(5),
+            });
+        }
         let target = self.read_log().flush_target();
         let up_to_offset = target.up_to_offset;
         let started = std::time::Instant::now();

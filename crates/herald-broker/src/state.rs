@@ -55,7 +55,9 @@ impl BrokerState {
         let cluster_id = cluster_id(&config.data_dir)?;
         let topics = TopicRegistry::open(&config)?;
         let producer_ids = ProducerIdAllocator::open(&config.data_dir)?;
-        let coordinator = std::sync::Arc::new(crate::coordinator::GroupCoordinator::open(&config)?);
+        let coordinator = std::sync::Arc::new(crate::coordinator::GroupCoordinator::open(
+            &config, &topics,
+        )?);
         Ok(Self {
             config,
             advertised_host,

@@ -9,6 +9,7 @@
 //! `meta.json` is written last on create (temp file, fsync, rename, fsync dir) and removed first on
 //! delete, so a topic directory without it is an interrupted create or delete and is removed at start.
 //! Topic names are validated (Kafka's legal characters, at most 249 of them) before they become paths.
+//! Internal topics (`internal_topics`) are created at start if missing and cannot be deleted or grown.
 //!
 //! Not here: the per-partition lock and group commit (`partition.rs`), config semantics
 //! (`topic_config.rs`). Main types: [`TopicRegistry`], [`Topic`].
@@ -80,6 +81,11 @@ impl Topic {
             .unwrap_or_else(PoisonError::into_inner)
             .len();
         i32::try_from(count).unwrap_or(i32::MAX)
+    }
+
+    /// Whether the broker owns this topic (`internal_topics`): clients may read it, not write it.
+    pub fn is_internal(&self) -> bool {
+        crate::internal_topics::is_internal(&self.name)
     }
 
     /// The topic's config overrides.
@@ -162,6 +168,17 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), BrokerEr
     }
 }
 
+/// Fails for an internal topic: clients may not do `operation` to it.
+fn refuse_internal(name: &str, operation: &'static str) -> Result<(), BrokerError> {
+    if crate::internal_topics::is_internal(name) {
+        return Err(BrokerError::InternalTopic {
+            name: name.to_string(),
+            operation,
+        });
+    }
+    Ok(())
+}
+
 fn write_meta(dir: &Path, meta: &TopicMeta) -> Result<(), BrokerError> {
     let path = dir.join(META_FILE);
     let bytes = serde_json::to_vec_pretty(meta).map_err(|source| BrokerError::CorruptMetadata {
@@ -207,12 +224,26 @@ impl TopicRegistry {
             topics.insert(name, Arc::new(topic));
         }
         tracing::info!(topics = topics.len(), dir = %topics_dir.display(), "topics opened");
-        Ok(Self {
+        let registry = Self {
             topics_dir,
             config: config.clone(),
             topics: RwLock::new(topics),
             admin: Mutex::new(()),
-        })
+        };
+        registry.create_internal_topics()?;
+        Ok(registry)
+    }
+
+    /// Creates every internal topic that does not exist yet, with its fixed configs.
+    fn create_internal_topics(&self) -> Result<(), BrokerError> {
+        for internal in crate::internal_topics::INTERNAL_TOPICS {
+            if self.get(internal.name).is_none() {
+                let partitions = (internal.partitions)(&self.config);
+                self.create(internal.name, partitions, internal.topic_configs())?;
+                tracing::info!(topic = internal.name, partitions, "internal topic created");
+            }
+        }
+        Ok(())
     }
 
     fn open_topic(
@@ -350,6 +381,7 @@ impl TopicRegistry {
 
     /// Deletes a topic and its logs. Blocking.
     pub fn delete(&self, name: &str) -> Result<(), BrokerError> {
+        refuse_internal(name, "deleting it")?;
         let _admin = self.admin.lock().unwrap_or_else(PoisonError::into_inner);
         let topic = self
             .topics
@@ -377,6 +409,8 @@ impl TopicRegistry {
         count: i32,
         validate_only: bool,
     ) -> Result<(), BrokerError> {
+        // The owner maps keys to partitions by their count (a group's offsets stay in one partition).
+        refuse_internal(name, "adding partitions")?;
         let _admin = self.admin.lock().unwrap_or_else(PoisonError::into_inner);
         let topic = self.get(name).ok_or_else(|| BrokerError::UnknownTopic {
             name: name.to_string(),

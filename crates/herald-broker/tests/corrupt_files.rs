@@ -146,9 +146,9 @@ fn candidates(broker: &TestBroker, target: Target) -> Vec<PathBuf> {
             .map(|name| partition.join(name))
             .filter(|p| p.exists())
             .collect(),
+        // The internal topic's segments (one partition by default).
         Target::CommittedOffsets => {
-            let offsets = broker.dir.path().join("__consumer_offsets");
-            with_suffix(&offsets, ".log")
+            with_suffix(&broker.partition_dir("__consumer_offsets", 0), ".log")
         }
     }
 }

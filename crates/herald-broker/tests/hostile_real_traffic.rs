@@ -6,7 +6,7 @@
 //! decode completely with `frame::decode_requests`, which proves that the fuzz target drives the
 //! same path as the socket does. With `HERALD_FUZZ_DIR=<repo>/fuzz` the test also writes the seed
 //! corpora: the request frames (`corpus/request_frames`), the stored batches (`corpus/record_batches`),
-//! a whole segment (`corpus/log_recovery`) and the committed-offsets log (`corpus/offsets_log`).
+//! a whole segment (`corpus/log_recovery`) and the old committed-offsets file (`corpus/offsets_log`).
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -173,12 +173,23 @@ fn write_corpora(fuzz_dir: &Path, streams: &[Vec<u8>], broker: &TestBroker) {
         "segment-with-index",
         &with_index,
     );
-    let offsets_log = broker.dir.path().join("__consumer_offsets/offsets.log");
-    write_seed(
-        &corpus.join("offsets_log"),
-        "commits",
-        &std::fs::read(offsets_log).unwrap(),
-    );
+    // The old offsets file is only read to migrate it now; its seed is written in its framing.
+    let mut old_log = Vec::new();
+    for (partition, offset) in [(0, 10), (1, 20), (0, 30)] {
+        let record = herald_broker::coordinator::OffsetRecord::Commit {
+            group_id: "corpus".to_owned(),
+            topic: TOPIC.to_owned(),
+            partition,
+            value: herald_broker::coordinator::CommittedOffset {
+                offset,
+                leader_epoch: 0,
+                metadata: Some("seed".to_owned()),
+                commit_timestamp_ms: 1,
+            },
+        };
+        herald_broker::coordinator::legacy_offsets::encode_frame(&record, &mut old_log).unwrap();
+    }
+    write_seed(&corpus.join("offsets_log"), "commits", &old_log);
 }
 
 // Every request rdkafka sends (admin, idempotent produce in four codecs, group protocol, commits)

@@ -78,7 +78,11 @@ async fn metadata_auto_creates_only_when_allowed() {
         .iter()
         .filter_map(|t| t.name.as_ref().map(|n| n.to_string()))
         .collect();
-    assert_eq!(names, vec!["created".to_string()]);
+    // Internal topics are listed too, as Kafka does (clients filter them by `is_internal`).
+    assert_eq!(
+        names,
+        vec!["__consumer_offsets".to_string(), "created".to_string()]
+    );
 }
 
 // ApiVersions with a version we do not know answers error 35 and our supported list in a v0 body.

@@ -162,6 +162,12 @@ fn broker_entries(state: &BrokerState) -> Vec<ConfigEntry> {
             "--default-partitions",
         ),
         entry(
+            "offsets.topic.num.partitions",
+            c.offsets_topic_partitions.to_string(),
+            CONFIG_TYPE_INT,
+            "--offsets-topic-partitions: partitions of __consumer_offsets when first created",
+        ),
+        entry(
             "log.retention.ms",
             optional(c.retention_ms),
             CONFIG_TYPE_LONG,

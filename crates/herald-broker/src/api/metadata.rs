@@ -133,5 +133,6 @@ pub fn topic_metadata(state: &BrokerState, topic: &Topic) -> MetadataResponseTop
     MetadataResponseTopic::default()
         .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
         .with_topic_id(topic.topic_id)
+        .with_is_internal(topic.is_internal())
         .with_partitions(partitions)
 }

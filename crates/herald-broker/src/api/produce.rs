@@ -158,6 +158,10 @@ pub async fn append(
 }
 
 async fn resolve_topic(state: &Arc<BrokerState>, name: &str) -> Result<Arc<Topic>, i16> {
+    if crate::internal_topics::is_internal(name) {
+        // Kafka: "Cannot append to internal topic" (only the broker writes it).
+        return Err(ResponseError::InvalidTopicException.code());
+    }
     if let Some(topic) = state.topics.get(name) {
         return Ok(topic);
     }

@@ -24,6 +24,11 @@
 //! | DeleteGroups | delete on the group |
 //! | OffsetDelete | delete on the group and read on each topic |
 //!
+//! Internal topics (`internal_topics`) follow the same rules, as in Kafka: reading `__consumer_offsets`
+//! needs read on it, and a principal allowed to write it still gets INVALID_TOPIC_EXCEPTION from the
+//! Produce handler (the rules run first, so without write it gets TOPIC_AUTHORIZATION_FAILED, as in
+//! Kafka).
+//!
 //! Served to any authenticated principal: FindCoordinator for transactional ids (transactions are refused anyway). Not here: the ACLs themselves
 //! (`acl.rs`), the login steps (`mod.rs`).
 //!

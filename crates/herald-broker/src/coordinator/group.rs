@@ -156,6 +156,14 @@ impl Group {
         self.state == state
     }
 
+    /// Empty, with no offsets and no members: nothing would be lost by forgetting it.
+    pub fn is_forgettable(&self) -> bool {
+        self.is(GroupState::Empty)
+            && self.offsets.is_empty()
+            && self.members.is_empty()
+            && self.pending_members.is_empty()
+    }
+
     /// Whether `member_id` leads the group.
     pub fn is_leader(&self, member_id: &str) -> bool {
         self.leader_id.as_deref() == Some(member_id)

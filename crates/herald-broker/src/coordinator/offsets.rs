@@ -1,8 +1,10 @@
 //! Committed offsets and the admin side of the [`GroupStateMachine`]: OffsetCommit validation, OffsetFetch,
 //! retention of an Empty group's offsets, ListGroups, DescribeGroups, DeleteGroups and OffsetDelete.
 //!
-//! Pure: operations return the [`OffsetRecord`]s to persist; commits are applied to memory only once the
-//! shell reports them written (`apply_records`), deletions at once. The file itself is `offset_log`.
+//! Pure: operations return the [`OffsetRecord`]s to persist. The `plan_*` and `expired_offsets`
+//! variants change nothing, so that the shell applies records (`apply_records`, `forget_group_if_empty`)
+//! only once they are durable; `delete_groups`, `delete_offsets` and `expire_offsets` apply at once.
+//! Storage itself is `store` (the `__consumer_offsets` topic).
 
 use kafka_protocol::error::ResponseError;
 
@@ -179,29 +181,43 @@ impl GroupStateMachine {
     /// (or from the commit, for groups rebuilt after a restart), and forgets Empty groups left with
     /// nothing. Returns tombstones to persist.
     pub fn expire_offsets(&mut self, now_ms: i64) -> Vec<OffsetRecord> {
-        let retention_ms = self.config.offsets_retention_ms;
-        let mut tombstones = Vec::new();
-        for group in self.groups.values_mut().filter(|g| g.is(GroupState::Empty)) {
-            let empty_since_ms = group.state_since_ms;
-            group.offsets.retain(|(topic, partition), value| {
-                let since_ms = empty_since_ms.unwrap_or(0).max(value.commit_timestamp_ms);
-                let keep = since_ms.saturating_add(retention_ms) > now_ms;
-                if !keep {
-                    tombstones.push(tombstone(&group.group_id, topic, *partition));
-                }
-                keep
-            });
-        }
-        self.groups.retain(|_, g| {
-            !(g.is(GroupState::Empty)
-                && g.offsets.is_empty()
-                && g.members.is_empty()
-                && g.pending_members.is_empty())
-        });
+        let tombstones = self.expired_offsets(now_ms);
+        self.apply_records(&tombstones);
+        self.groups.retain(|_, g| !g.is_forgettable());
         tombstones
     }
 
-    /// Every live commit, for rewriting the log during compaction.
+    /// The tombstones `expire_offsets` would write, changing nothing.
+    pub fn expired_offsets(&self, now_ms: i64) -> Vec<OffsetRecord> {
+        let retention_ms = self.config.offsets_retention_ms;
+        let mut tombstones = Vec::new();
+        for group in self.groups.values().filter(|g| g.is(GroupState::Empty)) {
+            let empty_since_ms = group.state_since_ms;
+            for ((topic, partition), value) in &group.offsets {
+                let since_ms = empty_since_ms.unwrap_or(0).max(value.commit_timestamp_ms);
+                if since_ms.saturating_add(retention_ms) <= now_ms {
+                    tombstones.push(tombstone(&group.group_id, topic, *partition));
+                }
+            }
+        }
+        tombstones
+    }
+
+    /// Forgets `group_id` if it is Empty with no offsets and no members (after its deletion or the
+    /// expiry of its last offsets became durable). Returns whether it was forgotten.
+    pub fn forget_group_if_empty(&mut self, group_id: &str) -> bool {
+        if self
+            .groups
+            .get(group_id)
+            .is_some_and(|g| g.is_forgettable())
+        {
+            self.groups.remove(group_id);
+            return true;
+        }
+        false
+    }
+
+    /// Every live commit.
     pub fn live_records(&self) -> Vec<OffsetRecord> {
         self.groups
             .values()
@@ -267,24 +283,38 @@ impl GroupStateMachine {
         &mut self,
         group_ids: &[String],
     ) -> (Vec<(String, ErrorCode)>, Vec<OffsetRecord>) {
+        let (results, tombstones) = self.plan_delete_groups(group_ids);
+        for (group_id, error) in &results {
+            if error.is_none() {
+                self.groups.remove(group_id);
+            }
+        }
+        (results, tombstones)
+    }
+
+    /// What `delete_groups` answers and writes, changing nothing.
+    pub fn plan_delete_groups(
+        &self,
+        group_ids: &[String],
+    ) -> (Vec<(String, ErrorCode)>, Vec<OffsetRecord>) {
         let mut results = Vec::with_capacity(group_ids.len());
         let mut tombstones = Vec::new();
         for group_id in group_ids {
             let error = if !self.active {
                 Some(ResponseError::CoordinatorNotAvailable)
             } else {
-                match self.groups.get(group_id).map(|g| g.state) {
-                    None | Some(GroupState::Dead) => Some(ResponseError::GroupIdNotFound),
-                    Some(GroupState::Empty) => {
-                        if let Some(mut group) = self.groups.remove(group_id) {
-                            group.state = GroupState::Dead;
-                            tombstones.extend(
-                                group
-                                    .offsets
-                                    .keys()
-                                    .map(|(t, p)| tombstone(group_id, t, *p)),
-                            );
-                        }
+                match self.groups.get(group_id) {
+                    None => Some(ResponseError::GroupIdNotFound),
+                    Some(group) if group.is(GroupState::Dead) => {
+                        Some(ResponseError::GroupIdNotFound)
+                    }
+                    Some(group) if group.is(GroupState::Empty) => {
+                        tombstones.extend(
+                            group
+                                .offsets
+                                .keys()
+                                .map(|(t, p)| tombstone(group_id, t, *p)),
+                        );
                         None
                     }
                     Some(_) => Some(ResponseError::NonEmptyGroup),
@@ -303,6 +333,17 @@ impl GroupStateMachine {
         group_id: &str,
         topics: &[(String, Vec<i32>)],
     ) -> OffsetDeleteOutcome {
+        let outcome = self.plan_delete_offsets(group_id, topics);
+        self.apply_records(&outcome.records);
+        outcome
+    }
+
+    /// What `delete_offsets` answers and writes, changing nothing.
+    pub fn plan_delete_offsets(
+        &self,
+        group_id: &str,
+        topics: &[(String, Vec<i32>)],
+    ) -> OffsetDeleteOutcome {
         let top_level = |error| OffsetDeleteOutcome {
             error: Some(error),
             ..OffsetDeleteOutcome::default()
@@ -310,7 +351,7 @@ impl GroupStateMachine {
         if !self.active {
             return top_level(ResponseError::CoordinatorNotAvailable);
         }
-        let Some(group) = self.groups.get_mut(group_id) else {
+        let Some(group) = self.groups.get(group_id) else {
             return top_level(ResponseError::GroupIdNotFound);
         };
         let subscribed = match group.state {
@@ -335,7 +376,7 @@ impl GroupStateMachine {
                 if protected {
                     errors.push((*partition, Some(ResponseError::GroupSubscribedToTopic)));
                 } else {
-                    if group.offsets.remove(&(topic.clone(), *partition)).is_some() {
+                    if group.offsets.contains_key(&(topic.clone(), *partition)) {
                         outcome.records.push(tombstone(group_id, topic, *partition));
                     }
                     errors.push((*partition, None));

@@ -1,31 +1,37 @@
 //! [`GroupCoordinator`]: the async shell around the pure [`GroupStateMachine`]. It owns the clock, the
-//! offset log file and the oneshot channels of parked JoinGroup/SyncGroup requests.
+//! [`OffsetStore`] (the `__consumer_offsets` topic) and the oneshot channels of parked JoinGroup/SyncGroup
+//! requests.
 //!
-//! One `std::sync::Mutex` guards the machine, the log and the waiters; it is never held across an
-//! `.await`. Commits are written to the log under the lock and applied to memory only once written;
-//! under `FlushPolicy::Always` the answer waits for an fsync taken outside the lock. The timer task
-//! (`run_timer`, spawned by the server with the broker's shutdown token) ticks at the machine's next
-//! deadline (at most [`TICK_INTERVAL_MS`] apart), and every request first expires what is due in its
-//! group, so a session ends at its deadline even when the timer runs late (Kafka's heartbeat
-//! purgatory fires at the deadline); the timer also expires offsets, compacts the log, flushes under `FlushPolicy::Interval`, and at
-//! shutdown answers every parked request with COORDINATOR_NOT_AVAILABLE.
+//! One `std::sync::Mutex` guards the machine and the waiters; it is never held across an `.await`.
+//! Writes of committed offsets and deletions are planned under the lock, written outside it (a
+//! blocking append, then under `FlushPolicy::Always` the partition's group-commit fsync), and applied
+//! to memory only once durable; a failed write answers an error and changes nothing in memory, so
+//! OffsetFetch keeps returning the previous commit. Writes for the same key that finish out of order
+//! are applied by their offset in the topic, so memory always ends where a replay would.
+//!
+//! The timer task (`run_timer`, spawned by the server with the broker's shutdown token) ticks at the
+//! machine's next deadline (at most [`TICK_INTERVAL_MS`] apart), and every request first expires what
+//! is due in its group, so a session ends at its deadline even when the timer runs late (Kafka's
+//! heartbeat purgatory fires at the deadline); the timer also expires offsets, and at shutdown answers
+//! every parked request with COORDINATOR_NOT_AVAILABLE.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::offset_log::{OffsetLog, OFFSETS_DIR_NAME};
+use super::records::StoredRecord;
 use super::state_machine::GroupStateMachine;
+use super::store::{self, OffsetStore};
 use super::types::*;
 use crate::clock::now_ms;
-use crate::{BrokerConfig, BrokerError, FlushPolicy};
+use crate::internal_topics::CONSUMER_OFFSETS_TOPIC;
+use crate::topics::TopicRegistry;
+use crate::{BrokerConfig, BrokerError};
 
 /// Longest the timer task sleeps between ticks; it wakes earlier for the machine's next deadline
 /// (session expiry, join deadlines), and requests expire what is due in their group first.
@@ -36,50 +42,59 @@ pub const TICK_INTERVAL_MS: u64 = 100;
 pub struct GroupCoordinator {
     inner: Mutex<Inner>,
     next_token: AtomicU64,
-    flush: FlushPolicy,
+    store: OffsetStore,
     retention_check_interval: Duration,
-    log_dir: PathBuf,
 }
+
+/// (group, topic, partition) of a committed offset.
+type OffsetKey = (String, String, i32);
 
 #[derive(Debug)]
 struct Inner {
     machine: GroupStateMachine,
-    log: OffsetLog,
     waiters: HashMap<Token, oneshot::Sender<Reply>>,
-    /// Written since the last fsync (for `FlushPolicy::Interval`).
-    unsynced: bool,
+    /// For each key, the topic offset of the record last applied to memory: a write that became durable
+    /// after a later write of the same key is not applied over it.
+    applied: HashMap<OffsetKey, i64>,
 }
 
 impl GroupCoordinator {
-    /// Opens the offset log under `config.data_dir`, replays it, and starts with no members. Blocking.
-    pub fn open(config: &BrokerConfig) -> Result<Self, BrokerError> {
-        let log_dir = config.data_dir.join(OFFSETS_DIR_NAME);
-        let (log, records) = OffsetLog::open(&config.data_dir)
-            .map_err(|e| BrokerError::io("open offset log", &log_dir, e))?;
+    /// Migrates an old `offsets.log` into `__consumer_offsets` if there is one, replays the topic, and
+    /// starts with no members. Blocking.
+    pub fn open(config: &BrokerConfig, topics: &TopicRegistry) -> Result<Self, BrokerError> {
+        let topic =
+            topics
+                .get(CONSUMER_OFFSETS_TOPIC)
+                .ok_or_else(|| BrokerError::UnknownTopic {
+                    name: CONSUMER_OFFSETS_TOPIC.to_string(),
+                })?;
+        let store = OffsetStore::new(topic.partitions(), config.flush);
+        store.migrate_legacy(&config.data_dir, now_ms())?;
+        let replayed = store.replay()?;
         let machine_config = CoordinatorConfig {
             initial_rebalance_delay_ms: millis(config.group_initial_rebalance_delay),
             offsets_retention_ms: millis(config.offsets_retention),
         };
         // Member ids embed the incarnation so that ids issued before a restart never match new ones.
         let incarnation = (now_ms() as u64) ^ (u64::from(std::process::id()) << 40);
-        let mut machine = GroupStateMachine::new(machine_config, incarnation);
-        machine.apply_records(&records);
+        let mut inner = Inner {
+            machine: GroupStateMachine::new(machine_config, incarnation),
+            waiters: HashMap::new(),
+            applied: HashMap::new(),
+        };
+        for replayed in &replayed {
+            inner.apply_stored(&replayed.record, replayed.offset);
+        }
         tracing::info!(
-            records = records.len(),
-            live = machine.live_offsets(),
-            "committed offsets loaded"
+            records = replayed.len(),
+            live = inner.machine.live_offsets(),
+            "committed offsets loaded from __consumer_offsets"
         );
         Ok(Self {
-            inner: Mutex::new(Inner {
-                machine,
-                log,
-                waiters: HashMap::new(),
-                unsynced: false,
-            }),
+            inner: Mutex::new(inner),
             next_token: AtomicU64::new(1),
-            flush: config.flush,
+            store,
             retention_check_interval: config.retention_check_interval,
-            log_dir,
         })
     }
 
@@ -148,28 +163,27 @@ impl GroupCoordinator {
         outcome
     }
 
-    /// OffsetCommit: answered once the commit is written and, under `FlushPolicy::Always`, fsynced.
+    /// OffsetCommit: answered once the commit is durable under the flush policy, then applied to
+    /// memory; a failed write fails every accepted partition with Kafka's code for it.
     pub async fn commit_offsets(&self, request: &CommitRequest) -> CommitOutcome {
-        let (mut outcome, sync) = {
+        let now = now_ms();
+        let mut outcome = {
             let mut inner = self.lock();
-            let now = now_ms();
             inner.expire_due(&request.group_id, now);
-            let outcome = inner.machine.commit_offsets(request, now);
-            let written = inner.write(&outcome.records);
-            if written.is_ok() {
-                inner.machine.apply_records(&outcome.records);
-            }
-            (outcome, written.map(|()| inner.log.sync_handle()))
+            inner.machine.commit_offsets(request, now)
         };
-        let durable = match sync {
-            Ok(Ok(file)) => self.sync_if_always(file).await,
-            Ok(Err(e)) | Err(e) => Err(e),
-        };
-        if let Err(e) = durable {
-            tracing::error!(error = %e, dir = %self.log_dir.display(), "writing committed offsets failed");
-            for (_, partitions) in &mut outcome.errors {
-                for (_, error) in partitions.iter_mut().filter(|(_, error)| error.is_none()) {
-                    *error = Some(ResponseError::CoordinatorNotAvailable);
+        let written = self
+            .store
+            .write(&request.group_id, store::offsets(&outcome.records), now)
+            .await;
+        match written {
+            Ok(Some(base_offset)) => self.lock().apply_at(&outcome.records, base_offset),
+            Ok(None) => {}
+            Err(error) => {
+                for (_, partitions) in &mut outcome.errors {
+                    for (_, e) in partitions.iter_mut().filter(|(_, e)| e.is_none()) {
+                        *e = Some(error);
+                    }
                 }
             }
         }
@@ -200,53 +214,65 @@ impl GroupCoordinator {
         inner.machine.describe_group(group_id)
     }
 
-    /// DeleteGroups; the tombstones are made durable before answering.
+    /// DeleteGroups: each group's offset tombstones and group tombstone are made durable before the
+    /// group is forgotten; a group whose write fails answers the write's error and stays.
     pub async fn delete_groups(&self, group_ids: &[String]) -> Vec<(String, ErrorCode)> {
-        let (results, sync) = {
+        let now = now_ms();
+        let (mut results, tombstones) = {
             let mut inner = self.lock();
-            let now = now_ms();
             for group_id in group_ids {
                 inner.expire_due(group_id, now);
             }
-            let (results, tombstones) = inner.machine.delete_groups(group_ids);
-            let sync = inner
-                .write(&tombstones)
-                .and_then(|()| inner.log.sync_handle());
-            (results, sync)
+            inner.machine.plan_delete_groups(group_ids)
         };
-        if let Err(e) = async { self.sync_if_always(sync?).await }.await {
-            tracing::error!(error = %e, "writing group deletion failed; it may be undone by a restart");
+        for (group_id, error) in results.iter_mut().filter(|(_, e)| e.is_none()) {
+            let offsets: Vec<OffsetRecord> = tombstones
+                .iter()
+                .filter(|t| t.group_id() == group_id.as_str())
+                .cloned()
+                .collect();
+            let mut records = store::offsets(&offsets);
+            records.push(StoredRecord::GroupMetadata {
+                group_id: group_id.clone(),
+                deleted: true,
+            });
+            match self.store.write(group_id, records, now).await {
+                Ok(base_offset) => {
+                    let mut inner = self.lock();
+                    if let Some(base_offset) = base_offset {
+                        inner.apply_at(&offsets, base_offset);
+                    }
+                    inner.machine.forget_group_if_empty(group_id);
+                }
+                Err(e) => *error = Some(e),
+            }
         }
         results
     }
 
-    /// OffsetDelete; the tombstones are made durable before answering.
+    /// OffsetDelete: the tombstones are made durable before the offsets leave memory; a failed write
+    /// answers its error at the top level and deletes nothing.
     pub async fn delete_offsets(
         &self,
         group_id: &str,
         topics: &[(String, Vec<i32>)],
     ) -> OffsetDeleteOutcome {
-        let (outcome, sync) = {
-            let mut inner = self.lock();
-            let outcome = inner.machine.delete_offsets(group_id, topics);
-            let sync = inner
-                .write(&outcome.records)
-                .and_then(|()| inner.log.sync_handle());
-            (outcome, sync)
-        };
-        if let Err(e) = async { self.sync_if_always(sync?).await }.await {
-            tracing::error!(error = %e, "writing offset deletion failed; it may be undone by a restart");
+        let mut outcome = self.lock().machine.plan_delete_offsets(group_id, topics);
+        match self
+            .store
+            .write(group_id, store::offsets(&outcome.records), now_ms())
+            .await
+        {
+            Ok(Some(base_offset)) => self.lock().apply_at(&outcome.records, base_offset),
+            Ok(None) => {}
+            Err(error) => {
+                outcome = OffsetDeleteOutcome {
+                    error: Some(error),
+                    ..OffsetDeleteOutcome::default()
+                }
+            }
         }
         outcome
-    }
-
-    async fn sync_if_always(&self, file: File) -> std::io::Result<()> {
-        if self.flush != FlushPolicy::Always {
-            return Ok(());
-        }
-        tokio::task::spawn_blocking(move || file.sync_data())
-            .await
-            .map_err(std::io::Error::other)?
     }
 
     /// The timer task: ticks until `shutdown`, then answers parked requests and syncs the log.
@@ -266,7 +292,6 @@ impl GroupCoordinator {
             let replies = inner.machine.shutdown();
             inner.deliver(replies);
         }
-        self.sync_unsynced().await;
         drop(done);
     }
 
@@ -284,11 +309,10 @@ impl GroupCoordinator {
         }
     }
 
-    /// Offset expiry and compaction every `retention_check_interval`, fsyncs under the interval flush
-    /// policy, until `shutdown`.
-    async fn housekeep_until(self: std::sync::Arc<Self>, shutdown: &CancellationToken) {
+    /// Offset expiry every `retention_check_interval` until `shutdown`. (Compaction of the topic is
+    /// herald-log's cleaner's; flushing under `interval` is the server's, as for every partition.)
+    async fn housekeep_until(self: Arc<Self>, shutdown: &CancellationToken) {
         let mut last_maintenance_ms = now_ms();
-        let mut last_flush_ms = now_ms();
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -297,20 +321,39 @@ impl GroupCoordinator {
             let now = now_ms();
             if now - last_maintenance_ms >= millis(self.retention_check_interval) {
                 last_maintenance_ms = now;
-                // Expiry and compaction write files: off the async threads.
-                let coordinator = self.clone();
-                let pass = tokio::task::spawn_blocking(move || coordinator.lock().maintain(now));
-                if let Err(e) = pass.await {
-                    tracing::warn!(error = %e, "offset maintenance failed");
-                }
-                if self.flush == FlushPolicy::Always {
-                    self.sync_unsynced().await;
-                }
+                self.expire_offsets(now).await;
             }
-            if let FlushPolicy::Interval(every) = self.flush {
-                if now - last_flush_ms >= millis(every) {
-                    last_flush_ms = now;
-                    self.sync_unsynced().await;
+        }
+    }
+
+    /// Writes tombstones for the offsets past retention, group by group, and forgets them once durable.
+    async fn expire_offsets(&self, now: i64) {
+        let tombstones = self.lock().machine.expired_offsets(now);
+        if tombstones.is_empty() {
+            return;
+        }
+        let mut by_group: indexmap::IndexMap<String, Vec<OffsetRecord>> = indexmap::IndexMap::new();
+        for tombstone in tombstones {
+            by_group
+                .entry(tombstone.group_id().to_string())
+                .or_default()
+                .push(tombstone);
+        }
+        for (group_id, tombstones) in by_group {
+            match self
+                .store
+                .write(&group_id, store::offsets(&tombstones), now)
+                .await
+            {
+                Ok(Some(base_offset)) => {
+                    tracing::info!(group = %group_id, expired = tombstones.len(), "committed offsets expired");
+                    let mut inner = self.lock();
+                    inner.apply_at(&tombstones, base_offset);
+                    inner.machine.forget_group_if_empty(&group_id);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(group = %group_id, error = ?e, "writing expired-offset tombstones failed; retrying at the next check");
                 }
             }
         }
@@ -327,30 +370,6 @@ impl GroupCoordinator {
                 .min(TICK_INTERVAL_MS)
         });
         Duration::from_millis(wait_ms)
-    }
-
-    /// fsyncs what was written since the last fsync, without holding the lock during the fsync.
-    async fn sync_unsynced(&self) {
-        let file = {
-            let mut inner = self.lock();
-            if !inner.unsynced {
-                return;
-            }
-            // Cleared before the fsync: a write that lands meanwhile sets it again.
-            inner.unsynced = false;
-            inner.log.sync_handle()
-        };
-        let synced = match file {
-            Ok(file) => tokio::task::spawn_blocking(move || file.sync_data())
-                .await
-                .map_err(std::io::Error::other)
-                .and_then(|result| result),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = synced {
-            tracing::warn!(error = %e, "offset log fsync failed");
-            self.lock().unsynced = true;
-        }
     }
 }
 
@@ -370,31 +389,45 @@ impl Inner {
         }
     }
 
-    fn write(&mut self, records: &[OffsetRecord]) -> std::io::Result<()> {
-        if records.is_empty() {
-            return Ok(());
+    /// Applies records written at `base_offset` onwards (one per offset), skipping any key whose
+    /// memory already reflects a later record.
+    fn apply_at(&mut self, records: &[OffsetRecord], base_offset: i64) {
+        for (offset, record) in (base_offset..).zip(records) {
+            self.apply_offset_record(record, offset);
         }
-        self.log.append(records)?;
-        self.unsynced = true;
-        Ok(())
     }
 
-    /// Expires offsets of Empty groups and compacts the log when dead records dominate.
-    fn maintain(&mut self, now: i64) {
-        let tombstones = self.machine.expire_offsets(now);
-        if !tombstones.is_empty() {
-            tracing::info!(expired = tombstones.len(), "committed offsets expired");
-            if let Err(e) = self.write(&tombstones) {
-                tracing::warn!(error = %e, "writing expired-offset tombstones failed");
+    /// Applies one record replayed from the topic.
+    fn apply_stored(&mut self, record: &StoredRecord, offset: i64) {
+        match record {
+            StoredRecord::Offset(record) => self.apply_offset_record(record, offset),
+            StoredRecord::GroupMetadata { group_id, deleted } => {
+                if *deleted {
+                    self.machine.forget_group_if_empty(group_id);
+                }
             }
         }
-        if self.log.should_compact(self.machine.live_offsets()) {
-            let live = self.machine.live_records();
-            match self.log.compact(&live) {
-                Ok(()) => self.unsynced = false,
-                Err(e) => tracing::warn!(error = %e, "offset log compaction failed"),
+    }
+
+    fn apply_offset_record(&mut self, record: &OffsetRecord, offset: i64) {
+        let key = match record {
+            OffsetRecord::Commit {
+                group_id,
+                topic,
+                partition,
+                ..
             }
+            | OffsetRecord::Tombstone {
+                group_id,
+                topic,
+                partition,
+            } => (group_id.clone(), topic.clone(), *partition),
+        };
+        if self.applied.get(&key).is_some_and(|&at| at >= offset) {
+            return;
         }
+        self.applied.insert(key, offset);
+        self.machine.apply_records(std::slice::from_ref(record));
     }
 }
 

@@ -29,6 +29,10 @@ pub struct BrokerArgs {
     /// Partitions of auto-created topics.
     #[arg(long, env = "HERALD_DEFAULT_PARTITIONS", default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..))]
     default_partitions: i32,
+    /// Partitions of the internal __consumer_offsets topic when it is first created (Kafka's
+    /// offsets.topic.num.partitions); an existing topic keeps its count.
+    #[arg(long, env = "HERALD_OFFSETS_TOPIC_PARTITIONS", default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=1000))]
+    offsets_topic_partitions: i32,
     /// Default retention.ms of new topics; -1 keeps data forever [default: 7 days].
     #[arg(long, env = "HERALD_RETENTION_MS", allow_negative_numbers = true)]
     retention_ms: Option<i64>,
@@ -94,6 +98,7 @@ impl BrokerArgs {
             flush: self.flush,
             auto_create_topics: self.auto_create_topics,
             default_partitions: self.default_partitions,
+            offsets_topic_partitions: self.offsets_topic_partitions,
             retention_ms: match self.retention_ms {
                 Some(ms) if ms < 0 => None,
                 Some(ms) => Some(ms as u64),

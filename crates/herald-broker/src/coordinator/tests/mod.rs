@@ -5,9 +5,10 @@
 
 mod errors;
 mod join;
+mod legacy_offsets;
 mod membership;
-mod offset_log;
 mod offsets;
+mod records;
 mod static_members;
 
 use std::collections::HashMap;

@@ -1,155 +1,51 @@
-//! The committed-offsets log: an append-only file of checksummed records under
-//! `data_dir/__consumer_offsets/`, replayed at start-up and compacted when dead records dominate. It is
-//! herald's stand-in for Kafka's compacted `__consumer_offsets` topic.
+//! The committed-offsets file of herald before `__consumer_offsets` became a topic:
+//! `data_dir/__consumer_offsets/offsets.log`, an append-only file of checksummed frames. Only read now,
+//! to migrate it into the topic on the first start (`store::OffsetStore::migrate_legacy`); the encoder
+//! stays for tests and fuzz corpora that write a file of the old layout.
 //!
 //! Frame: `payload_length u32 | crc32c(payload) u32 | payload`, big-endian. Payload: `kind u8` (1 commit,
 //! 2 tombstone), group, topic (u16 length + UTF-8 each), partition i32, and for a commit: offset i64,
-//! leader_epoch i32, commit_timestamp_ms i64, metadata (i32 length, -1 = null, + UTF-8). Replay stops at
-//! the first frame that is short, oversized or fails its checksum (a torn write), and truncates there.
-//! Compaction writes the live records to a new file, fsyncs it, renames it over the old one and fsyncs
-//! the directory. Main type: [`OffsetLog`]. Not here: what the records mean (`offsets`).
+//! leader_epoch i32, commit_timestamp_ms i64, metadata (i32 length, -1 = null, + UTF-8). Reading stops at
+//! the first frame that is short, oversized or fails its checksum (a torn write). Main functions:
+//! [`read_legacy_log`], [`decode_frames`], [`encode_frame`].
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use super::types::{CommittedOffset, OffsetRecord};
 
-/// Directory under `data_dir` holding the log.
+/// Directory under `data_dir` that held the old log.
 pub const OFFSETS_DIR_NAME: &str = "__consumer_offsets";
-const LOG_FILE_NAME: &str = "offsets.log";
-const COMPACT_FILE_NAME: &str = "offsets.log.compacting";
+/// The old log's file name inside [`OFFSETS_DIR_NAME`].
+pub const LOG_FILE_NAME: &str = "offsets.log";
+/// What the old directory is renamed to once its records are in the topic.
+pub const MIGRATED_DIR_NAME: &str = "__consumer_offsets.migrated";
 /// Largest payload a frame may claim; anything larger is a torn or corrupt length.
 pub const RECORD_BYTES_MAX: usize = 256 * 1024;
-/// Compact at run time only past this many records, and only when most of them are dead.
-pub const COMPACTION_RECORDS_MIN: usize = 10_000;
 const FRAME_HEADER_BYTES: usize = 8;
 const KIND_COMMIT: u8 = 1;
 const KIND_TOMBSTONE: u8 = 2;
 
-/// The open log file.
-#[derive(Debug)]
-pub struct OffsetLog {
-    dir: PathBuf,
-    file: File,
-    /// Records in the file, live or dead.
-    records: usize,
+/// The old directory under `data_dir`.
+pub fn legacy_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join(OFFSETS_DIR_NAME)
 }
 
-impl OffsetLog {
-    /// Opens (creating if needed) the log under `data_dir`, replays it, truncates a torn tail, and
-    /// compacts it when it holds dead records. Returns the log and the records to apply, in order.
-    pub fn open(data_dir: &Path) -> io::Result<(OffsetLog, Vec<OffsetRecord>)> {
-        let dir = data_dir.join(OFFSETS_DIR_NAME);
-        fs::create_dir_all(&dir)?;
-        let path = dir.join(LOG_FILE_NAME);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(&path)?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)?;
-        let (records, valid_bytes) = decode_frames(&bytes);
-        if valid_bytes < bytes.len() {
-            tracing::warn!(path = %path.display(), valid_bytes, file_bytes = bytes.len(), "truncating torn tail of the offset log");
-            file.set_len(valid_bytes as u64)?;
-            file.sync_all()?;
-        }
-        sync_dir(&dir)?;
-        let mut log = OffsetLog {
-            dir,
-            file,
-            records: records.len(),
-        };
-        let live = live_records(&records);
-        if live.len() < records.len() {
-            log.compact(&live)?;
-        }
-        Ok((log, records))
+/// The records of the old log under `data_dir` in order (its valid prefix), or `None` if there is
+/// none. Blocking.
+pub fn read_legacy_log(data_dir: &Path) -> io::Result<Option<Vec<OffsetRecord>>> {
+    let path = legacy_dir(data_dir).join(LOG_FILE_NAME);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let (records, valid_bytes) = decode_frames(&bytes);
+    if valid_bytes < bytes.len() {
+        tracing::warn!(path = %path.display(), valid_bytes, file_bytes = bytes.len(),
+            "old offset log has a torn tail; migrating its valid prefix");
     }
-
-    /// Appends records with one write (not yet durable: see `sync`).
-    pub fn append(&mut self, records: &[OffsetRecord]) -> io::Result<()> {
-        if records.is_empty() {
-            return Ok(());
-        }
-        let mut buffer = Vec::new();
-        for record in records {
-            encode_frame(record, &mut buffer)?;
-        }
-        self.file.write_all(&buffer)?;
-        self.records += records.len();
-        Ok(())
-    }
-
-    /// A handle for fsyncing outside the caller's lock.
-    pub fn sync_handle(&self) -> io::Result<File> {
-        self.file.try_clone()
-    }
-
-    /// Records in the file, live or dead.
-    pub fn records(&self) -> usize {
-        self.records
-    }
-
-    /// Whether dead records dominate enough to rewrite the file, given how many are live.
-    pub fn should_compact(&self, live: usize) -> bool {
-        self.records >= COMPACTION_RECORDS_MIN && self.records > live.saturating_mul(2)
-    }
-
-    /// Rewrites the file with only `live` records: new file, fsync, rename, fsync the directory.
-    pub fn compact(&mut self, live: &[OffsetRecord]) -> io::Result<()> {
-        let temporary = self.dir.join(COMPACT_FILE_NAME);
-        let mut buffer = Vec::new();
-        for record in live {
-            encode_frame(record, &mut buffer)?;
-        }
-        {
-            let mut file = File::create(&temporary)?;
-            file.write_all(&buffer)?;
-            file.sync_all()?;
-        }
-        let path = self.dir.join(LOG_FILE_NAME);
-        fs::rename(&temporary, &path)?;
-        sync_dir(&self.dir)?;
-        self.file = OpenOptions::new().read(true).append(true).open(&path)?;
-        self.records = live.len();
-        Ok(())
-    }
-}
-
-/// The commits still in force after replaying `records` in order.
-fn live_records(records: &[OffsetRecord]) -> Vec<OffsetRecord> {
-    let mut live: indexmap::IndexMap<(String, String, i32), OffsetRecord> =
-        indexmap::IndexMap::new();
-    for record in records {
-        match record {
-            OffsetRecord::Commit {
-                group_id,
-                topic,
-                partition,
-                ..
-            } => {
-                live.insert(
-                    (group_id.clone(), topic.clone(), *partition),
-                    record.clone(),
-                );
-            }
-            OffsetRecord::Tombstone {
-                group_id,
-                topic,
-                partition,
-            } => {
-                live.shift_remove(&(group_id.clone(), topic.clone(), *partition));
-            }
-        }
-    }
-    live.into_values().collect()
-}
-
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
+    Ok(Some(records))
 }
 
 /// Encodes one record as a frame appended to `out`.
