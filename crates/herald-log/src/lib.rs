@@ -26,6 +26,8 @@
 //! - [`batch`]: the record-batch v2 header and CRC32C validation.
 //! - [`records`]: record offsets and timestamps inside a batch (ListOffsets), through [`codec`]'s
 //!   decompressing readers.
+//! - [`codec`]: every compression codec, for ListOffsets, the cleaner and recompression.
+//! - [`recompress`]: a produced batch rewritten with its topic's `compression.type`.
 //!
 //! Files in a partition directory: `{base:020}.log|.index|.timeindex` per segment,
 //! `recovery-point-checkpoint` (offset below which everything was fsynced; written at every roll and
@@ -44,6 +46,7 @@ pub mod index;
 pub mod log;
 pub mod producer_state;
 pub mod records;
+pub mod recompress;
 pub mod recovery;
 pub mod retention;
 pub mod segment;
@@ -54,3 +57,4 @@ pub use cleaner::{clean_log, Cleaner, CleanerConfig, CleaningStats, LogSource, S
 pub use config::{CleanupPolicy, LogConfig, TimestampType};
 pub use error::LogError;
 pub use log::{AppendInfo, FlushTarget, Log};
+pub use recompress::{recompress_batches, Recompression};

@@ -21,7 +21,7 @@ use crate::batch::{
 };
 use crate::checkpoint::{read_cleaner_checkpoint, write_cleaner_checkpoint};
 use crate::cleaner::cleanable::{cleanable_range, CleanableRange, SegmentSummary};
-use crate::cleaner::codec::decompress;
+use crate::codec::decompress;
 use crate::cleaner::filter::{filter_batch, FilterContext, Filtered};
 use crate::cleaner::offset_map::{digest, OffsetMap};
 use crate::cleaner::records::Records;

@@ -227,9 +227,9 @@ pub fn keyed(spec: &KeyedSpec) -> Vec<u8> {
         put_varint(&mut records, body.len() as i64);
         records.extend(body);
     }
-    let section = herald_log::cleaner::codec::compress(
+    let section = herald_log::codec::compress(
         spec.codec,
-        herald_log::cleaner::codec::Framing::Plain,
+        herald_log::codec::Framing::Plain,
         &records,
     )
     .unwrap();
@@ -288,7 +288,7 @@ pub fn read_records(log: &Log) -> Vec<ReadRecord> {
             assert!(h.last_offset() >= next, "batch before the offset asked for");
             let section = &bytes[range][herald_log::RECORD_BATCH_HEADER_BYTES..];
             let (plain, _) =
-                herald_log::cleaner::codec::decompress(h.compression(), section).unwrap();
+                herald_log::codec::decompress(h.compression(), section).unwrap();
             let mut count = 0;
             for r in herald_log::cleaner::records::Records::new(&plain) {
                 let r = r.unwrap();
