@@ -32,13 +32,6 @@ fn corrupt(reason: &'static str) -> LogError {
     LogError::InvalidRecordBatch { reason }
 }
 
-/// Whether any batch of `records` (concatenated, CRC-checked on the way) would be rewritten.
-pub fn needs_recompression(records: &[u8], target: Recompression) -> Result<bool, LogError> {
-    Ok(split_batches(records)?
-        .iter()
-        .any(|(header, _)| rewritten(header, target)))
-}
-
 fn rewritten(header: &RecordBatchHeader, target: Recompression) -> bool {
     !header.is_control() && header.compression() != target.codec
 }
