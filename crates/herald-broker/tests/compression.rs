@@ -8,7 +8,9 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{admin, consumer_config, create_topic, producer_config, RawClient, TestBroker, DEADLINE};
+use common::{
+    admin, consumer_config, create_topic, producer_config, RawClient, TestBroker, DEADLINE,
+};
 use futures::future::join_all;
 use herald_log::batch::split_batches;
 use herald_log::cleaner::records::Records;
@@ -30,8 +32,13 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 /// librdkafka's `compression.codec` names and their attribute codec ids.
-const PRODUCER_CODECS: [(&str, i16); 5] =
-    [("none", 0), ("gzip", 1), ("snappy", 2), ("lz4", 3), ("zstd", 4)];
+const PRODUCER_CODECS: [(&str, i16); 5] = [
+    ("none", 0),
+    ("gzip", 1),
+    ("snappy", 2),
+    ("lz4", 3),
+    ("zstd", 4),
+];
 /// Kafka's `compression.type` values and the codec each stores (`None`: the producer's).
 const TOPIC_TYPES: [(&str, Option<i16>); 6] = [
     ("uncompressed", Some(0)),
@@ -74,7 +81,11 @@ async fn stored(raw: &mut RawClient, topic: &str, partitions: i32) -> BTreeMap<i
     let response: FetchResponse = raw.request(ApiKey::Fetch, 11, &request).await;
     let mut out = BTreeMap::new();
     for partition in &response.responses[0].partitions {
-        assert_eq!(partition.error_code, 0, "{topic}/{}", partition.partition_index);
+        assert_eq!(
+            partition.error_code, 0,
+            "{topic}/{}",
+            partition.partition_index
+        );
         let bytes = partition.records.clone().unwrap_or_default();
         let mut codecs = Vec::new();
         let mut records = Vec::new();
@@ -132,8 +143,13 @@ async fn every_codec_pair_is_stored_in_the_topics_codec() {
     let partitions = PRODUCER_CODECS.len() as i32;
     let topics: Vec<String> = TOPIC_TYPES.iter().map(|(t, _)| format!("c-{t}")).collect();
     for (topic, (compression_type, _)) in topics.iter().zip(TOPIC_TYPES) {
-        create_topic(&bootstrap, topic, partitions, &[("compression.type", compression_type)])
-            .await;
+        create_topic(
+            &bootstrap,
+            topic,
+            partitions,
+            &[("compression.type", compression_type)],
+        )
+        .await;
     }
     let producing = PRODUCER_CODECS
         .iter()
@@ -153,7 +169,12 @@ async fn every_codec_pair_is_stored_in_the_topics_codec() {
                 "{codec_name} -> {compression_type}: stored codecs {codecs:?}"
             );
             let expected: Vec<(Vec<u8>, Vec<u8>)> = (0..RECORDS_PER_PAIR)
-                .map(|i| (format!("k{i}").into_bytes(), value(codec_name, i).into_bytes()))
+                .map(|i| {
+                    (
+                        format!("k{i}").into_bytes(),
+                        value(codec_name, i).into_bytes(),
+                    )
+                })
                 .collect();
             assert_eq!(records, &expected, "{codec_name} -> {compression_type}");
         }
@@ -183,7 +204,9 @@ async fn every_codec_pair_is_stored_in_the_topics_codec() {
     }
     for topic in &topics {
         for (p, (codec_name, _)) in PRODUCER_CODECS.iter().enumerate() {
-            let expected: Vec<String> = (0..RECORDS_PER_PAIR).map(|i| value(codec_name, i)).collect();
+            let expected: Vec<String> = (0..RECORDS_PER_PAIR)
+                .map(|i| value(codec_name, i))
+                .collect();
             assert_eq!(read[&(topic.clone(), p as i32)], expected, "{topic}/{p}");
         }
     }
@@ -196,7 +219,13 @@ async fn every_codec_pair_is_stored_in_the_topics_codec() {
 async fn idempotent_producer_keeps_its_sequences_on_a_recompressing_topic() {
     let broker = TestBroker::start().await;
     let bootstrap = broker.bootstrap();
-    create_topic(&bootstrap, "recompressed", 1, &[("compression.type", "zstd")]).await;
+    create_topic(
+        &bootstrap,
+        "recompressed",
+        1,
+        &[("compression.type", "zstd")],
+    )
+    .await;
     let producer: FutureProducer = producer_config(&bootstrap)
         .set("compression.codec", "lz4")
         .set("max.in.flight.requests.per.connection", "5")
@@ -225,7 +254,10 @@ async fn idempotent_producer_keeps_its_sequences_on_a_recompressing_topic() {
     assert_eq!(offsets, (0..SENDS as i64).collect::<Vec<_>>());
 
     let mut raw = RawClient::connect(broker.addr()).await;
-    let (codecs, records) = stored(&mut raw, "recompressed", 1).await.remove(&0).unwrap();
+    let (codecs, records) = stored(&mut raw, "recompressed", 1)
+        .await
+        .remove(&0)
+        .unwrap();
     assert!(codecs.len() > 1, "several batches: {}", codecs.len());
     assert!(codecs.iter().all(|c| *c == 4), "{codecs:?}");
     assert_eq!(records.len(), SENDS);
@@ -296,7 +328,11 @@ async fn compression_configs_are_validated_and_apply_live() {
     produce("snappy", "after").await;
 
     let (codecs, records) = stored(&mut raw, "live", 1).await.remove(&0).unwrap();
-    assert_eq!(codecs, vec![2, 1], "snappy as produced, then gzip after the change");
+    assert_eq!(
+        codecs,
+        vec![2, 1],
+        "snappy as produced, then gzip after the change"
+    );
     assert!(records[1].1.starts_with(b"after"));
 
     let described = admin

@@ -277,7 +277,9 @@ mod tests {
     #[test]
     fn garbage_is_an_error() {
         assert!(decompressed(7, TEXT).is_err());
-        assert!(snappy_decompress(b"\x82SNAPPY\x00\x00\x00\x00\x01\x00\x00\x00\x01\xff\xff").is_err());
+        assert!(
+            snappy_decompress(b"\x82SNAPPY\x00\x00\x00\x00\x01\x00\x00\x00\x01\xff\xff").is_err()
+        );
         let mut out = Vec::new();
         let read = decompressed(CODEC_GZIP, TEXT)
             .and_then(|mut r| r.read_to_end(&mut out).map_err(|_| corrupt("bad gzip")));
@@ -288,7 +290,9 @@ mod tests {
     // broker's lz4 frame included; snappy has no level and ignores it.
     #[test]
     fn levels_round_trip() {
-        let data: Vec<u8> = (0..50_000u32).flat_map(|i| (i % 97).to_be_bytes()).collect();
+        let data: Vec<u8> = (0..50_000u32)
+            .flat_map(|i| (i % 97).to_be_bytes())
+            .collect();
         let levels = [
             (CODEC_GZIP, vec![-1, 1, 9]),
             (CODEC_LZ4, vec![1, 9, 17]),
@@ -300,7 +304,10 @@ mod tests {
                 let packed = compress_at(codec, Some(level), Framing::SnappyXerial, &data).unwrap();
                 let (unpacked, _) = decompress(codec, &packed).unwrap();
                 assert_eq!(&unpacked[..], &data[..], "codec {codec} level {level}");
-                assert!(packed.len() < data.len(), "codec {codec} level {level} compresses");
+                assert!(
+                    packed.len() < data.len(),
+                    "codec {codec} level {level} compresses"
+                );
             }
         }
     }

@@ -14,7 +14,7 @@
 //!
 //! Layout of the crate, by role:
 //! - [`log`]: the [`Log`] API (append, read, flush targets, timestamps); [`retention`] adds
-//!   `apply_retention`.
+//!   `apply_retention`, [`delete_records`] `delete_records_before` (DeleteRecords).
 //! - [`segment`]: [`segment::LogSegment`], one data file plus its indexes, positional reads.
 //! - [`index`]: [`index::OffsetIndex`] and [`index::TimeIndex`], pure lookup math plus their files.
 //! - [`recovery`]: [`recovery::LogLoader`], what `Log::open` runs: checkpoint, CRC validation,
@@ -31,7 +31,8 @@
 //!
 //! Files in a partition directory: `{base:020}.log|.index|.timeindex` per segment,
 //! `recovery-point-checkpoint` (offset below which everything was fsynced; written at every roll and
-//! flush), `producer-state-snapshot` (idempotent-producer state at that offset) and, once compacted,
+//! flush), `producer-state-snapshot` (idempotent-producer state at that offset), once DeleteRecords moved it,
+//! `log-start-offset-checkpoint` (the log start offset, possibly inside the first segment) and, once compacted,
 //! `cleaner-offset-checkpoint` (first offset the cleaner has not cleaned yet).
 //!
 //! Main types: [`Log`], [`LogConfig`], [`RecordBatchHeader`], [`LogError`].
@@ -41,12 +42,13 @@ pub mod checkpoint;
 pub mod cleaner;
 pub mod codec;
 pub mod config;
+pub mod delete_records;
 pub mod error;
 pub mod index;
 pub mod log;
 pub mod producer_state;
-pub mod records;
 pub mod recompress;
+pub mod records;
 pub mod recovery;
 pub mod retention;
 pub mod segment;

@@ -181,10 +181,22 @@ mod tests {
                     (after.base_timestamp, before.base_timestamp),
                     (after.max_timestamp, before.max_timestamp),
                     (after.producer_id, before.producer_id),
-                    (i64::from(after.producer_epoch), i64::from(before.producer_epoch)),
-                    (i64::from(after.base_sequence), i64::from(before.base_sequence)),
-                    (i64::from(after.last_offset_delta), i64::from(before.last_offset_delta)),
-                    (i64::from(after.records_count), i64::from(before.records_count)),
+                    (
+                        i64::from(after.producer_epoch),
+                        i64::from(before.producer_epoch),
+                    ),
+                    (
+                        i64::from(after.base_sequence),
+                        i64::from(before.base_sequence),
+                    ),
+                    (
+                        i64::from(after.last_offset_delta),
+                        i64::from(before.last_offset_delta),
+                    ),
+                    (
+                        i64::from(after.records_count),
+                        i64::from(before.records_count),
+                    ),
                 ] {
                     assert_eq!(a, b, "{source}->{codec}");
                 }
@@ -204,7 +216,9 @@ mod tests {
             codec: CODEC_ZSTD,
             level: Some(19),
         };
-        let out = recompress_batches(&request, target, u64::MAX).unwrap().unwrap();
+        let out = recompress_batches(&request, target, u64::MAX)
+            .unwrap()
+            .unwrap();
         let first = validate_batch(&out).unwrap();
         assert_eq!(first.compression(), CODEC_ZSTD);
         assert_eq!(&out[first.total_bytes()..], &already[..]);

@@ -450,7 +450,10 @@ mod tests {
         assert_eq!(of(&[]), None);
         assert_eq!(of(&[(COMPRESSION_TYPE, "producer")]), None);
         let target = |codec, level| Some(Recompression { codec, level });
-        assert_eq!(of(&[(COMPRESSION_TYPE, "uncompressed")]), target(CODEC_NONE, None));
+        assert_eq!(
+            of(&[(COMPRESSION_TYPE, "uncompressed")]),
+            target(CODEC_NONE, None)
+        );
         assert_eq!(
             of(&[(COMPRESSION_TYPE, "LZ4"), (COMPRESSION_LZ4_LEVEL, "12")]),
             target(CODEC_LZ4, Some(12))
