@@ -6,6 +6,7 @@
 //! Not a pass/fail gate: targets are reported, never asserted. Exits non-zero only when a workload
 //! could not run. `serve-herald` (hidden) runs the broker itself when no `herald` binary is at hand.
 
+mod contention;
 mod payload;
 mod report;
 mod serve_herald;
@@ -99,6 +100,11 @@ struct RunArgs {
     /// nats-server binary; 2.10+ is needed for `sync_interval: always`.
     #[arg(long, env = "HERALD_BENCH_NATS_SERVER", default_value = "nats-server")]
     nats_server: PathBuf,
+    /// Megabytes (10^6 B) per second a background writer writes and fdatasyncs to the disk that holds
+    /// every system's data directory, for the whole run (0: off): the same contention for every
+    /// system, as on a machine that other processes share.
+    #[arg(long, default_value_t = 0)]
+    contention_mb_per_second: u64,
     /// Where latest.json and latest.md go [default: target/bench next to this executable's profile].
     #[arg(long)]
     out_dir: Option<PathBuf>,
@@ -179,6 +185,11 @@ async fn run(args: RunArgs) -> anyhow::Result<usize> {
         latency_rate: args.latency_rate,
         partitions: args.partitions,
         phase_seconds_max: args.phase_seconds_max,
+        contention_mb_per_second: args.contention_mb_per_second,
+    };
+    let contention = match args.contention_mb_per_second {
+        0 => None,
+        rate => Some(contention::Contention::start(&std::env::temp_dir(), rate)?),
     };
     let mut measurements = Vec::new();
     for workload in workloads(&args.workloads) {
@@ -200,6 +211,16 @@ async fn run(args: RunArgs) -> anyhow::Result<usize> {
             }
             measurements.extend(rows);
         }
+    }
+    let mut machine = machine;
+    if let Some(contention) = contention {
+        let stats = contention.stop()?;
+        machine.notes.push(format!(
+            "a background writer wrote and fdatasynced {:.1} MB/s (asked: {} MB/s) to the disk of \
+             every system's data directory for the whole run",
+            stats.megabytes_per_second(),
+            args.contention_mb_per_second
+        ));
     }
     let failures = measurements.iter().filter(|m| m.error.is_some()).count();
     let report = Report {

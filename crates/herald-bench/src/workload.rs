@@ -71,6 +71,8 @@ pub struct Settings {
     pub partitions: u32,
     /// Longest a produce phase may run before it stops short (fsync-per-write peers can be slow).
     pub phase_seconds_max: u64,
+    /// Background writer's rate during the whole run (0: none); see `contention.rs`.
+    pub contention_mb_per_second: u64,
 }
 
 impl Settings {

@@ -65,6 +65,103 @@ pub const REQUEST_READ_TIMEOUT_MS_DEFAULT: u64 = 30_000;
 /// `connections.max.idle.ms`, 10 minutes); idle connections are normal for Kafka clients.
 pub const CONNECTIONS_MAX_IDLE_MS_DEFAULT: u64 = 10 * 60 * 1000;
 
+/// Kafka's smallest `log.cleaner.dedupe.buffer.size` per cleaner thread: 1 MiB.
+pub const CLEANER_DEDUPE_BUFFER_BYTES_MIN: u64 = 1024 * 1024;
+
+/// The log cleaner's broker-level settings (Kafka's `log.cleaner.*`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CleanerSettings {
+    /// `log.cleaner.enable`: run the cleaner at all. Off, compacted topics are never compacted (and,
+    /// as in Kafka, never deleted by time either).
+    pub enabled: bool,
+    /// `log.cleaner.threads`: herald runs one cleaner thread; any other value is refused at start.
+    pub threads: u32,
+    /// `log.cleaner.dedupe.buffer.size`: memory of the key map, in bytes (at least 1 MiB per thread).
+    pub dedupe_buffer_bytes: u64,
+    /// `log.cleaner.io.max.bytes.per.second`: read plus write rate limit; `None` is unlimited.
+    pub io_max_bytes_per_second: Option<f64>,
+    /// `log.cleaner.backoff.ms`: sleep between passes over the logs when none was cleanable.
+    pub backoff: Duration,
+}
+
+impl Default for CleanerSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            threads: 1,
+            dedupe_buffer_bytes: herald_log::cleaner::DEDUPE_BUFFER_BYTES_DEFAULT as u64,
+            io_max_bytes_per_second: None,
+            backoff: Duration::from_millis(herald_log::cleaner::BACKOFF_MS_DEFAULT),
+        }
+    }
+}
+
+impl CleanerSettings {
+    /// Checks the settings as Kafka does at start-up: one thread, a key map of at least 1 MiB per
+    /// thread (a smaller one could not hold the keys of one batch of a few thousand records, and a
+    /// batch is the unit the cleaner maps), a positive I/O limit.
+    pub fn validate(&self) -> Result<(), crate::BrokerError> {
+        let invalid =
+            |name: &str, value: String, reason: String| crate::BrokerError::InvalidConfig {
+                name: name.to_string(),
+                value: Some(value),
+                reason,
+            };
+        if self.threads != 1 {
+            return Err(invalid(
+                "log.cleaner.threads",
+                self.threads.to_string(),
+                "herald runs exactly one log cleaner thread; only 1 is accepted".into(),
+            ));
+        }
+        let per_thread = self.dedupe_buffer_bytes / u64::from(self.threads.max(1));
+        if per_thread < CLEANER_DEDUPE_BUFFER_BYTES_MIN {
+            return Err(invalid(
+                "log.cleaner.dedupe.buffer.size",
+                self.dedupe_buffer_bytes.to_string(),
+                format!(
+                    "must be at least {CLEANER_DEDUPE_BUFFER_BYTES_MIN} bytes (1 MiB) per cleaner \
+                     thread, as in Kafka"
+                ),
+            ));
+        }
+        if usize::try_from(self.dedupe_buffer_bytes).is_err() {
+            return Err(invalid(
+                "log.cleaner.dedupe.buffer.size",
+                self.dedupe_buffer_bytes.to_string(),
+                "larger than this machine can address".into(),
+            ));
+        }
+        if let Some(rate) = self.io_max_bytes_per_second {
+            if !rate.is_finite() || rate < 1.0 {
+                return Err(invalid(
+                    "log.cleaner.io.max.bytes.per.second",
+                    rate.to_string(),
+                    "must be at least 1 byte per second".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The cleaner configuration these settings give (after `validate`).
+    pub fn cleaner_config(
+        &self,
+        metrics: std::sync::Arc<herald_log::cleaner::CleanerMetrics>,
+    ) -> herald_log::CleanerConfig {
+        herald_log::CleanerConfig {
+            dedupe_buffer_bytes: usize::try_from(self.dedupe_buffer_bytes).unwrap_or(usize::MAX),
+            // Rates above u64::MAX bytes/s are unlimited in effect.
+            io_bytes_per_second: self
+                .io_max_bytes_per_second
+                .map(|rate| rate.ceil().min(u64::MAX as f64) as u64),
+            backoff_ms: u64::try_from(self.backoff.as_millis()).unwrap_or(u64::MAX),
+            crash_hook: None,
+            metrics,
+        }
+    }
+}
+
 /// TLS on the listener: a PEM certificate chain and its PEM private key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsConfig {
@@ -120,6 +217,8 @@ pub struct BrokerConfig {
     pub acl: Option<PathBuf>,
     /// Where to serve `/metrics`, `/health` and `/ready` over HTTP; `None` serves no endpoint.
     pub metrics_listen: Option<SocketAddr>,
+    /// The log cleaner's settings (`log.cleaner.*`).
+    pub cleaner: CleanerSettings,
 }
 
 impl Default for BrokerConfig {
@@ -147,6 +246,7 @@ impl Default for BrokerConfig {
             sasl_users: None,
             acl: None,
             metrics_listen: None,
+            cleaner: CleanerSettings::default(),
         }
     }
 }
@@ -175,5 +275,44 @@ mod tests {
         }
         assert!("interval:0".parse::<FlushPolicy>().is_err());
         assert!("sometimes".parse::<FlushPolicy>().is_err());
+    }
+
+    // Kafka's defaults pass; a second thread, a key map under 1 MiB and a zero I/O limit are refused
+    // with the config's name
+    #[test]
+    fn cleaner_settings_validate() {
+        let defaults = CleanerSettings::default();
+        defaults.validate().unwrap();
+        assert_eq!(defaults.dedupe_buffer_bytes, 128 * 1024 * 1024);
+        assert_eq!(defaults.backoff, Duration::from_millis(15_000));
+        let refused = |settings: CleanerSettings| settings.validate().unwrap_err().to_string();
+        let threads = refused(CleanerSettings {
+            threads: 2,
+            ..defaults.clone()
+        });
+        assert!(threads.contains("log.cleaner.threads"), "{threads}");
+        let small = refused(CleanerSettings {
+            dedupe_buffer_bytes: CLEANER_DEDUPE_BUFFER_BYTES_MIN - 1,
+            ..defaults.clone()
+        });
+        assert!(small.contains("log.cleaner.dedupe.buffer.size"), "{small}");
+        CleanerSettings {
+            dedupe_buffer_bytes: CLEANER_DEDUPE_BUFFER_BYTES_MIN,
+            ..defaults.clone()
+        }
+        .validate()
+        .unwrap();
+        let io = refused(CleanerSettings {
+            io_max_bytes_per_second: Some(0.0),
+            ..defaults.clone()
+        });
+        assert!(io.contains("log.cleaner.io.max.bytes.per.second"), "{io}");
+        let config = CleanerSettings {
+            io_max_bytes_per_second: Some(1.5e6),
+            ..defaults
+        }
+        .cleaner_config(Default::default());
+        assert_eq!(config.io_bytes_per_second, Some(1_500_000));
+        assert_eq!(config.dedupe_buffer_bytes, 128 * 1024 * 1024);
     }
 }

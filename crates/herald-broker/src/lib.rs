@@ -34,8 +34,9 @@ pub mod server;
 pub mod state;
 pub mod topic_config;
 pub mod topics;
+pub mod transactions;
 
-pub use config::{BrokerConfig, FlushPolicy, TlsConfig};
+pub use config::{BrokerConfig, CleanerSettings, FlushPolicy, TlsConfig};
 pub use error::BrokerError;
 pub use state::BrokerState;
 
@@ -49,20 +50,28 @@ use tokio_util::sync::CancellationToken;
 /// The entry point.
 pub struct Broker;
 
+/// Pending connections the kernel queues for the Kafka listener (std's default).
+const LISTEN_BACKLOG: u32 = 128;
+
 impl Broker {
     /// Binds `config.listen`, opens the data directory, and serves until the handle's `shutdown`.
     pub async fn start(config: BrokerConfig) -> Result<BrokerHandle, BrokerError> {
+        config.cleaner.validate()?;
         let security = Arc::new(auth::Security::load(&config)?);
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| BrokerError::Bind {
-                address: config.listen,
-                source,
-            })?;
-        let local_addr = listener.local_addr().map_err(|source| BrokerError::Bind {
+        let bind_error = |source| BrokerError::Bind {
             address: config.listen,
             source,
-        })?;
+        };
+        // Bound (so the port, even port 0, is known and reserved) but not listening: until recovery
+        // is done a client's connect is refused instead of hanging on a broker that cannot serve.
+        let socket = match config.listen {
+            std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+            std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+        }
+        .map_err(bind_error)?;
+        socket.set_reuseaddr(true).map_err(bind_error)?;
+        socket.bind(config.listen).map_err(bind_error)?;
+        let local_addr = socket.local_addr().map_err(bind_error)?;
         let shutdown = CancellationToken::new();
         let state = {
             let (open_config, shutdown) = (config.clone(), shutdown.clone());
@@ -73,6 +82,7 @@ impl Broker {
             .map_err(|e| BrokerError::io("open data directory", &config.data_dir, e.into()))??
         };
         let state = Arc::new(state);
+        let listener = socket.listen(LISTEN_BACKLOG).map_err(bind_error)?;
         let cleaner = start_cleaner(&state)?;
         // Every task holds a clone of this sender; `recv` returns `None` once they have all ended.
         let (done_tx, done_rx) = mpsc::channel::<()>(1);
@@ -109,15 +119,20 @@ impl Broker {
             shutdown,
             server: Some(server),
             done_rx,
-            cleaner: Some(cleaner),
+            cleaner,
         })
     }
 }
 
 /// Starts herald-log's cleaner over every partition of a compacted topic (the list is taken again at
-/// each pass, so new topics and config changes are picked up). The thread holds only a weak reference to
-/// the state.
-fn start_cleaner(state: &Arc<BrokerState>) -> Result<herald_log::Cleaner, BrokerError> {
+/// each pass, so new topics and config changes are picked up), unless `log.cleaner.enable` is off. The
+/// thread holds only a weak reference to the state.
+fn start_cleaner(state: &Arc<BrokerState>) -> Result<Option<herald_log::Cleaner>, BrokerError> {
+    let settings = &state.config.cleaner;
+    if !settings.enabled {
+        tracing::info!("log cleaner disabled (log.cleaner.enable=false): compacted topics grow");
+        return Ok(None);
+    }
     let weak = Arc::downgrade(state);
     let source = move || -> Vec<Arc<dyn herald_log::SharedLog>> {
         let Some(state) = weak.upgrade() else {
@@ -131,18 +146,16 @@ fn start_cleaner(state: &Arc<BrokerState>) -> Result<herald_log::Cleaner, Broker
             .map(|p| p as Arc<dyn herald_log::SharedLog>)
             .collect()
     };
-    let backoff = state.config.retention_check_interval;
-    let config = herald_log::CleanerConfig {
-        backoff_ms: u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX),
-        ..herald_log::CleanerConfig::default()
-    };
-    herald_log::Cleaner::start(config, Arc::new(source)).map_err(|e| {
-        BrokerError::io(
-            "start log cleaner",
-            &state.config.data_dir,
-            std::io::Error::other(e),
-        )
-    })
+    let config = settings.cleaner_config(Arc::clone(&state.metrics.cleaner));
+    herald_log::Cleaner::start(config, Arc::new(source))
+        .map(Some)
+        .map_err(|e| {
+            BrokerError::io(
+                "start log cleaner",
+                &state.config.data_dir,
+                std::io::Error::other(e),
+            )
+        })
 }
 
 /// A running broker. Dropping it without `shutdown` stops accepting connections but does not wait.

@@ -177,6 +177,9 @@ fn write_meta(dir: &Path, meta: &TopicMeta) -> Result<(), BrokerError> {
     write_atomically(&path, &bytes)
 }
 
+/// Partitions of a topic opened in parallel at start-up.
+const OPEN_THREADS: usize = 8;
+
 impl TopicRegistry {
     /// Opens every topic under `<data_dir>/topics`, recovering each partition's log. Blocking.
     pub fn open(config: &BrokerConfig) -> Result<Self, BrokerError> {
@@ -225,9 +228,11 @@ impl TopicRegistry {
         meta: TopicMeta,
     ) -> Result<Topic, BrokerError> {
         let log_config = topic_config::log_config(config, &meta.configs);
+        let dirs: Vec<_> = (0..meta.partitions)
+            .map(|index| (dir.join(index.to_string()), log_config.clone()))
+            .collect();
         let mut partitions = Vec::new();
-        for index in 0..meta.partitions {
-            let log = Log::open(&dir.join(index.to_string()), log_config.clone())?;
+        for (index, log) in (0..meta.partitions).zip(Log::open_all(&dirs, OPEN_THREADS)?) {
             partitions.push(Arc::new(Partition::new(
                 index,
                 log,

@@ -48,8 +48,11 @@ fn latest(records: &[(i64, String, String)]) -> BTreeMap<String, (i64, String)> 
 // the cleaner thread compacts a compact topic; reads return the latest value per key at its offset
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compact_topic_keeps_latest_value_per_key() {
-    let mut broker =
-        TestBroker::start_with(|c| c.retention_check_interval = Duration::from_millis(50)).await;
+    let mut broker = TestBroker::start_with(|c| {
+        c.retention_check_interval = Duration::from_millis(50);
+        c.cleaner.backoff = Duration::from_millis(50);
+    })
+    .await;
     let bootstrap = broker.bootstrap();
     let configs = [
         ("cleanup.policy", "compact"),
@@ -135,8 +138,11 @@ async fn compact_topic_keeps_latest_value_per_key() {
 // a tombstone hides its key's values at once and is itself gone after delete.retention.ms
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tombstones_expire_after_delete_retention() {
-    let mut broker =
-        TestBroker::start_with(|c| c.retention_check_interval = Duration::from_millis(50)).await;
+    let mut broker = TestBroker::start_with(|c| {
+        c.retention_check_interval = Duration::from_millis(50);
+        c.cleaner.backoff = Duration::from_millis(50);
+    })
+    .await;
     let bootstrap = broker.bootstrap();
     let configs = [
         ("cleanup.policy", "compact"),

@@ -28,6 +28,7 @@ alice  topic  *              all
 alice  group  *              read
 # bob reads one topic, sees another, and uses one group
 bob    topic  readable       read
+bob    topic  readable       describe-configs
 bob    topic  visible.*      describe
 bob    group  allowed-group  read
 ";
@@ -314,7 +315,8 @@ async fn group_admin_apis_respect_group_acls() {
     assert_eq!(offsets.error_code, 30);
 }
 
-// CreatePartitions needs alter; DescribeConfigs and OffsetForLeaderEpoch need describe on the topic.
+// CreatePartitions needs alter; OffsetForLeaderEpoch needs describe on the topic; DescribeConfigs
+// needs describe-configs on the topic (describe or read is not enough), or on the cluster for a broker.
 #[tokio::test]
 async fn topic_admin_apis_respect_topic_acls() {
     let broker = acl_broker().await;
@@ -347,11 +349,11 @@ async fn topic_admin_apis_respect_topic_acls() {
             ApiKey::DescribeConfigs,
             4,
             &DescribeConfigsRequest::default().with_resources(
-                ["readable", "secret"]
+                [(2, "readable"), (2, "secret"), (2, "visible.one"), (4, "1")]
                     .into_iter()
-                    .map(|name| {
+                    .map(|(resource_type, name)| {
                         describe_configs_request::DescribeConfigsResource::default()
-                            .with_resource_type(2)
+                            .with_resource_type(resource_type)
                             .with_resource_name(StrBytes::from_static_str(name))
                     })
                     .collect(),
@@ -366,7 +368,12 @@ async fn topic_admin_apis_respect_topic_acls() {
     codes.sort();
     assert_eq!(
         codes,
-        [("readable".to_string(), 0), ("secret".to_string(), 29)]
+        [
+            ("1".to_string(), 31),
+            ("readable".to_string(), 0),
+            ("secret".to_string(), 29),
+            ("visible.one".to_string(), 29)
+        ]
     );
 
     let epochs: OffsetForLeaderEpochResponse = bob

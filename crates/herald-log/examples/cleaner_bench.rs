@@ -1,7 +1,9 @@
 //! Log cleaner benchmark: a partition of 100-byte records over 100,000 keys (1 GiB by default) is cleaned
 //! by `clean_log`, passes repeated until the dirty section is gone, while a producer thread appends to the
 //! same log; the producer's rate is compared with a run of the same producer alone. Prints MB/s of input
-//! cleaned, peak RSS (VmHWM) and the key-map budget, and the produce rates.
+//! cleaned, the cleaner thread's CPU rate, peak RSS (VmHWM, reset just before cleaning) against the key-map
+//! budget, and the produce rates and append latency percentiles alone and while cleaning, with their
+//! ratio. Also prints the load average the run started under (the machine is shared).
 //!
 //! Run: `cargo run --release -p herald-log --example cleaner_bench`
 //! Env: `HERALD_BENCH_BYTES` (input size, default 1073741824), `HERALD_BENCH_KEYS` (100000),
@@ -97,9 +99,66 @@ fn thread_cpu_s() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-/// Appends batches from another thread until `stop`; returns the bytes appended.
-fn producer(log: Arc<RwLock<Log>>, stop: Arc<AtomicBool>, keys: u64, codec: i16) -> u64 {
+fn rss_mib(field: &str) -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Resets VmHWM to the current RSS (Linux `clear_refs` 5), so that the peak measured afterwards is the
+/// cleaning's own. Returns whether the kernel took it.
+fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// What a producer thread measured: bytes appended and each append's latency (lock wait included).
+struct Produced {
+    bytes: u64,
+    latencies_us: Vec<u32>,
+    /// CPU seconds the producer thread used: bytes per CPU-second do not depend on how much of a core
+    /// the machine's other load left it.
+    cpu_s: f64,
+}
+
+impl Produced {
+    fn percentile_ms(&mut self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return 0.0;
+        }
+        self.latencies_us.sort_unstable();
+        let at = ((self.latencies_us.len() - 1) as f64 * p).round() as usize;
+        f64::from(self.latencies_us[at]) / 1000.0
+    }
+
+    fn summary(&mut self) -> String {
+        format!(
+            "p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms, max {:.1} ms over {} appends",
+            self.percentile_ms(0.5),
+            self.percentile_ms(0.99),
+            self.percentile_ms(0.999),
+            self.percentile_ms(1.0),
+            self.latencies_us.len()
+        )
+    }
+}
+
+/// Appends batches from another thread until `stop`; returns the bytes appended and the latencies.
+fn producer(log: Arc<RwLock<Log>>, stop: Arc<AtomicBool>, keys: u64, codec: i16) -> Produced {
     let appended = AtomicU64::new(0);
+    let mut latencies_us = Vec::with_capacity(1 << 20);
+    let cpu_started = thread_cpu_s();
     let mut state = 7u64;
     let mut next_key = || {
         state = state
@@ -109,6 +168,7 @@ fn producer(log: Arc<RwLock<Log>>, stop: Arc<AtomicBool>, keys: u64, codec: i16)
     };
     while !stop.load(Ordering::Relaxed) {
         let b = batch(codec, &mut next_key);
+        let started = Instant::now();
         let mut guard = log
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -116,9 +176,14 @@ fn producer(log: Arc<RwLock<Log>>, stop: Arc<AtomicBool>, keys: u64, codec: i16)
             break;
         }
         drop(guard);
+        latencies_us.push(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX));
         appended.fetch_add(b.len() as u64, Ordering::Relaxed);
     }
-    appended.into_inner()
+    Produced {
+        bytes: appended.into_inner(),
+        latencies_us,
+        cpu_s: thread_cpu_s() - cpu_started,
+    }
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -147,6 +212,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .wrapping_add(1442695040888963407);
         (state >> 33) % keys
     };
+    println!("load average at start: {}", load_average());
     let started = Instant::now();
     while log.size_bytes() < total_bytes {
         log.append(&batch(codec, &mut next_key), NOW_MS)?;
@@ -161,24 +227,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let log = Arc::new(RwLock::new(log));
 
-    // Produce alone, into a log of its own, for the baseline rate.
+    // Produce alone, into a log of its own, for the baseline rate: once before cleaning and once after,
+    // so that a change in the machine's load during the run shows as a gap between the two.
     let baseline_s = 3.0;
-    let baseline_dir = match &base {
-        Some(b) => tempfile::tempdir_in(b)?,
-        None => tempfile::tempdir()?,
-    };
-    let baseline_log = Arc::new(RwLock::new(Log::open(
-        baseline_dir.path(),
-        LogConfig::default(),
-    )?));
-    let stop = Arc::new(AtomicBool::new(false));
-    let handle = {
-        let stop = Arc::clone(&stop);
-        std::thread::spawn(move || producer(baseline_log, stop, keys, codec))
-    };
-    std::thread::sleep(Duration::from_secs_f64(baseline_s)); // the measurement window, not synchronisation
-    stop.store(true, Ordering::Relaxed);
-    let alone = handle.join().map_err(|_| "producer panicked")? as f64 / baseline_s;
+    let produce_alone =
+        |base: &Option<std::path::PathBuf>| -> Result<(f64, Produced), Box<dyn std::error::Error>> {
+            let dir = match base {
+                Some(b) => tempfile::tempdir_in(b)?,
+                None => tempfile::tempdir()?,
+            };
+            let log = Arc::new(RwLock::new(Log::open(dir.path(), LogConfig::default())?));
+            let stop = Arc::new(AtomicBool::new(false));
+            let handle = {
+                let stop = Arc::clone(&stop);
+                std::thread::spawn(move || producer(log, stop, keys, codec))
+            };
+            std::thread::sleep(Duration::from_secs_f64(baseline_s)); // the measurement window, not synchronisation
+            stop.store(true, Ordering::Relaxed);
+            let run = handle.join().map_err(|_| "producer panicked")?;
+            Ok((run.bytes as f64 / baseline_s, run))
+        };
+    let (alone_before, mut alone_run) = produce_alone(&base)?;
 
     let stop = Arc::new(AtomicBool::new(env("HERALD_BENCH_PRODUCE", 1) == 0));
     let handle = {
@@ -189,7 +258,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         dedupe_buffer_bytes: dedupe_bytes,
         ..CleanerConfig::default()
     });
-    drop(baseline_dir);
+    let rss_before = rss_mib("VmRSS:");
+    let peak_reset = reset_peak_rss();
     let started = Instant::now();
     let cpu_started = thread_cpu_s();
     let (mut passes, mut read, mut written) = (0, 0u64, 0u64);
@@ -210,7 +280,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let clean_s = started.elapsed().as_secs_f64();
     let clean_cpu_s = thread_cpu_s() - cpu_started;
     stop.store(true, Ordering::Relaxed);
-    let during = handle.join().map_err(|_| "producer panicked")? as f64 / clean_s;
+    let peak = peak_rss_mib();
+    let mut during_run = handle.join().map_err(|_| "producer panicked")?;
+    let during = during_run.bytes as f64 / clean_s;
+    let (alone_after, alone_after_run) = produce_alone(&base)?;
+    let alone = (alone_before + alone_after) / 2.0;
+    let per_cpu = |run: &Produced| run.bytes as f64 / 1e6 / run.cpu_s.max(1e-9);
+    let alone_per_cpu = (per_cpu(&alone_run) + per_cpu(&alone_after_run)) / 2.0;
     println!(
         "cleaned {:.0} MiB of input in {clean_s:.2}s = {:.0} MB/s ({passes} passes, {:.0} MiB filtered, {:.1} MiB written)",
         input_bytes as f64 / 1048576.0,
@@ -223,15 +299,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         input_bytes as f64 / 1e6 / clean_cpu_s.max(1e-9)
     );
     println!(
-        "key map budget {:.0} MiB; peak RSS (VmHWM) {:.0} MiB",
+        "key map budget {:.0} MiB (configured {:.0} MiB); RSS before cleaning {rss_before:.0} MiB, \
+         peak while cleaning {peak:.0} MiB{} = {:.0} MiB for the cleaner and the producer",
         worker.map.memory_bytes() as f64 / 1048576.0,
-        peak_rss_mib()
+        dedupe_bytes as f64 / 1048576.0,
+        if peak_reset { "" } else { " (VmHWM not reset: whole run)" },
+        peak - rss_before,
     );
     println!(
-        "produce alone {:.0} MB/s; while cleaning {:.0} MB/s ({:.0}%)",
+        "produce alone {:.0} MB/s (before {:.0}, after {:.0}); while cleaning {:.0} MB/s ({:.0}% of alone)",
         alone / 1e6,
+        alone_before / 1e6,
+        alone_after / 1e6,
         during / 1e6,
         100.0 * during / alone.max(1.0)
     );
+    println!(
+        "produce per CPU-second: alone {alone_per_cpu:.0} MB, while cleaning {:.0} MB ({:.0}%)",
+        per_cpu(&during_run),
+        100.0 * per_cpu(&during_run) / alone_per_cpu.max(1e-9)
+    );
+    println!("append latency alone: {}", alone_run.summary());
+    println!("append latency while cleaning: {}", during_run.summary());
+    println!("load average at end: {}", load_average());
     Ok(())
 }

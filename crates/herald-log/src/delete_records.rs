@@ -29,7 +29,7 @@ impl Log {
         if offset <= log_start_offset {
             return Ok(log_start_offset);
         }
-        write_log_start_offset(self.dir(), offset)?;
+        write_log_start_offset(self.fs().as_ref(), self.dir(), offset)?;
         self.set_log_start_offset(offset);
         let base_offsets = self.segment_base_offsets();
         // A segment is wholly below the new start when the next one begins at or below it.

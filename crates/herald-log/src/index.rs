@@ -10,11 +10,10 @@
 //! The lookup math (`floor_offset_entry`, `last_time_entry_before`, `decode_*`) is pure and unit-tested
 //! here. What this is not: Kafka's memory-mapped, preallocated index files.
 
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{io_error, LogError};
+use crate::fs::{FileSystem, OpenMode, SharedFile};
 
 /// Size of one offset index entry on disk.
 pub const OFFSET_INDEX_ENTRY_BYTES: usize = 8;
@@ -116,19 +115,14 @@ fn encode_time_entry(e: &TimeEntry) -> [u8; TIME_INDEX_ENTRY_BYTES] {
     b
 }
 
-fn open_rw(path: &Path) -> Result<File, LogError> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
+fn open_rw(fs: &dyn FileSystem, path: &Path) -> Result<SharedFile, LogError> {
+    fs.open(path, OpenMode::CREATE)
         .map_err(io_error("open index", path))
 }
 
 /// Reads an index file; `Ok(None)` if it does not exist.
-fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>, LogError> {
-    match std::fs::read(path) {
+fn read_if_exists(fs: &dyn FileSystem, path: &Path) -> Result<Option<Vec<u8>>, LogError> {
+    match fs.read(path) {
         Ok(bytes) => Ok(Some(bytes)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io_error("read index", path)(e)),
@@ -139,23 +133,23 @@ fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>, LogError> {
 #[derive(Debug)]
 struct IndexFile<E> {
     path: PathBuf,
-    file: File,
+    file: SharedFile,
     entries: Vec<E>,
 }
 
 impl<E: Copy> IndexFile<E> {
     /// Opens the index at `path` with the given entries already in memory (the file must hold them).
-    fn open(path: &Path, entries: Vec<E>) -> Result<Self, LogError> {
+    fn open(fs: &dyn FileSystem, path: &Path, entries: Vec<E>) -> Result<Self, LogError> {
         Ok(IndexFile {
             path: path.to_path_buf(),
-            file: open_rw(path)?,
+            file: open_rw(fs, path)?,
             entries,
         })
     }
 
     /// Creates an empty index (truncating any file at `path`).
-    fn create(path: &Path) -> Result<Self, LogError> {
-        let mut index = Self::open(path, Vec::new())?;
+    fn create(fs: &dyn FileSystem, path: &Path) -> Result<Self, LogError> {
+        let mut index = Self::open(fs, path, Vec::new())?;
         index.replace(Vec::new(), Vec::new())?;
         Ok(index)
     }
@@ -186,6 +180,38 @@ impl<E: Copy> IndexFile<E> {
             .sync_data()
             .map_err(io_error("fsync index", &self.path))
     }
+
+    /// Opens the index with the first `count` entries of its file (`entry_bytes` each), cutting off
+    /// what follows. `Ok(None)` if the file is missing, shorter, or the prefix does not decode.
+    fn open_prefix(
+        fs: &dyn FileSystem,
+        path: &Path,
+        count: u64,
+        entry_bytes: usize,
+        decode: impl FnOnce(&[u8]) -> Option<Vec<E>>,
+    ) -> Result<Option<Self>, LogError> {
+        let Some(bytes) = read_if_exists(fs, path)? else {
+            return Ok(None);
+        };
+        let Some(prefix_len) = usize::try_from(count)
+            .ok()
+            .and_then(|c| c.checked_mul(entry_bytes))
+            .filter(|&len| len <= bytes.len())
+        else {
+            return Ok(None);
+        };
+        let Some(entries) = decode(&bytes[..prefix_len]) else {
+            return Ok(None);
+        };
+        let index = Self::open(fs, path, entries)?;
+        if bytes.len() > prefix_len {
+            index
+                .file
+                .set_len(prefix_len as u64)
+                .map_err(io_error("truncate index", path))?;
+        }
+        Ok(Some(index))
+    }
 }
 
 /// Offset -> position index of one segment.
@@ -194,20 +220,41 @@ pub struct OffsetIndex(IndexFile<OffsetEntry>);
 
 impl OffsetIndex {
     /// Creates an empty index (truncating any file at `path`).
-    pub fn create(path: &Path) -> Result<Self, LogError> {
-        IndexFile::create(path).map(Self)
+    pub fn create(fs: &dyn FileSystem, path: &Path) -> Result<Self, LogError> {
+        IndexFile::create(fs, path).map(Self)
     }
 
     /// Loads the index at `path`; `Ok(None)` if it is missing or inconsistent with a segment of
     /// `segment_bytes` bytes (the caller rebuilds it).
-    pub fn load(path: &Path, segment_bytes: u64) -> Result<Option<Self>, LogError> {
-        let Some(bytes) = read_if_exists(path)? else {
+    pub fn load(
+        fs: &dyn FileSystem,
+        path: &Path,
+        segment_bytes: u64,
+    ) -> Result<Option<Self>, LogError> {
+        let Some(bytes) = read_if_exists(fs, path)? else {
             return Ok(None);
         };
         match decode_offset_entries(&bytes, segment_bytes) {
-            Some(entries) => Ok(Some(Self(IndexFile::open(path, entries)?))),
+            Some(entries) => Ok(Some(Self(IndexFile::open(fs, path, entries)?))),
             None => Ok(None),
         }
+    }
+
+    /// Loads the first `count` entries of the index at `path` (recovery resuming at a checkpointed
+    /// position); entries must point below `segment_bytes`. `Ok(None)` if they are not all there.
+    pub fn load_prefix(
+        fs: &dyn FileSystem,
+        path: &Path,
+        count: u64,
+        segment_bytes: u64,
+    ) -> Result<Option<Self>, LogError> {
+        let decode = |bytes: &[u8]| decode_offset_entries(bytes, segment_bytes.max(1));
+        Ok(IndexFile::open_prefix(fs, path, count, OFFSET_INDEX_ENTRY_BYTES, decode)?.map(Self))
+    }
+
+    /// The index file (fsynced with the recovery checkpoint).
+    pub fn file(&self) -> SharedFile {
+        std::sync::Arc::clone(&self.0.file)
     }
 
     pub fn append(&mut self, entry: OffsetEntry) -> Result<(), LogError> {
@@ -240,19 +287,37 @@ pub struct TimeIndex(IndexFile<TimeEntry>);
 
 impl TimeIndex {
     /// Creates an empty index (truncating any file at `path`).
-    pub fn create(path: &Path) -> Result<Self, LogError> {
-        IndexFile::create(path).map(Self)
+    pub fn create(fs: &dyn FileSystem, path: &Path) -> Result<Self, LogError> {
+        IndexFile::create(fs, path).map(Self)
     }
 
     /// Loads the index at `path`; `Ok(None)` if it is missing or inconsistent.
-    pub fn load(path: &Path) -> Result<Option<Self>, LogError> {
-        let Some(bytes) = read_if_exists(path)? else {
+    pub fn load(fs: &dyn FileSystem, path: &Path) -> Result<Option<Self>, LogError> {
+        let Some(bytes) = read_if_exists(fs, path)? else {
             return Ok(None);
         };
         match decode_time_entries(&bytes) {
-            Some(entries) => Ok(Some(Self(IndexFile::open(path, entries)?))),
+            Some(entries) => Ok(Some(Self(IndexFile::open(fs, path, entries)?))),
             None => Ok(None),
         }
+    }
+
+    /// Loads the first `count` entries of the time index at `path`; `Ok(None)` if they are not all
+    /// there.
+    pub fn load_prefix(
+        fs: &dyn FileSystem,
+        path: &Path,
+        count: u64,
+    ) -> Result<Option<Self>, LogError> {
+        Ok(
+            IndexFile::open_prefix(fs, path, count, TIME_INDEX_ENTRY_BYTES, decode_time_entries)?
+                .map(Self),
+        )
+    }
+
+    /// The index file (fsynced with the recovery checkpoint).
+    pub fn file(&self) -> SharedFile {
+        std::sync::Arc::clone(&self.0.file)
     }
 
     /// Appends `entry` if it raises the indexed maximum timestamp (otherwise it adds nothing).
@@ -373,22 +438,26 @@ mod tests {
     fn files_persist_entries() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("0.index");
-        let mut index = OffsetIndex::create(&path).unwrap();
+        let mut index = OffsetIndex::create(&crate::fs::RealFs, &path).unwrap();
         index.append(oe(0, 0)).unwrap();
         index.append(oe(4, 90)).unwrap();
         assert_eq!(index.lookup(5), 90);
-        let loaded = OffsetIndex::load(&path, 100).unwrap().unwrap();
+        let loaded = OffsetIndex::load(&crate::fs::RealFs, &path, 100)
+            .unwrap()
+            .unwrap();
         assert_eq!(loaded.entries(), &[oe(0, 0), oe(4, 90)]);
 
         let path = dir.path().join("0.timeindex");
-        let mut index = TimeIndex::create(&path).unwrap();
+        let mut index = TimeIndex::create(&crate::fs::RealFs, &path).unwrap();
         index.maybe_append(te(50, 0)).unwrap();
         index.maybe_append(te(50, 3)).unwrap();
         index.maybe_append(te(60, 4)).unwrap();
-        let loaded = TimeIndex::load(&path).unwrap().unwrap();
+        let loaded = TimeIndex::load(&crate::fs::RealFs, &path).unwrap().unwrap();
         assert_eq!(loaded.entries(), &[te(50, 0), te(60, 4)]);
-        assert!(TimeIndex::load(&dir.path().join("missing"))
-            .unwrap()
-            .is_none());
+        assert!(
+            TimeIndex::load(&crate::fs::RealFs, &dir.path().join("missing"))
+                .unwrap()
+                .is_none()
+        );
     }
 }

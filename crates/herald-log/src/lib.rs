@@ -6,7 +6,8 @@
 //! `partitionLeaderEpoch` are patched, which leaves the CRC32C valid because it covers the bytes after
 //! them.
 //!
-//! This crate is synchronous `std::fs` code with no async runtime and no protocol crate: it knows the
+//! This crate is synchronous file code (every file operation goes through [`fs::FileSystem`]: `std::fs`
+//! by default, the simulated power-loss disk of `simulation` under the `simulation` feature) with no async runtime and no protocol crate: it knows the
 //! 61-byte record-batch header and CRC32C, the offsets and timestamps of the records inside a batch
 //! (ListOffsets), and, for the log cleaner, the records themselves and their codecs. The broker wraps
 //! each `Log` in a lock and does fsyncs outside it through [`FlushTarget`] so that one fsync covers
@@ -30,10 +31,13 @@
 //! - [`recompress`]: a produced batch rewritten with its topic's `compression.type`.
 //!
 //! Files in a partition directory: `{base:020}.log|.index|.timeindex` per segment,
-//! `recovery-point-checkpoint` (offset below which everything was fsynced; written at every roll and
-//! flush), `producer-state-snapshot` (idempotent-producer state at that offset), once DeleteRecords moved it,
-//! `log-start-offset-checkpoint` (the log start offset, possibly inside the first segment) and, once compacted,
-//! `cleaner-offset-checkpoint` (first offset the cleaner has not cleaned yet).
+//! `recovery-point-checkpoint` (offset below which everything was fsynced and where it lies in the
+//! active segment, so that recovery resumes there; written at every roll and flush and, by group
+//! commits, at most every [`log::RECOVERY_CHECKPOINT_INTERVAL`]), `producer-state-snapshot`
+//! (idempotent-producer state at that offset), `clean-shutdown` (left by [`Log::close`], deleted at
+//! open), once DeleteRecords moved it, `log-start-offset-checkpoint` (the log start offset, possibly
+//! inside the first segment) and, once compacted, `cleaner-offset-checkpoint` (first offset the cleaner has not cleaned
+//! yet).
 //!
 //! Main types: [`Log`], [`LogConfig`], [`RecordBatchHeader`], [`LogError`].
 
@@ -44,6 +48,7 @@ pub mod codec;
 pub mod config;
 pub mod delete_records;
 pub mod error;
+pub mod fs;
 pub mod index;
 pub mod log;
 pub mod producer_state;
@@ -52,6 +57,8 @@ pub mod records;
 pub mod recovery;
 pub mod retention;
 pub mod segment;
+#[cfg(feature = "simulation")]
+pub mod simulation;
 
 pub use batch::{RecordBatchHeader, RECORD_BATCH_HEADER_BYTES};
 pub use cleaner::records::{batch_has_keyless_records, keyless_record_indices};

@@ -7,9 +7,9 @@
 //! `retention.rs`. What it is not: thread-safe by itself; the broker wraps it in a `RwLock` (appends
 //! exclusive, reads shared — every read path here takes `&self` and uses positional I/O).
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use crate::batch::{
     set_base_offset, set_log_append_time, set_partition_leader_epoch, split_batches,
@@ -17,10 +17,12 @@ use crate::batch::{
 };
 use crate::checkpoint::{
     read_cleaner_checkpoint, read_log_start_offset, sync_dir, write_atomically,
-    write_cleaner_checkpoint, write_recovery_point,
+    write_clean_shutdown, write_cleaner_checkpoint, write_recovery_checkpoint, CleanShutdown,
+    RecoveryCheckpoint,
 };
 use crate::config::{LogConfig, TimestampType};
 use crate::error::{io_error, LogError};
+use crate::fs::{SharedFile, SharedFs};
 use crate::producer_state::{ProducerStateManager, SequenceCheck, PRODUCER_SNAPSHOT_FILE};
 use crate::recovery::LogLoader;
 use crate::segment::{LogSegment, SEGMENT_BYTES_MAX};
@@ -43,22 +45,94 @@ pub struct AppendInfo {
     pub duplicate: bool,
 }
 
+/// How often (at most) a group commit also writes the recovery checkpoint, so that after a crash
+/// recovery scans only what was appended since (about this long of appends).
+pub const RECOVERY_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The last recovery checkpoint written, shared by the log and its flush targets (which write it
+/// outside the log's lock); its mutex also serialises the writes.
+#[derive(Debug)]
+struct CheckpointState {
+    offset: i64,
+    written_at: Option<Instant>,
+}
+
+/// A recovery checkpoint a flush target writes once its data is synced.
+#[derive(Debug)]
+struct PendingCheckpoint {
+    fs: SharedFs,
+    dir: PathBuf,
+    state: Arc<Mutex<CheckpointState>>,
+    index_files: Vec<SharedFile>,
+    checkpoint: RecoveryCheckpoint,
+    producer_snapshot: String,
+}
+
+impl PendingCheckpoint {
+    fn write(&self) -> Result<(), LogError> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.offset >= self.checkpoint.offset {
+            return Ok(()); // a roll or a later flush wrote a newer one meanwhile
+        }
+        for file in &self.index_files {
+            file.sync_data()
+                .map_err(io_error("fsync index", &self.dir))?;
+        }
+        write_atomically(
+            self.fs.as_ref(),
+            &self.dir,
+            PRODUCER_SNAPSHOT_FILE,
+            self.producer_snapshot.as_bytes(),
+        )?;
+        write_recovery_checkpoint(self.fs.as_ref(), &self.dir, &self.checkpoint)?;
+        state.offset = self.checkpoint.offset;
+        state.written_at = Some(Instant::now());
+        Ok(())
+    }
+}
+
 /// Files to fsync so that the log is durable up to `up_to_offset` (exclusive). Taken under the log's
 /// lock, synced outside it, then reported back with [`Log::mark_flushed`].
 #[derive(Debug)]
 pub struct FlushTarget {
     /// Everything below this offset is durable once `sync` returns.
     pub up_to_offset: i64,
-    files: Vec<(Arc<File>, PathBuf)>,
+    files: Vec<(SharedFile, PathBuf)>,
+    /// Every [`RECOVERY_CHECKPOINT_INTERVAL`], the recovery checkpoint at `up_to_offset`.
+    checkpoint: Option<PendingCheckpoint>,
 }
 
 impl FlushTarget {
-    /// fsyncs the data files (fdatasync). Takes no lock.
+    /// fsyncs the data files (fdatasync) and, when one is due, writes the recovery checkpoint:
+    /// [`FlushTarget::sync_data`] then [`FlushTarget::write_checkpoint`]. Takes no lock of the log.
     pub fn sync(&self) -> Result<(), LogError> {
+        self.sync_data()?;
+        self.write_checkpoint()
+    }
+
+    /// fsyncs the data files (fdatasync): once it returns, everything below `up_to_offset` is
+    /// durable.
+    pub fn sync_data(&self) -> Result<(), LogError> {
         for (file, path) in &self.files {
             file.sync_data().map_err(io_error("fsync segment", path))?;
         }
         Ok(())
+    }
+
+    /// Writes the recovery checkpoint at `up_to_offset` if one is due (fsyncing the active
+    /// segment's index files first); call only after [`FlushTarget::sync_data`] returned. The broker
+    /// does it after answering the producers, so that acknowledgements never wait for it; a failure
+    /// only means a longer recovery scan.
+    pub fn write_checkpoint(&self) -> Result<(), LogError> {
+        match &self.checkpoint {
+            Some(checkpoint) => checkpoint.write(),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether [`FlushTarget::write_checkpoint`] has anything to do.
+    pub fn checkpoint_due(&self) -> bool {
+        self.checkpoint.is_some()
     }
 
     /// Whether there is nothing to sync (everything below `up_to_offset` is already durable).
@@ -71,6 +145,8 @@ impl FlushTarget {
 #[derive(Debug)]
 pub struct Log {
     dir: PathBuf,
+    /// Every file operation goes through here (`std::fs` unless opened with [`Log::open_with_fs`]).
+    fs: SharedFs,
     config: LogConfig,
     /// Sorted by base offset and never empty: the last segment is the active one.
     segments: Vec<LogSegment>,
@@ -81,6 +157,9 @@ pub struct Log {
     /// Earliest delete horizon among retained tombstones (KIP-534): once it passes, a clean can remove
     /// some. In memory only; after a restart the next dirty-ratio clean finds them again.
     next_delete_horizon_ms: Option<i64>,
+    checkpoint_state: Arc<Mutex<CheckpointState>>,
+    checkpoint_interval: Duration,
+    clean_shutdown: bool,
     /// The log start offset DeleteRecords set (persisted in `log-start-offset-checkpoint`); the
     /// effective log start is the larger of it and the first segment's base offset.
     log_start_offset: i64,
@@ -91,26 +170,109 @@ impl Log {
     /// the last recovery checkpoint, truncates the first bad one and all after it, rebuilds indexes and the
     /// idempotent-producer state.
     pub fn open(dir: &Path, config: LogConfig) -> Result<Log, LogError> {
-        let loaded = LogLoader::new(dir, config.index_interval_bytes).load()?;
-        let first_dirty_offset = read_cleaner_checkpoint(dir)?.unwrap_or(0);
+        Self::open_with_fs(crate::fs::real(), dir, config)
+    }
+
+    /// [`Log::open`] through the file system `fs` (the simulated disk of the crash tests, a counting
+    /// wrapper).
+    pub fn open_with_fs(fs: SharedFs, dir: &Path, config: LogConfig) -> Result<Log, LogError> {
+        let loaded =
+            LogLoader::with_fs(Arc::clone(&fs), dir, config.index_interval_bytes).load()?;
+        let first_dirty_offset = read_cleaner_checkpoint(fs.as_ref(), dir)?.unwrap_or(0);
         let log_end_offset = loaded.segments.last().map_or(0, LogSegment::next_offset);
         // Recovery may have truncated a torn tail below a checkpointed log start: never past the end.
-        let log_start_offset = read_log_start_offset(dir)?.unwrap_or(0).min(log_end_offset);
+        let log_start_offset = read_log_start_offset(fs.as_ref(), dir)?
+            .unwrap_or(0)
+            .min(log_end_offset);
         Ok(Log {
             dir: dir.to_path_buf(),
+            fs,
             config,
             segments: loaded.segments,
             recovery_point: loaded.recovery_point,
             producers: loaded.producers,
             first_dirty_offset,
             next_delete_horizon_ms: None,
+            checkpoint_state: Arc::new(Mutex::new(CheckpointState {
+                offset: loaded.recovery_point,
+                written_at: None,
+            })),
+            checkpoint_interval: RECOVERY_CHECKPOINT_INTERVAL,
+            clean_shutdown: loaded.clean_shutdown,
             log_start_offset,
         })
+    }
+
+    /// Whether the last close before this open was clean ([`Log::close`]): recovery then scanned
+    /// nothing.
+    pub fn opened_cleanly(&self) -> bool {
+        self.clean_shutdown
+    }
+
+    /// How often group commits also write the recovery checkpoint (default
+    /// [`RECOVERY_CHECKPOINT_INTERVAL`]; zero: at every flush).
+    pub fn set_checkpoint_interval(&mut self, interval: Duration) {
+        self.checkpoint_interval = interval;
+    }
+
+    /// Flushes everything and writes the recovery checkpoint and the clean-shutdown marker (shutdown):
+    /// the next open reads no segment data. Appends after it are still recovered correctly (the marker
+    /// only says the close was clean when the checkpoint still matches it).
+    pub fn close(&mut self) -> Result<(), LogError> {
+        self.flush()?;
+        let marker = CleanShutdown {
+            log_end_offset: self.log_end_offset(),
+            modified: active_file_stamps(self.fs.as_ref(), &self.dir, self.active())?,
+        };
+        write_clean_shutdown(self.fs.as_ref(), &self.dir, &marker)
+    }
+
+    /// Opens several logs at once on up to `threads` threads (start-up: with a cold page cache
+    /// opening is bound by I/O latency, which parallel opens overlap). The logs come back in the order
+    /// of `logs`; the first error wins.
+    pub fn open_all(logs: &[(PathBuf, LogConfig)], threads: usize) -> Result<Vec<Log>, LogError> {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let opened: Mutex<Vec<Option<Result<Log, LogError>>>> =
+            Mutex::new((0..logs.len()).map(|_| None).collect());
+        std::thread::scope(|scope| {
+            for _ in 0..threads.clamp(1, logs.len().max(1)) {
+                scope.spawn(|| loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some((dir, config)) = logs.get(i) else {
+                        break;
+                    };
+                    let log = Log::open(dir, config.clone());
+                    let failed = log.is_err();
+                    opened.lock().unwrap_or_else(PoisonError::into_inner)[i] = Some(log);
+                    if failed {
+                        next.store(logs.len(), std::sync::atomic::Ordering::Relaxed);
+                    }
+                });
+            }
+        });
+        let opened = opened.into_inner().unwrap_or_else(PoisonError::into_inner);
+        let mut out = Vec::with_capacity(logs.len());
+        for log in opened {
+            match log {
+                Some(log) => out.push(log?),
+                None => {
+                    return Err(LogError::InvalidRecordBatch {
+                        reason: "log not opened: an earlier one failed",
+                    })
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The partition's directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The file system the log goes through.
+    pub fn fs(&self) -> SharedFs {
+        Arc::clone(&self.fs)
     }
 
     /// The partition's configuration.
@@ -334,8 +496,8 @@ impl Log {
         let base_offset = self.log_end_offset();
         self.active_mut().close_for_roll()?;
         self.segments
-            .push(LogSegment::create(&self.dir, base_offset)?);
-        sync_dir(&self.dir)?;
+            .push(LogSegment::create(&self.fs, &self.dir, base_offset)?);
+        sync_dir(self.fs.as_ref(), &self.dir)?;
         self.recovery_point = self.recovery_point.max(base_offset);
         self.write_checkpoints()?;
         tracing::debug!(dir = %self.dir.display(), base_offset, "rolled to a new segment");
@@ -397,16 +559,46 @@ impl Log {
 
     /// The files that hold unflushed data and the offset they cover.
     pub fn flush_target(&self) -> FlushTarget {
-        let files = self
+        let files: Vec<_> = self
             .segments
             .iter()
             .filter(|s| !s.is_empty() && s.next_offset() > self.recovery_point)
             .map(|s| (s.file(), s.log_path().to_path_buf()))
             .collect();
+        let up_to_offset = self.log_end_offset();
         FlushTarget {
-            up_to_offset: self.log_end_offset(),
+            up_to_offset,
+            checkpoint: self.pending_checkpoint(up_to_offset),
             files,
         }
+    }
+
+    /// The recovery checkpoint a flush target should write, if the interval has passed.
+    fn pending_checkpoint(&self, up_to_offset: i64) -> Option<PendingCheckpoint> {
+        let state = self
+            .checkpoint_state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let due = state.offset < up_to_offset
+            && state
+                .written_at
+                .is_none_or(|at| at.elapsed() >= self.checkpoint_interval);
+        drop(state);
+        let active = self.active()?;
+        if !due {
+            return None;
+        }
+        Some(PendingCheckpoint {
+            fs: self.fs(),
+            dir: self.dir.clone(),
+            state: Arc::clone(&self.checkpoint_state),
+            index_files: active.index_files().to_vec(),
+            checkpoint: RecoveryCheckpoint {
+                offset: up_to_offset,
+                position: Some(active.recovery_position()),
+            },
+            producer_snapshot: self.producers.encode_snapshot(up_to_offset),
+        })
     }
 
     /// Records that everything below `up_to_offset` is on disk (the recovery point).
@@ -435,10 +627,31 @@ impl Log {
 
     /// Writes the recovery point and a producer-state snapshot at the log end offset. Called only when
     /// everything below the log end offset is fsynced, so the snapshot never gets ahead of the data.
+    /// The checkpoint names the active segment's size and index entry counts: its data and indexes
+    /// are fsynced too (a roll's new active segment is empty).
     fn write_checkpoints(&self) -> Result<(), LogError> {
+        let mut state = self
+            .checkpoint_state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let snapshot = self.producers.encode_snapshot(self.log_end_offset());
-        write_atomically(&self.dir, PRODUCER_SNAPSHOT_FILE, snapshot.as_bytes())?;
-        write_recovery_point(&self.dir, self.recovery_point)
+        write_atomically(
+            self.fs.as_ref(),
+            &self.dir,
+            PRODUCER_SNAPSHOT_FILE,
+            snapshot.as_bytes(),
+        )?;
+        let position = (self.recovery_point == self.log_end_offset())
+            .then(|| self.active().map(LogSegment::recovery_position))
+            .flatten();
+        let checkpoint = RecoveryCheckpoint {
+            offset: self.recovery_point,
+            position,
+        };
+        write_recovery_checkpoint(self.fs.as_ref(), &self.dir, &checkpoint)?;
+        state.offset = state.offset.max(self.recovery_point);
+        state.written_at = Some(Instant::now());
+        Ok(())
     }
 
     /// The first record whose timestamp is `>= timestamp_ms`: (offset, its timestamp); `None` if every
@@ -481,10 +694,12 @@ impl Log {
     /// Closes the log and deletes its directory (topic deletion).
     pub fn delete(self) -> Result<(), LogError> {
         let dir = self.dir.clone();
+        let fs = self.fs();
         drop(self);
-        std::fs::remove_dir_all(&dir).map_err(io_error("delete log directory", &dir))?;
+        fs.remove_dir_all(&dir)
+            .map_err(io_error("delete log directory", &dir))?;
         if let Some(parent) = dir.parent() {
-            sync_dir(parent)?;
+            sync_dir(fs.as_ref(), parent)?;
         }
         Ok(())
     }
@@ -521,7 +736,7 @@ impl Log {
     ) -> Result<(), LogError> {
         self.first_dirty_offset = self.first_dirty_offset.max(first_dirty_offset);
         self.next_delete_horizon_ms = next_delete_horizon_ms;
-        write_cleaner_checkpoint(&self.dir, self.first_dirty_offset)
+        write_cleaner_checkpoint(self.fs.as_ref(), &self.dir, self.first_dirty_offset)
     }
 
     /// Sets the log start offset DeleteRecords moved (already checkpointed by the caller).
@@ -545,11 +760,41 @@ impl Log {
             );
             segment.delete_files()?;
         }
-        sync_dir(&self.dir)?;
+        sync_dir(self.fs.as_ref(), &self.dir)?;
         let log_start_offset = self.log_start_offset();
         self.recovery_point = self.recovery_point.max(log_start_offset);
         Ok(count)
     }
+}
+
+/// Modification times of the active segment's data and index files (the clean-shutdown marker).
+pub(crate) fn active_file_stamps(
+    fs: &dyn crate::fs::FileSystem,
+    dir: &Path,
+    active: Option<&LogSegment>,
+) -> Result<Vec<(u64, u32)>, LogError> {
+    let Some(active) = active else {
+        return Ok(Vec::new());
+    };
+    segment_file_stamps(fs, dir, active.base_offset())
+}
+
+/// Modification times of a segment's `.log`, `.index` and `.timeindex`.
+pub(crate) fn segment_file_stamps(
+    fs: &dyn crate::fs::FileSystem,
+    dir: &Path,
+    base_offset: i64,
+) -> Result<Vec<(u64, u32)>, LogError> {
+    use crate::segment::{
+        segment_path, INDEX_FILE_SUFFIX, LOG_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX,
+    };
+    [LOG_FILE_SUFFIX, INDEX_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX]
+        .iter()
+        .map(|suffix| {
+            let path = segment_path(dir, base_offset, suffix);
+            fs.modified(&path).map_err(io_error("stat segment", &path))
+        })
+        .collect()
 }
 
 /// The outcome of checking a produce request before writing.

@@ -5,20 +5,28 @@
 //! point, every later one, and always the last (active) segment are recovered: each batch is checked
 //! (length, magic, CRC32C, contiguous offsets), the indexes are rebuilt from scratch, and at the first bad
 //! or truncated batch the file is cut there and every later segment is deleted, with a `warn!` saying what
-//! was dropped. The idempotent-producer state is the snapshot written at the last flush or roll plus the
+//! was dropped. When the checkpoint names the recovery point's position in the last segment (its size
+//! and durable index entry counts then), that segment is not recovered from its start: its index
+//! prefixes are loaded and only the bytes after the position are checked, so a start after a clean
+//! close reads no segment data and one after a crash reads only the tail. If the files do not hold
+//! what the checkpoint describes, the whole segment is recovered and the checkpoint rewritten without
+//! the position. The idempotent-producer state is the snapshot written at the last flush or roll plus the
 //! recovered batch headers after it; without a usable snapshot it is rebuilt from the recovered segments
 //! alone (at least the active one).
 //!
 //! This is not the place that decides the recovery point: `log.rs` writes the checkpoint.
 
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::batch::{validate_batch, RecordBatchHeader, RECORD_BATCH_HEADER_BYTES};
-use crate::checkpoint::{read_recovery_point, sync_dir, CLEANER_CHECKPOINT_FILE, TEMP_FILE_SUFFIX};
+use crate::checkpoint::{
+    read_recovery_checkpoint, sync_dir, take_clean_shutdown, write_recovery_point,
+    RecoveryPosition, CLEANER_CHECKPOINT_FILE, TEMP_FILE_SUFFIX,
+};
 use crate::cleaner::swap_recovery::recover_interrupted_swaps;
 use crate::error::{io_error, LogError};
+use crate::fs::{FileSystem, SharedFs, StorageFile};
 use crate::producer_state::{ProducerStateManager, PRODUCER_SNAPSHOT_FILE};
 use crate::segment::{
     segment_path, LogSegment, INDEX_FILE_SUFFIX, LOG_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX,
@@ -36,12 +44,15 @@ pub struct LoadedLog {
     pub segments: Vec<LogSegment>,
     pub recovery_point: i64,
     pub producers: ProducerStateManager,
+    /// The last close was clean (its marker matched the recovery checkpoint).
+    pub clean_shutdown: bool,
 }
 
 /// Loads and recovers one partition directory.
 #[derive(Debug)]
 pub struct LogLoader<'a> {
     dir: &'a Path,
+    fs: SharedFs,
     index_interval_bytes: u64,
     dir_changed: bool,
     /// The log was compacted: offsets may skip between batches and between segments.
@@ -89,11 +100,16 @@ impl ProducerReplay {
     }
 }
 
-fn read_snapshot(dir: &Path) -> Result<Option<(i64, ProducerStateManager)>, LogError> {
+fn read_snapshot(
+    fs: &dyn FileSystem,
+    dir: &Path,
+) -> Result<Option<(i64, ProducerStateManager)>, LogError> {
     let path = dir.join(PRODUCER_SNAPSHOT_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let decoded = ProducerStateManager::decode_snapshot(&text);
+    match fs.read(&path) {
+        Ok(bytes) => {
+            let decoded = std::str::from_utf8(&bytes)
+                .ok()
+                .and_then(ProducerStateManager::decode_snapshot);
             if decoded.is_none() {
                 tracing::warn!(path = %path.display(), "ignoring malformed producer-state snapshot");
             }
@@ -113,7 +129,7 @@ fn read_snapshot(dir: &Path) -> Result<Option<(i64, ProducerStateManager)>, LogE
 
 /// Reads a file through a large buffer with positional reads.
 struct ChunkReader<'a> {
-    file: &'a File,
+    file: &'a dyn StorageFile,
     path: &'a Path,
     buf: Vec<u8>,
     buf_start: u64,
@@ -176,8 +192,14 @@ fn check_next_batch(
 
 impl<'a> LogLoader<'a> {
     pub fn new(dir: &'a Path, index_interval_bytes: u64) -> Self {
+        Self::with_fs(crate::fs::real(), dir, index_interval_bytes)
+    }
+
+    /// A loader that goes through `fs`.
+    pub fn with_fs(fs: SharedFs, dir: &'a Path, index_interval_bytes: u64) -> Self {
         Self {
             dir,
+            fs,
             index_interval_bytes,
             dir_changed: false,
             offset_gaps: false,
@@ -186,25 +208,63 @@ impl<'a> LogLoader<'a> {
 
     /// Opens the directory (creating it if needed) and recovers it.
     pub fn load(mut self) -> Result<LoadedLog, LogError> {
-        if !self.dir.exists() {
-            std::fs::create_dir_all(self.dir)
+        let fs = Arc::clone(&self.fs);
+        if !fs.exists(self.dir) {
+            // Every directory created here must survive a crash too: fsync the parent of each.
+            let mut created = vec![self.dir];
+            while let Some(parent) = created
+                .last()
+                .and_then(|d| d.parent())
+                .filter(|p| !p.as_os_str().is_empty() && !fs.exists(p))
+            {
+                created.push(parent);
+            }
+            fs.create_dir_all(self.dir)
                 .map_err(io_error("create log directory", self.dir))?;
-            // The new directory's entry must survive a crash too.
-            if let Some(parent) = self.dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-                sync_dir(parent)?;
+            for dir in created.iter().rev() {
+                if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    sync_dir(fs.as_ref(), parent)?;
+                }
             }
         }
-        let swapped = recover_interrupted_swaps(self.dir)?;
-        self.offset_gaps = swapped || self.dir.join(CLEANER_CHECKPOINT_FILE).exists();
+        let swapped = recover_interrupted_swaps(fs.as_ref(), self.dir)?;
+        self.offset_gaps = swapped || fs.exists(&self.dir.join(CLEANER_CHECKPOINT_FILE));
         let bases = self.list_segments()?;
-        let checkpoint = read_recovery_point(self.dir)?;
+        let marker = take_clean_shutdown(fs.as_ref(), self.dir)?;
+        let checkpoint = read_recovery_checkpoint(fs.as_ref(), self.dir)?;
+        // The position is trusted only in the last segment: a segment closed since could have been
+        // rewritten by the cleaner.
+        let mut resume_at = checkpoint
+            .and_then(|c| c.position)
+            .filter(|p| bases.last() == Some(&p.segment_base));
+        let mut forget_position = false;
+        let mut clean_shutdown = false;
+        if let Some(marker) = &marker {
+            // A clean close's marker must still describe the files: if they changed since (or the
+            // marker is a stale one a crash brought back), recover the active segment in full.
+            let unchanged = match (&resume_at, checkpoint) {
+                (Some(at), Some(c)) if c.offset == marker.log_end_offset => {
+                    crate::log::segment_file_stamps(fs.as_ref(), self.dir, at.segment_base)
+                        .is_ok_and(|stamps| stamps == marker.modified)
+                }
+                _ => false,
+            };
+            if unchanged {
+                clean_shutdown = true;
+            } else {
+                tracing::warn!(dir = %self.dir.display(), "files changed since the clean shutdown; recovering the active segment in full");
+                resume_at = None;
+                forget_position = true;
+            }
+        }
+        let checkpoint = checkpoint.map(|c| c.offset);
         let mut producers = ProducerReplay {
-            snapshot: read_snapshot(self.dir)?,
+            snapshot: read_snapshot(fs.as_ref(), self.dir)?,
             ..ProducerReplay::default()
         };
         let mut segments: Vec<LogSegment> = Vec::with_capacity(bases.len().max(1));
         if bases.is_empty() {
-            segments.push(LogSegment::create(self.dir, 0)?);
+            segments.push(LogSegment::create(&fs, self.dir, 0)?);
             self.dir_changed = true;
         }
         let recovery_point = checkpoint.unwrap_or(i64::MIN);
@@ -224,7 +284,7 @@ impl<'a> LogLoader<'a> {
             }
             let next_base = bases.get(i + 1).copied();
             if let Some(next) = next_base.filter(|&next| next <= recovery_point) {
-                if let Some(mut segment) = LogSegment::open_trusted(self.dir, base, next)? {
+                if let Some(mut segment) = LogSegment::open_trusted(&fs, self.dir, base, next)? {
                     if self.offset_gaps {
                         segment.allow_offset_gaps();
                     }
@@ -233,7 +293,20 @@ impl<'a> LogLoader<'a> {
                 }
                 tracing::warn!(dir = %self.dir.display(), base_offset = base, "segment indexes missing or inconsistent; rebuilding");
             }
-            let (mut segment, truncated) = self.recover_segment(base, &mut producers)?;
+            let resumed = match resume_at
+                .filter(|p| p.segment_base == base && recovery_point >= base)
+            {
+                Some(at) => {
+                    let resumed = self.resume_segment(&at, recovery_point)?;
+                    if resumed.is_none() {
+                        tracing::warn!(dir = %self.dir.display(), base_offset = base, "segment does not match the recovery checkpoint; recovering all of it");
+                        forget_position = true;
+                    }
+                    resumed.map(|segment| (segment, at.position, recovery_point))
+                }
+                None => None,
+            };
+            let (mut segment, truncated) = self.recover_segment(base, resumed, &mut producers)?;
             if !truncated && next_base.is_some() {
                 // A closed segment needs its final time index entry: the next open trusts it for the
                 // segment's max timestamp.
@@ -245,8 +318,17 @@ impl<'a> LogLoader<'a> {
                 break;
             }
         }
+        if forget_position {
+            // The rebuilt indexes are not durable: the checkpoint must stop naming their entries.
+            if let Some(offset) = checkpoint {
+                write_recovery_point(fs.as_ref(), self.dir, offset)?;
+            }
+        }
         if self.dir_changed {
-            sync_dir(self.dir)?;
+            sync_dir(fs.as_ref(), self.dir)?;
+        }
+        if clean_shutdown {
+            tracing::debug!(dir = %self.dir.display(), "opened after a clean shutdown");
         }
         let log_start_offset = segments.first().map_or(0, LogSegment::base_offset);
         let log_end_offset = segments.last().map_or(0, LogSegment::next_offset);
@@ -254,19 +336,19 @@ impl<'a> LogLoader<'a> {
             segments,
             recovery_point: recovery_point.clamp(log_start_offset, log_end_offset),
             producers: producers.finish(log_end_offset),
+            clean_shutdown,
         })
     }
 
     /// Base offsets of the `.log` files, sorted; deletes temp files and indexes without a `.log`.
     fn list_segments(&mut self) -> Result<Vec<i64>, LogError> {
-        let entries =
-            std::fs::read_dir(self.dir).map_err(io_error("list log directory", self.dir))?;
+        let entries = self
+            .fs
+            .list_dir(self.dir)
+            .map_err(io_error("list log directory", self.dir))?;
         let mut logs = Vec::new();
         let mut others: Vec<(PathBuf, i64)> = Vec::new();
-        for entry in entries {
-            let path = entry
-                .map_err(io_error("list log directory", self.dir))?
-                .path();
+        for path in entries {
             let (Some(stem), Some(ext)) = (
                 path.file_stem().and_then(|s| s.to_str()),
                 path.extension().and_then(|s| s.to_str()),
@@ -274,7 +356,7 @@ impl<'a> LogLoader<'a> {
                 continue;
             };
             if ext == TEMP_FILE_SUFFIX {
-                remove_file(&path)?;
+                remove_file(self.fs.as_ref(), &path)?;
                 continue;
             }
             // Only canonical names (`{:020}`): anything else is not ours and is left alone.
@@ -292,7 +374,7 @@ impl<'a> LogLoader<'a> {
         logs.sort_unstable();
         for (path, base) in others {
             if logs.binary_search(&base).is_err() {
-                remove_file(&path)?;
+                remove_file(self.fs.as_ref(), &path)?;
                 self.dir_changed = true;
             }
         }
@@ -301,30 +383,44 @@ impl<'a> LogLoader<'a> {
 
     /// Validates every batch of one segment, rebuilding its indexes; cuts the file at the first bad batch.
     /// Returns the segment and whether it was truncated.
+    /// Reopens the segment holding the recovery point at its checkpointed position.
+    fn resume_segment(
+        &mut self,
+        at: &RecoveryPosition,
+        recovery_point: i64,
+    ) -> Result<Option<LogSegment>, LogError> {
+        LogSegment::open_resumed(&self.fs, self.dir, at, recovery_point)
+    }
+
+    /// Validates the batches of one segment (all of them, or from a resumed position on), indexing
+    /// them; cuts the file at the first bad batch. Returns the segment and whether it was truncated.
     fn recover_segment(
         &mut self,
         base_offset: i64,
+        resumed: Option<(LogSegment, u64, i64)>,
         producers: &mut ProducerReplay,
     ) -> Result<(LogSegment, bool), LogError> {
-        producers.scan_start.get_or_insert(base_offset);
-        let mut segment = LogSegment::open_for_recovery(self.dir, base_offset)?;
+        let (mut segment, mut position, mut expected_offset) = match resumed {
+            Some(resumed) => resumed,
+            None => (
+                LogSegment::open_for_recovery(&self.fs, self.dir, base_offset)?,
+                0,
+                base_offset,
+            ),
+        };
+        producers.scan_start.get_or_insert(expected_offset);
         if self.offset_gaps {
             segment.allow_offset_gaps();
         }
         let file = segment.file();
         let path = segment.log_path().to_path_buf();
-        let file_len = file
-            .metadata()
-            .map_err(io_error("stat segment", &path))?
-            .len();
+        let file_len = file.len().map_err(io_error("stat segment", &path))?;
         let mut reader = ChunkReader {
-            file: &file,
+            file: file.as_ref(),
             path: &path,
             buf: Vec::new(),
             buf_start: 0,
         };
-        let mut position = 0u64;
-        let mut expected_offset = base_offset;
         while position < file_len {
             let expected = (expected_offset, self.offset_gaps);
             match check_next_batch(&mut reader, position, file_len, expected)? {
@@ -355,10 +451,10 @@ impl<'a> LogLoader<'a> {
     fn drop_segments(&mut self, bases: &[i64], reason: &str) -> Result<(), LogError> {
         for &base in bases {
             let path = segment_path(self.dir, base, LOG_FILE_SUFFIX);
-            let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            let bytes = self.fs.file_len(&path).unwrap_or(0);
             tracing::warn!(segment = %path.display(), base_offset = base, bytes_dropped = bytes, reason, "recovery: deleting segment");
             for suffix in [LOG_FILE_SUFFIX, INDEX_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX] {
-                remove_file(&segment_path(self.dir, base, suffix))?;
+                remove_file(self.fs.as_ref(), &segment_path(self.dir, base, suffix))?;
             }
             self.dir_changed = true;
         }
@@ -366,8 +462,8 @@ impl<'a> LogLoader<'a> {
     }
 }
 
-fn remove_file(path: &Path) -> Result<(), LogError> {
-    match std::fs::remove_file(path) {
+fn remove_file(fs: &dyn FileSystem, path: &Path) -> Result<(), LogError> {
+    match fs.remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(io_error("delete file", path)(e)),

@@ -6,13 +6,13 @@
 //! (`read_at`), so readers need only shared access. It does not decide when to roll, does not validate
 //! CRCs (the log checks data on the way in, recovery on the way back) and does not fsync on append.
 
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::batch::{validate_batch, RecordBatchHeader, RECORD_BATCH_HEADER_BYTES};
+use crate::checkpoint::RecoveryPosition;
 use crate::error::{io_error, LogError};
+use crate::fs::{OpenMode, SharedFile, SharedFs};
 use crate::index::{OffsetEntry, OffsetIndex, TimeEntry, TimeIndex};
 use crate::records::find_record;
 
@@ -37,7 +37,8 @@ pub fn segment_path(dir: &Path, base_offset: i64, suffix: &str) -> PathBuf {
 pub struct LogSegment {
     base_offset: i64,
     log_path: PathBuf,
-    log: Arc<File>,
+    log: SharedFile,
+    fs: SharedFs,
     size: u64,
     next_offset: i64,
     offset_index: OffsetIndex,
@@ -53,35 +54,36 @@ pub struct LogSegment {
     offset_gaps: bool,
 }
 
-fn open_log_file(path: &Path, truncate: bool) -> Result<File, LogError> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(truncate)
-        .open(path)
-        .map_err(io_error("open segment", path))
+fn open_log_file(fs: &SharedFs, path: &Path, truncate: bool) -> Result<SharedFile, LogError> {
+    let mode = if truncate {
+        OpenMode::CREATE_TRUNCATE
+    } else {
+        OpenMode::CREATE
+    };
+    fs.open(path, mode).map_err(io_error("open segment", path))
 }
 
 impl LogSegment {
     /// Creates a new empty segment (truncating leftovers with the same name) with empty indexes.
-    pub fn create(dir: &Path, base_offset: i64) -> Result<Self, LogError> {
+    pub fn create(fs: &SharedFs, dir: &Path, base_offset: i64) -> Result<Self, LogError> {
         let log_path = segment_path(dir, base_offset, LOG_FILE_SUFFIX);
-        let log = open_log_file(&log_path, true)?;
-        Self::with_fresh_indexes(dir, base_offset, log_path, log)
+        let log = open_log_file(fs, &log_path, true)?;
+        Self::with_fresh_indexes(fs, dir, base_offset, log_path, log)
     }
 
     /// Creates the empty segment the cleaner writes beside the originals: every file name carries the
     /// `.{suffix}` (`cleaned`) suffix until the swap renames it.
     pub(crate) fn create_beside(
+        fs: &SharedFs,
         dir: &Path,
         base_offset: i64,
         suffix: &str,
     ) -> Result<Self, LogError> {
         let name = |file: &str| segment_path(dir, base_offset, &format!("{file}.{suffix}"));
         let log_path = name(LOG_FILE_SUFFIX);
-        let log = open_log_file(&log_path, true)?;
+        let log = open_log_file(fs, &log_path, true)?;
         let mut segment = Self::with_index_paths(
+            fs,
             base_offset,
             log_path,
             log,
@@ -94,37 +96,50 @@ impl LogSegment {
     /// Opens an existing segment file for recovery: its indexes are recreated empty and the caller feeds
     /// every valid batch to [`LogSegment::account_batch`], then truncates with
     /// [`LogSegment::truncate_file`].
-    pub fn open_for_recovery(dir: &Path, base_offset: i64) -> Result<Self, LogError> {
+    pub fn open_for_recovery(
+        fs: &SharedFs,
+        dir: &Path,
+        base_offset: i64,
+    ) -> Result<Self, LogError> {
         let log_path = segment_path(dir, base_offset, LOG_FILE_SUFFIX);
-        let log = open_log_file(&log_path, false)?;
-        Self::with_fresh_indexes(dir, base_offset, log_path, log)
+        let log = open_log_file(fs, &log_path, false)?;
+        Self::with_fresh_indexes(fs, dir, base_offset, log_path, log)
     }
 
     fn with_fresh_indexes(
+        fs: &SharedFs,
         dir: &Path,
         base_offset: i64,
         log_path: PathBuf,
-        log: File,
+        log: SharedFile,
     ) -> Result<Self, LogError> {
         let index_path = segment_path(dir, base_offset, INDEX_FILE_SUFFIX);
         let time_index_path = segment_path(dir, base_offset, TIME_INDEX_FILE_SUFFIX);
-        Self::with_index_paths(base_offset, log_path, log, (&index_path, &time_index_path))
+        Self::with_index_paths(
+            fs,
+            base_offset,
+            log_path,
+            log,
+            (&index_path, &time_index_path),
+        )
     }
 
     fn with_index_paths(
+        fs: &SharedFs,
         base_offset: i64,
         log_path: PathBuf,
-        log: File,
+        log: SharedFile,
         (index_path, time_index_path): (&Path, &Path),
     ) -> Result<Self, LogError> {
         Ok(Self {
             base_offset,
             log_path,
-            log: Arc::new(log),
+            log,
+            fs: Arc::clone(fs),
             size: 0,
             next_offset: base_offset,
-            offset_index: OffsetIndex::create(index_path)?,
-            time_index: TimeIndex::create(time_index_path)?,
+            offset_index: OffsetIndex::create(fs.as_ref(), index_path)?,
+            time_index: TimeIndex::create(fs.as_ref(), time_index_path)?,
             bytes_since_last_index_entry: 0,
             max_timestamp: NO_TIMESTAMP,
             offset_of_max_timestamp: base_offset,
@@ -137,22 +152,22 @@ impl LogSegment {
     /// are consistent. `Ok(None)` if an index is missing or inconsistent (the caller then recovers it).
     /// `next_offset` is the next segment's base offset.
     pub fn open_trusted(
+        fs: &SharedFs,
         dir: &Path,
         base_offset: i64,
         next_offset: i64,
     ) -> Result<Option<Self>, LogError> {
         let log_path = segment_path(dir, base_offset, LOG_FILE_SUFFIX);
-        let log = open_log_file(&log_path, false)?;
-        let size = log
-            .metadata()
-            .map_err(io_error("stat segment", &log_path))?
-            .len();
+        let log = open_log_file(fs, &log_path, false)?;
+        let size = log.len().map_err(io_error("stat segment", &log_path))?;
         let index_path = segment_path(dir, base_offset, INDEX_FILE_SUFFIX);
-        let Some(offset_index) = OffsetIndex::load(&index_path, size.max(1))? else {
+        let Some(offset_index) = OffsetIndex::load(fs.as_ref(), &index_path, size.max(1))? else {
             return Ok(None);
         };
-        let Some(time_index) =
-            TimeIndex::load(&segment_path(dir, base_offset, TIME_INDEX_FILE_SUFFIX))?
+        let Some(time_index) = TimeIndex::load(
+            fs.as_ref(),
+            &segment_path(dir, base_offset, TIME_INDEX_FILE_SUFFIX),
+        )?
         else {
             return Ok(None);
         };
@@ -175,7 +190,8 @@ impl LogSegment {
         Ok(Some(Self {
             base_offset,
             log_path,
-            log: Arc::new(log),
+            log,
+            fs: Arc::clone(fs),
             size,
             next_offset,
             offset_index,
@@ -186,6 +202,88 @@ impl LogSegment {
             rolling_timestamp_ms: None,
             offset_gaps: false,
         }))
+    }
+
+    /// Reopens a segment whose data up to `at.position` is durable and valid (the recovery
+    /// checkpoint says so), with the checkpointed index prefixes, ready for recovery to scan the rest
+    /// from `at.position` ([`LogSegment::account_batch`], then [`LogSegment::truncate_file`]).
+    /// `next_offset` is the recovery point. `Ok(None)` if the files do not hold what the checkpoint
+    /// describes (the caller then recovers the whole segment).
+    pub fn open_resumed(
+        fs: &SharedFs,
+        dir: &Path,
+        at: &RecoveryPosition,
+        next_offset: i64,
+    ) -> Result<Option<Self>, LogError> {
+        let base_offset = at.segment_base;
+        let log_path = segment_path(dir, base_offset, LOG_FILE_SUFFIX);
+        let log = open_log_file(fs, &log_path, false)?;
+        let file_len = log.len().map_err(io_error("stat segment", &log_path))?;
+        if file_len < at.position {
+            return Ok(None);
+        }
+        let index_path = segment_path(dir, base_offset, INDEX_FILE_SUFFIX);
+        let Some(offset_index) =
+            OffsetIndex::load_prefix(fs.as_ref(), &index_path, at.index_entries, at.position)?
+        else {
+            return Ok(None);
+        };
+        let time_index_path = segment_path(dir, base_offset, TIME_INDEX_FILE_SUFFIX);
+        let Some(time_index) =
+            TimeIndex::load_prefix(fs.as_ref(), &time_index_path, at.time_entries)?
+        else {
+            return Ok(None);
+        };
+        let span = next_offset - base_offset;
+        let beyond = |relative: u32| i64::from(relative) >= span.max(1);
+        if offset_index
+            .entries()
+            .last()
+            .is_some_and(|e| beyond(e.relative_offset))
+            || time_index.last().is_some_and(|e| beyond(e.relative_offset))
+        {
+            return Ok(None);
+        }
+        let last_indexed = offset_index
+            .entries()
+            .last()
+            .map_or(0, |e| u64::from(e.position));
+        Ok(Some(Self {
+            base_offset,
+            log_path,
+            log,
+            fs: Arc::clone(fs),
+            size: at.position,
+            next_offset,
+            offset_index,
+            time_index,
+            // Approximate (the batch sizes after the last entry are not known): at most one index
+            // interval early, which only makes the index a little denser.
+            bytes_since_last_index_entry: at.position.saturating_sub(last_indexed),
+            max_timestamp: at.max_timestamp,
+            offset_of_max_timestamp: at.offset_of_max_timestamp,
+            rolling_timestamp_ms: (at.rolling_timestamp_ms >= 0).then_some(at.rolling_timestamp_ms),
+            offset_gaps: false,
+        }))
+    }
+
+    /// Where this segment ends now, for a recovery checkpoint taken once its data and indexes are
+    /// fsynced.
+    pub fn recovery_position(&self) -> RecoveryPosition {
+        RecoveryPosition {
+            segment_base: self.base_offset,
+            position: self.size,
+            index_entries: self.offset_index.entries().len() as u64,
+            time_entries: self.time_index.entries().len() as u64,
+            max_timestamp: self.max_timestamp,
+            offset_of_max_timestamp: self.offset_of_max_timestamp,
+            rolling_timestamp_ms: self.rolling_timestamp_ms.unwrap_or(-1),
+        }
+    }
+
+    /// The two index files (fsynced before a recovery checkpoint names their entry counts).
+    pub fn index_files(&self) -> [SharedFile; 2] {
+        [self.offset_index.file(), self.time_index.file()]
     }
 
     pub fn base_offset(&self) -> i64 {
@@ -237,7 +335,7 @@ impl LogSegment {
     }
 
     /// Shared handle of the data file, for fsync outside the log's lock.
-    pub fn file(&self) -> Arc<File> {
+    pub fn file(&self) -> SharedFile {
         Arc::clone(&self.log)
     }
 
@@ -525,7 +623,7 @@ impl LogSegment {
             .unwrap_or_default();
         for suffix in [LOG_FILE_SUFFIX, INDEX_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX] {
             let path = segment_path(&dir, self.base_offset, suffix);
-            match std::fs::remove_file(&path) {
+            match self.fs.remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(io_error("delete segment file", &path)(e)),

@@ -1,15 +1,20 @@
-//! Consumer throughput: herald's runner with the inbox in batch mode (one SQLite transaction per batch,
-//! one row per event) against a bare rdkafka consumer doing no work, in the same run, on the same
-//! topic, against an in-process herald-broker.
+//! Consumer throughput: herald's runner with a no-op handler against a bare rdkafka consumer doing
+//! no work, and herald's runner with the inbox in batch mode (one transaction per batch, one row
+//! per event) against the same batches handed to the inbox with no Kafka at all, in the same run,
+//! on the same topic, against an in-process herald-broker.
 //!
 //! `cargo bench -p herald --bench consumer` (1,000,000 events; `HERALD_BENCH_EVENTS=100000` to shrink,
 //! `HERALD_BENCH_BATCH=500` for another batch size, `HERALD_BENCH_RUNS=noop` to run one part alone
-//! (bare, noop, inbox, sqlite), e.g. under `perf record`). The `sqlite` part hands the same
-//! batches, decoded in advance, to the inbox consumer with no Kafka at all: what SQLite and sqlx
-//! cost per event, the ceiling of the inbox run.
-//! Prints events/s for both and herald's share of the bare consumer's rate, and the process CPU time
-//! per event of each run (broker included, it is in-process): on a shared machine the rates swing
-//! with other load, the CPU cost much less.
+//! (bare, noop, inbox, sqlite, postgres), e.g. under `perf record`). The `sqlite` part ("SQLite
+//! alone") hands the same batches, decoded in advance, to the same inbox consumer on a database
+//! opened the same way (WAL, `synchronous=FULL`; `HERALD_BENCH_SQLITE_SYNCHRONOUS=NORMAL` sets
+//! another level for both) with no Kafka at all: what SQLite and sqlx cost per event, the ceiling
+//! of the inbox run. The `postgres` part runs the inbox on the PostgreSQL at
+//! `HERALD_BENCH_POSTGRES` (default `postgres://postgres@127.0.0.1:5432/test`).
+//! Prints events/s by wall clock for each and the two ratios (no-op runner / bare, SQLite inbox /
+//! SQLite alone), and beside them the process CPU time per event of each run (broker included, it is
+//! in-process) and the ratios by CPU: on a shared machine the rates swing with other load, the CPU
+//! cost much less. The load average is printed at the start and the end.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -40,9 +45,22 @@ const INSERT_ROWS_MAX: usize = 1_000;
 /// How long one measured run may take before the benchmark gives up.
 const RUN_DEADLINE: Duration = Duration::from_secs(600);
 
+/// The data of a `user_created` event, read typed straight from the record's JSON.
+#[derive(serde::Deserialize)]
+struct UserCreated {
+    user: User,
+}
+
+#[derive(serde::Deserialize)]
+struct User {
+    name: String,
+}
+
 /// Inserts one `users` row per event, all rows of a batch in one statement per chunk.
 struct UsersTable {
     done: Arc<AtomicU64>,
+    /// The table written to (a name of its own per run on the shared PostgreSQL).
+    table: String,
 }
 
 #[async_trait::async_trait]
@@ -56,20 +74,29 @@ impl InboxHandler for UsersTable {
     }
 
     async fn process_batch(&self, tx: &mut Transaction, batch: &[Message]) -> HandlerResult {
-        let Transaction::Sqlite(tx) = tx else {
-            return Err("benchmark runs on SQLite".into());
-        };
+        let insert = format!("INSERT INTO {} (event_id, name) ", self.table);
         for chunk in herald::db::statement_chunks(batch, INSERT_ROWS_MAX) {
-            let mut query = QueryBuilder::new("INSERT INTO users (event_id, name) ");
-            query.push_values(chunk, |mut row, message| {
-                row.push_bind(message.event.id.to_string()).push_bind(
-                    message.event.data["user"]["name"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string(),
-                );
-            });
-            query.build().execute(&mut **tx).await?;
+            let mut rows = Vec::with_capacity(chunk.len());
+            for message in chunk {
+                let data: UserCreated = message.event.data_as()?;
+                rows.push((message.event.id.to_string(), data.user.name));
+            }
+            match tx {
+                Transaction::Sqlite(tx) => {
+                    let mut query = QueryBuilder::<sqlx::Sqlite>::new(&insert);
+                    query.push_values(rows, |mut row, (id, name)| {
+                        row.push_bind(id).push_bind(name);
+                    });
+                    query.build().execute(&mut **tx).await?;
+                }
+                Transaction::Postgres(tx) => {
+                    let mut query = QueryBuilder::<sqlx::Postgres>::new(&insert);
+                    query.push_values(rows, |mut row, (id, name)| {
+                        row.push_bind(id).push_bind(name);
+                    });
+                    query.build().execute(&mut **tx).await?;
+                }
+            }
         }
         // Counted before the commit: the runner stops only after every transaction committed.
         self.done.fetch_add(batch.len() as u64, Ordering::Relaxed);
@@ -98,13 +125,14 @@ async fn main() -> Result<(), BoxError> {
     let loading = Instant::now();
     produce(&brokers, events).await?;
     println!(
-        "loaded {events} events in {:.1}s",
-        loading.elapsed().as_secs_f64()
+        "loaded {events} events in {:.1}s, load average {}",
+        loading.elapsed().as_secs_f64(),
+        load_average()
     );
 
     // HERALD_BENCH_RUNS=noop (say) runs one part alone, e.g. under a profiler; the others print NaN.
-    let runs =
-        std::env::var("HERALD_BENCH_RUNS").unwrap_or_else(|_| "bare,noop,inbox,sqlite".into());
+    let runs = std::env::var("HERALD_BENCH_RUNS")
+        .unwrap_or_else(|_| "bare,noop,inbox,sqlite,postgres".into());
     let skipped = (f64::NAN, f64::NAN);
     let wanted = |name: &str| runs.split(',').any(|run| run.trim() == name);
     let (bare, bare_cpu) = match wanted("bare") {
@@ -115,25 +143,51 @@ async fn main() -> Result<(), BoxError> {
         true => herald_noop(&brokers, events).await?,
         false => skipped,
     };
-    let (herald, herald_cpu) = match wanted("inbox") {
+    let (inbox, inbox_cpu) = match wanted("inbox") {
         true => herald_inbox(&brokers, events, dir.path()).await?,
         false => skipped,
     };
-    let (floor, floor_cpu) = match wanted("sqlite") {
+    let (alone, alone_cpu) = match wanted("sqlite") {
         true => inbox_alone(events, dir.path()).await?,
         false => skipped,
     };
-    println!("bare rdkafka consumer (no work):            {bare:>10.0} events/s {bare_cpu:>6.2} CPU us/event");
-    println!("herald runner, no-op batch handler:         {noop:>10.0} events/s {noop_cpu:>6.2} CPU us/event");
-    println!("herald runner + SQLite inbox, batch mode:   {herald:>10.0} events/s {herald_cpu:>6.2} CPU us/event");
-    println!("the same inbox batches, no Kafka, one writer: {floor:>10.0} events/s {floor_cpu:>6.2} CPU us/event");
+    let (postgres, postgres_cpu) = match wanted("postgres") {
+        true => herald_postgres(&brokers, events).await?,
+        false => skipped,
+    };
+    println!("bare rdkafka consumer (no work):              {bare:>10.0} events/s {bare_cpu:>6.2} CPU us/event");
+    println!("herald runner, no-op batch handler:           {noop:>10.0} events/s {noop_cpu:>6.2} CPU us/event");
+    println!("herald runner + SQLite inbox, batch mode:     {inbox:>10.0} events/s {inbox_cpu:>6.2} CPU us/event");
+    println!("the same inbox batches, no Kafka (SQLite alone): {alone:>7.0} events/s {alone_cpu:>6.2} CPU us/event");
+    println!("herald runner + PostgreSQL inbox, batch mode: {postgres:>10.0} events/s {postgres_cpu:>6.2} CPU us/event");
+    // Wall-clock ratios of runs in this process, on the same records; the CPU ratios (CPU per
+    // event of the baseline over the run's) are printed beside them because other load on a shared
+    // machine moves the rates more than the CPU cost.
     println!(
-        "ratio herald/bare:                          {:>10.2} (CPU cost ratio bare/herald {:.2})",
-        herald / bare,
-        bare_cpu / herald_cpu
+        "ratio no-op runner / bare (events/s):         {:>10.2} (by CPU per event {:.2})",
+        noop / bare,
+        bare_cpu / noop_cpu
     );
+    println!(
+        "ratio SQLite inbox / SQLite alone (events/s): {:>10.2} (by CPU per event {:.2})",
+        inbox / alone,
+        alone_cpu / inbox_cpu
+    );
+    println!("load average at the end: {}", load_average());
     broker.shutdown().await?;
     Ok(())
+}
+
+/// The first three fields of `/proc/loadavg` (1, 5 and 15 minutes), or `?`.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|_| "?".into())
 }
 
 /// The `i`th event of the topic: a `user_created` keyed by the user's name.
@@ -306,36 +360,85 @@ async fn herald_inbox(
     events: u64,
     dir: &std::path::Path,
 ) -> Result<(f64, f64), BoxError> {
-    let db = users_database(&dir.join("bench.db")).await?;
+    let db = sqlite(&dir.join("bench.db")).await?;
+    inbox_run(brokers, events, db, "bench-herald", "users").await
+}
+
+/// Events/s and CPU us/event of herald's runner with the inbox in batch mode on the PostgreSQL at
+/// `HERALD_BENCH_POSTGRES` (default `postgres://postgres@127.0.0.1:5432/test`), in a table and a
+/// group of this run's own, dropped afterwards.
+async fn herald_postgres(brokers: &str, events: u64) -> Result<(f64, f64), BoxError> {
+    let url = std::env::var("HERALD_BENCH_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let db = Database::connect(&url).await?;
+    let run = uuid::Uuid::now_v7().simple().to_string();
+    let table = format!("bench_users_{run}");
+    let group = format!("bench-postgres-{run}");
+    let rate = inbox_run(brokers, events, db.clone(), &group, &table).await;
+    if let Database::Postgres(pool) = &db {
+        sqlx::query(&format!("DROP TABLE IF EXISTS {table}"))
+            .execute(pool)
+            .await?;
+        sqlx::query("DELETE FROM herald_inbox WHERE consumer_group = $1")
+            .bind(&group)
+            .execute(pool)
+            .await?;
+    }
+    rate
+}
+
+/// The runner with the inbox writing `table` in `db` until every event is processed.
+async fn inbox_run(
+    brokers: &str,
+    events: u64,
+    db: Database,
+    group: &str,
+    table: &str,
+) -> Result<(f64, f64), BoxError> {
+    create_users(&db, table).await?;
     let inbox = Arc::new(Inbox::new(db.clone()).await?);
     let done = Arc::new(AtomicU64::new(0));
-    let config = runner_config(brokers, "bench-herald");
+    let config = runner_config(brokers, group);
     let stop = CancellationToken::new();
-    let consumer = InboxConsumer::new(inbox, UsersTable { done: done.clone() });
+    let handler = UsersTable {
+        done: done.clone(),
+        table: table.into(),
+    };
+    let consumer = InboxConsumer::new(inbox, handler);
     let runner = tokio::spawn(Runner::new(config).consumer(consumer).run(stop.clone()));
     let rate = measure(&done, events).await;
     stop.cancel();
     runner.await??;
-    check_rows(&db, events).await?;
+    check_rows(&db, table, events).await?;
     rate
 }
 
-async fn users_database(path: &std::path::Path) -> Result<Database, BoxError> {
-    let db = Database::connect(&format!("sqlite://{}", path.display())).await?;
-    db.execute_script("CREATE TABLE users (event_id TEXT NOT NULL, name TEXT NOT NULL)")
-        .await?;
-    Ok(db)
+/// A SQLite database opened as a service opens it (WAL, `synchronous=FULL`: fsync at every commit),
+/// or with `HERALD_BENCH_SQLITE_SYNCHRONOUS` (e.g. `NORMAL`) for both SQLite parts.
+async fn sqlite(path: &std::path::Path) -> Result<Database, BoxError> {
+    let url = format!("sqlite://{}", path.display());
+    let pragmas: Vec<(&'static str, String)> = std::env::var("HERALD_BENCH_SQLITE_SYNCHRONOUS")
+        .map(|level| vec![("synchronous", level)])
+        .unwrap_or_default();
+    Ok(Database::connect_with_sqlite_pragmas(&url, &pragmas).await?)
 }
 
-async fn check_rows(db: &Database, events: u64) -> Result<(), BoxError> {
-    let Database::Sqlite(pool) = db else {
-        return Err("benchmark runs on SQLite".into());
+async fn create_users(db: &Database, table: &str) -> Result<(), BoxError> {
+    db.execute_script(&format!(
+        "CREATE TABLE {table} (event_id TEXT NOT NULL, name TEXT NOT NULL)"
+    ))
+    .await?;
+    Ok(())
+}
+
+async fn check_rows(db: &Database, table: &str, events: u64) -> Result<(), BoxError> {
+    let count = format!("SELECT COUNT(*) FROM {table}");
+    let rows: i64 = match db {
+        Database::Sqlite(pool) => sqlx::query_scalar(&count).fetch_one(pool).await?,
+        Database::Postgres(pool) => sqlx::query_scalar(&count).fetch_one(pool).await?,
     };
-    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
-        .fetch_one(pool)
-        .await?;
     if rows as u64 != events {
-        return Err(format!("expected {events} rows, found {rows}").into());
+        return Err(format!("expected {events} rows in {table}, found {rows}").into());
     }
     Ok(())
 }
@@ -344,10 +447,15 @@ async fn check_rows(db: &Database, events: u64) -> Result<(), BoxError> {
 /// advance and handed to `process_batch` in batches of the runner's size, with no Kafka and one
 /// writer. What SQLite and sqlx cost per event, the ceiling of the inbox run.
 async fn inbox_alone(events: u64, dir: &std::path::Path) -> Result<(f64, f64), BoxError> {
-    let db = users_database(&dir.join("alone.db")).await?;
+    let db = sqlite(&dir.join("alone.db")).await?;
+    create_users(&db, "users").await?;
     let inbox = Arc::new(Inbox::new(db.clone()).await?);
     let done = Arc::new(AtomicU64::new(0));
-    let consumer = InboxConsumer::new(inbox, UsersTable { done: done.clone() });
+    let handler = UsersTable {
+        done: done.clone(),
+        table: "users".into(),
+    };
+    let consumer = InboxConsumer::new(inbox, handler);
     let batch_size = batch_size();
     let group: Arc<str> = Arc::from("bench-alone");
     let mut batches = Vec::new();
@@ -391,6 +499,6 @@ async fn inbox_alone(events: u64, dir: &std::path::Path) -> Result<(f64, f64), B
         counted / started.elapsed().as_secs_f64(),
         (cpu_seconds() - cpu) * 1e6 / counted,
     );
-    check_rows(&db, events).await?;
+    check_rows(&db, "users", events).await?;
     Ok(rate)
 }

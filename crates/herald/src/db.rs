@@ -103,13 +103,15 @@ impl Database {
                 .map_err(db("connect"))?;
             return Ok(Database::Postgres(pool));
         }
-        // WAL lets readers run beside the one writer; synchronous=NORMAL in WAL mode is still durable
-        // against a process crash and only loses the last transactions on power loss.
+        // WAL lets readers run beside the one writer. synchronous=FULL fsyncs the WAL at every commit:
+        // with NORMAL a power loss can take back the last commits after the runner committed their
+        // Kafka offsets (an inbox effect lost for good) or after a 201 was answered (an outbox event
+        // lost). A service that accepts that trade passes ("synchronous", "NORMAL") as a pragma.
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| Error::config("database url", e.to_string()))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_millis(SQLITE_BUSY_TIMEOUT_MS));
         let options = pragmas.iter().fold(options, |options, (name, value)| {
             options.pragma(*name, value.clone())

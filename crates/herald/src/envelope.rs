@@ -24,12 +24,14 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use serde_json::Value;
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
 
+mod data;
 mod decode;
+
+pub use data::Data;
 
 /// The CloudEvents version herald writes and reads.
 pub const SPEC_VERSION: &str = "1.0";
@@ -238,6 +240,9 @@ impl EncodedEvent {
     }
 }
 
+/// Headers [`ReceivedEvent::decode`] looks up without allocating; more spill into a `Vec`.
+const HEADERS_INLINE: usize = 16;
+
 /// Which envelope a received event arrived in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EnvelopeFormat {
@@ -262,8 +267,9 @@ pub struct ReceivedEvent {
     pub time: Option<DateTime<Utc>>,
     /// The record key.
     pub key: Option<Vec<u8>>,
-    /// The event data.
-    pub data: Value,
+    /// The event data: JSON, parsed on first use (`data["field"]`), or read typed with
+    /// [`data_as`](ReceivedEvent::data_as) straight from the bytes.
+    pub data: Data,
     /// Headers that are not part of the envelope (e.g. `traceparent`), in record order.
     pub headers: Vec<(String, Vec<u8>)>,
     /// The envelope it arrived in.
@@ -277,11 +283,43 @@ impl ReceivedEvent {
         payload: Option<&[u8]>,
         headers: impl IntoIterator<Item = (&'a str, Option<&'a [u8]>)>,
     ) -> Result<Self> {
-        let headers: Vec<(&str, &[u8])> = headers
-            .into_iter()
-            .filter_map(|(name, value)| value.map(|value| (name, value)))
-            .collect();
-        decode::decode(key.map(<[u8]>::to_vec), payload, &headers)
+        // Records carry a handful of headers: look them up from the stack, not a fresh Vec.
+        let mut inline = [("", &[][..]); HEADERS_INLINE];
+        let mut count = 0;
+        let mut spilled: Vec<(&str, &[u8])> = Vec::new();
+        for (name, value) in headers {
+            let Some(value) = value else { continue };
+            match inline.get_mut(count) {
+                Some(slot) if spilled.is_empty() => {
+                    *slot = (name, value);
+                    count += 1;
+                }
+                _ => {
+                    if spilled.is_empty() {
+                        spilled.extend_from_slice(&inline[..count]);
+                    }
+                    spilled.push((name, value));
+                }
+            }
+        }
+        let headers = match spilled.is_empty() {
+            true => &inline[..count],
+            false => spilled.as_slice(),
+        };
+        decode::decode(key.map(<[u8]>::to_vec), payload, headers.iter().copied())
+    }
+
+    /// As [`decode`](ReceivedEvent::decode), from headers that can be walked twice (a consumer
+    /// record's), with no copy of the header list.
+    pub(crate) fn decode_headers<'a, I>(
+        key: Option<&[u8]>,
+        payload: Option<&[u8]>,
+        headers: I,
+    ) -> Result<Self>
+    where
+        I: Iterator<Item = (&'a str, &'a [u8])> + Clone,
+    {
+        decode::decode(key.map(<[u8]>::to_vec), payload, headers)
     }
 
     /// Decodes an event from an rdkafka message (borrowed or owned).
@@ -296,7 +334,7 @@ impl ReceivedEvent {
 
     /// The data deserialized into `T`.
     pub fn data_as<T: DeserializeOwned>(&self) -> Result<T> {
-        T::deserialize(&self.data).map_err(|source| Error::Serialize {
+        self.data.to().map_err(|source| Error::Serialize {
             event_type: self.event_type.clone(),
             source,
         })

@@ -25,7 +25,7 @@ impl Consumer for Collect {
         let event = (
             message.event.event_type.clone(),
             key,
-            message.event.data.clone(),
+            message.event.data.to_value(),
         );
         self.0.send(event).await?;
         Ok(())

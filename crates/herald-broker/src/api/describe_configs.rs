@@ -25,6 +25,9 @@ pub const RESOURCE_BROKER: i8 = 4;
 const CONFIG_TYPE_BOOLEAN: i8 = 1;
 const CONFIG_TYPE_INT: i8 = 3;
 const CONFIG_TYPE_LONG: i8 = 5;
+const CONFIG_TYPE_DOUBLE: i8 = 6;
+/// How Kafka prints `log.cleaner.io.max.bytes.per.second`'s default (Double.MAX_VALUE: unlimited).
+const DOUBLE_MAX_TEXT: &str = "1.7976931348623157E308";
 
 /// What the request asked to include.
 #[derive(Clone, Copy)]
@@ -187,6 +190,39 @@ fn broker_entries(state: &BrokerState) -> Vec<ConfigEntry> {
             c.max_request_bytes.to_string(),
             CONFIG_TYPE_INT,
             "Largest request",
+        ),
+        entry(
+            "log.cleaner.enable",
+            c.cleaner.enabled.to_string(),
+            CONFIG_TYPE_BOOLEAN,
+            "--log-cleaner-enable: run the log cleaner for compacted topics",
+        ),
+        entry(
+            "log.cleaner.threads",
+            c.cleaner.threads.to_string(),
+            CONFIG_TYPE_INT,
+            "--log-cleaner-threads: herald runs one cleaner thread",
+        ),
+        entry(
+            "log.cleaner.dedupe.buffer.size",
+            c.cleaner.dedupe_buffer_bytes.to_string(),
+            CONFIG_TYPE_LONG,
+            "--log-cleaner-dedupe-buffer-size: memory of the cleaner's key map; a larger log is \
+             cleaned in several passes",
+        ),
+        entry(
+            "log.cleaner.io.max.bytes.per.second",
+            c.cleaner
+                .io_max_bytes_per_second
+                .map_or_else(|| DOUBLE_MAX_TEXT.to_string(), |rate| rate.to_string()),
+            CONFIG_TYPE_DOUBLE,
+            "--log-cleaner-io-max-bytes-per-second: the cleaner's read plus write rate limit",
+        ),
+        entry(
+            "log.cleaner.backoff.ms",
+            c.cleaner.backoff.as_millis().to_string(),
+            CONFIG_TYPE_LONG,
+            "--log-cleaner-backoff-ms: sleep between passes when no log is cleanable",
         ),
     ]
 }

@@ -12,7 +12,8 @@
 //! | Produce | write on the topic (and create, if it does not exist yet and would be auto-created) |
 //! | InitProducerId | write on at least one topic (idempotent producers, as KIP-679); else 31 |
 //! | Fetch | read on the topic |
-//! | ListOffsets, OffsetForLeaderEpoch, DescribeConfigs (topics) | describe on the topic |
+//! | ListOffsets, OffsetForLeaderEpoch | describe on the topic |
+//! | DescribeConfigs | describe-configs on the topic, or on the cluster for a broker (alter-configs implies it) |
 //! | Metadata | describe (other topics are left out; named ones answer 29); auto-creation (v4+) needs create |
 //! | CreateTopics / DeleteTopics | create / delete on the topic |
 //! | CreatePartitions | alter on the topic |
@@ -24,8 +25,7 @@
 //! | DeleteGroups | delete on the group |
 //! | OffsetDelete | delete on the group and read on each topic |
 //!
-//! Served to any authenticated principal: DescribeConfigs of the broker itself, and FindCoordinator
-//! for transactional ids (transactions are refused anyway). Not here: the ACLs themselves
+//! Served to any authenticated principal: FindCoordinator for transactional ids (transactions are refused anyway). Not here: the ACLs themselves
 //! (`acl.rs`), the login steps (`mod.rs`).
 //!
 //! Main types: [`Admission`], [`Check`].
@@ -209,12 +209,23 @@ pub fn describe_configs(
     narrow!(
         r,
         resources,
-        |c| c.resource_type != CONFIG_RESOURCE_TOPIC
-            || check.topic(&c.resource_name, Operation::Describe),
+        |c| if c.resource_type == CONFIG_RESOURCE_TOPIC {
+            check.topic(&c.resource_name, Operation::DescribeConfigs)
+        } else {
+            cluster(check, Operation::DescribeConfigs)
+        },
         |response, c| response.results.push(
             describe_configs_response::DescribeConfigsResult::default()
-                .with_error_code(TOPIC_DENIED)
-                .with_error_message(Some("topic authorization failed".into()))
+                .with_error_code(if c.resource_type == CONFIG_RESOURCE_TOPIC {
+                    TOPIC_DENIED
+                } else {
+                    CLUSTER_DENIED
+                })
+                .with_error_message(Some(if c.resource_type == CONFIG_RESOURCE_TOPIC {
+                    "topic authorization failed".into()
+                } else {
+                    "cluster authorization failed".into()
+                }))
                 .with_resource_type(c.resource_type)
                 .with_resource_name(c.resource_name)
         )

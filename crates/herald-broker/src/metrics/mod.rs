@@ -43,6 +43,8 @@ pub struct BrokerMetrics {
     pub connections_accepted: AtomicU64,
     /// Connections closed because of a bad frame, a refused request or a failed login.
     pub connections_closed_on_error: AtomicU64,
+    /// The log cleaner thread's counters (herald-log updates them).
+    pub cleaner: std::sync::Arc<herald_log::cleaner::CleanerMetrics>,
 }
 
 impl Default for BrokerMetrics {
@@ -52,6 +54,7 @@ impl Default for BrokerMetrics {
             connections_open: AtomicI64::new(0),
             connections_accepted: AtomicU64::new(0),
             connections_closed_on_error: AtomicU64::new(0),
+            cleaner: std::sync::Arc::default(),
         }
     }
 }

@@ -51,8 +51,115 @@ pub fn render(state: &BrokerState) -> String {
     render_requests(&mut out, state);
     render_connections(&mut out, state);
     render_storage(&mut out, state);
+    render_cleaner(&mut out, state);
     render_lag(&mut out, state);
     out
+}
+
+/// The log cleaner thread's counters, and the dirty ratio of every compacted partition.
+fn render_cleaner(out: &mut String, state: &BrokerState) {
+    let c = &state.metrics.cleaner;
+    let load = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
+    let counters = [
+        (
+            "herald_broker_log_cleaner_passes_total",
+            "Cleaning rounds that cleaned something (a log larger than the key map takes several).",
+            load(&c.passes),
+        ),
+        (
+            "herald_broker_log_cleaner_failures_total",
+            "Cleaning rounds that failed (logged; the log is left intact).",
+            load(&c.failures),
+        ),
+        (
+            "herald_broker_log_cleaner_bytes_read_total",
+            "Record batch bytes the cleaner read and filtered.",
+            load(&c.bytes_read),
+        ),
+        (
+            "herald_broker_log_cleaner_bytes_written_total",
+            "Bytes of cleaned segments the cleaner wrote.",
+            load(&c.bytes_written),
+        ),
+        (
+            "herald_broker_log_cleaner_records_read_total",
+            "Records the cleaner filtered.",
+            load(&c.records_read),
+        ),
+        (
+            "herald_broker_log_cleaner_records_kept_total",
+            "Records the cleaner kept.",
+            load(&c.records_kept),
+        ),
+        (
+            "herald_broker_log_cleaner_records_mapped_total",
+            "Records whose keys went into the cleaner's key map.",
+            load(&c.records_mapped),
+        ),
+        (
+            "herald_broker_log_cleaner_segments_cleaned_total",
+            "Segments the cleaner replaced by cleaned ones.",
+            load(&c.segments_cleaned),
+        ),
+    ];
+    for (name, help, value) in counters {
+        header(out, name, "counter", help);
+        let _ = writeln!(out, "{name} {value}");
+    }
+    let seconds = |micros: u64| micros as f64 / 1e6;
+    header(
+        out,
+        "herald_broker_log_cleaner_throttled_seconds_total",
+        "counter",
+        "Seconds the cleaner slept to stay under log.cleaner.io.max.bytes.per.second.",
+    );
+    let _ = writeln!(
+        out,
+        "herald_broker_log_cleaner_throttled_seconds_total {}",
+        seconds(load(&c.throttled_micros))
+    );
+    header(
+        out,
+        "herald_broker_log_cleaner_last_pass_duration_seconds",
+        "gauge",
+        "Duration of the last cleaning round that cleaned something.",
+    );
+    let _ = writeln!(
+        out,
+        "herald_broker_log_cleaner_last_pass_duration_seconds {}",
+        seconds(load(&c.last_pass_micros))
+    );
+    header(
+        out,
+        "herald_broker_log_cleaner_key_map_bytes",
+        "gauge",
+        "Memory the cleaner's key map holds (log.cleaner.dedupe.buffer.size once it has cleaned).",
+    );
+    let _ = writeln!(
+        out,
+        "herald_broker_log_cleaner_key_map_bytes {}",
+        load(&c.key_map_bytes)
+    );
+    header(
+        out,
+        "herald_broker_partition_dirty_ratio",
+        "gauge",
+        "Uncleaned bytes over all bytes of the closed segments, per compacted partition.",
+    );
+    for topic in state.topics.list() {
+        let name = escape(&topic.name);
+        for partition in topic.partitions() {
+            if !partition.is_compacted() {
+                continue;
+            }
+            let ratio = partition.with_log(|log| log.dirty_ratio());
+            let _ = writeln!(
+                out,
+                "herald_broker_partition_dirty_ratio{{topic=\"{name}\",partition=\"{}\"}} {ratio}",
+                partition.index
+            );
+        }
+    }
 }
 
 fn render_requests(out: &mut String, state: &BrokerState) {

@@ -53,6 +53,30 @@ pub struct BrokerArgs {
     /// Serve Prometheus metrics (`/metrics`) and `/health`, `/ready` over HTTP on HOST:PORT.
     #[arg(long, env = "HERALD_METRICS_LISTEN", value_name = "HOST:PORT")]
     metrics_listen: Option<std::net::SocketAddr>,
+    /// Run the log cleaner for compacted topics (Kafka's log.cleaner.enable).
+    #[arg(long, env = "HERALD_LOG_CLEANER_ENABLE", default_value = "true", action = clap::ArgAction::Set)]
+    log_cleaner_enable: bool,
+    /// Log cleaner threads (log.cleaner.threads); herald runs one and refuses other values.
+    #[arg(long, env = "HERALD_LOG_CLEANER_THREADS", default_value_t = 1)]
+    log_cleaner_threads: u32,
+    /// Memory of the cleaner's key map in bytes, at least 1 MiB (log.cleaner.dedupe.buffer.size)
+    /// [default: 128 MiB].
+    #[arg(
+        long,
+        env = "HERALD_LOG_CLEANER_DEDUPE_BUFFER_SIZE",
+        value_name = "BYTES"
+    )]
+    log_cleaner_dedupe_buffer_size: Option<u64>,
+    /// Cleaner I/O limit, read plus write (log.cleaner.io.max.bytes.per.second) [default: unlimited].
+    #[arg(
+        long,
+        env = "HERALD_LOG_CLEANER_IO_MAX_BYTES_PER_SECOND",
+        value_name = "BYTES"
+    )]
+    log_cleaner_io_max_bytes_per_second: Option<f64>,
+    /// Sleep between cleaner passes when no log is cleanable (log.cleaner.backoff.ms) [default: 15000].
+    #[arg(long, env = "HERALD_LOG_CLEANER_BACKOFF_MS", value_name = "MS")]
+    log_cleaner_backoff_ms: Option<u64>,
     /// Print a users-file line for USER:MECHANISM (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) with the
     /// password read from stdin, and exit without starting the broker.
     #[arg(long, value_name = "USER:MECHANISM")]
@@ -91,6 +115,17 @@ impl BrokerArgs {
             sasl_users: self.sasl_users.clone(),
             acl: self.acl.clone(),
             metrics_listen: self.metrics_listen,
+            cleaner: herald_broker::CleanerSettings {
+                enabled: self.log_cleaner_enable,
+                threads: self.log_cleaner_threads,
+                dedupe_buffer_bytes: self
+                    .log_cleaner_dedupe_buffer_size
+                    .unwrap_or(defaults.cleaner.dedupe_buffer_bytes),
+                io_max_bytes_per_second: self.log_cleaner_io_max_bytes_per_second,
+                backoff: self
+                    .log_cleaner_backoff_ms
+                    .map_or(defaults.cleaner.backoff, std::time::Duration::from_millis),
+            },
             ..defaults
         }
     }

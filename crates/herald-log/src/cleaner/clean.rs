@@ -11,8 +11,6 @@
 //!    to the mapped end. Produce and fetch wait only for the snapshot and the renames.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -30,6 +28,7 @@ use crate::cleaner::{CleanerWorker, CleaningStats, Throttle};
 use crate::codec::decompress;
 use crate::config::LogConfig;
 use crate::error::{io_error, LogError};
+use crate::fs::{SharedFile, SharedFs};
 use crate::log::Log;
 use crate::segment::{LogSegment, SEGMENT_BYTES_MAX};
 
@@ -44,7 +43,7 @@ struct SegmentView {
     base_offset: i64,
     next_offset: i64,
     size: u64,
-    file: Arc<File>,
+    file: SharedFile,
     path: PathBuf,
 }
 
@@ -52,6 +51,7 @@ struct SegmentView {
 #[derive(Debug)]
 struct Snapshot {
     dir: PathBuf,
+    fs: SharedFs,
     config: LogConfig,
     closed: Vec<SegmentView>,
     summaries: Vec<SegmentSummary>,
@@ -76,6 +76,7 @@ fn snapshot(log: &Log) -> Snapshot {
         .collect();
     Snapshot {
         dir: log.dir().to_path_buf(),
+        fs: log.fs(),
         config: log.config().clone(),
         closed,
         summaries: log.closed_segment_summaries(),
@@ -152,6 +153,9 @@ fn build_offset_map(
     let dirty = snap.closed.iter().filter(|s| {
         s.next_offset > range.first_dirty_offset && s.base_offset < range.first_uncleanable_offset
     });
+    // Keys of one batch, hashed before they go into the map in one tight loop (the puts are random
+    // writes into a large table: done back to back, their cache misses overlap).
+    let mut batch_keys: Vec<(u128, i64)> = Vec::new();
     let result = (|| {
         for segment in dirty {
             for_each_batch(segment, &worker.throttle, |header, bytes| {
@@ -166,15 +170,21 @@ fn build_offset_map(
                     }
                     let (section, _) =
                         decompress(header.compression(), &bytes[RECORD_BATCH_HEADER_BYTES..])?;
+                    batch_keys.clear();
                     for record in Records::new(&section) {
                         let record = record?;
-                        let offset = header.base_offset + i64::from(record.offset_delta);
-                        let stored = record.key.is_none_or(|key| map.put(digest(key), offset));
-                        if !stored {
-                            return Err(LogError::InvalidRecordBatch {
-                                reason: "one batch has more keys than the cleaner's key map holds",
-                            });
+                        if let Some(key) = record.key {
+                            let offset = header.base_offset + i64::from(record.offset_delta);
+                            batch_keys.push((digest(key), offset));
                         }
+                    }
+                    let stored = batch_keys.iter().fold(true, |all, &(digest, offset)| {
+                        map.put(digest, offset) && all
+                    });
+                    if !stored {
+                        return Err(LogError::InvalidRecordBatch {
+                            reason: "one batch has more keys than the cleaner's key map holds",
+                        });
                     }
                     stats.records_mapped += count as u64;
                 }
@@ -228,15 +238,17 @@ fn group_segments(snap: &Snapshot, end: i64) -> Vec<(std::ops::Range<usize>, Gro
 
 /// Reads a written cleaned file back and checks every batch: CRC32C, increasing offsets inside `[base,
 /// next)`. The data on disk, not the buffer it came from, is what the swap commits.
-fn verify_cleaned(file: &File, path: &Path, size: u64, group: &Group) -> Result<(), LogError> {
+fn verify_cleaned(
+    file: &SharedFile,
+    path: &Path,
+    size: u64,
+    group: &Group,
+) -> Result<(), LogError> {
     let view = SegmentView {
         base_offset: group.base_offsets[0],
         next_offset: group.next_offset,
         size,
-        file: Arc::new(
-            file.try_clone()
-                .map_err(io_error("reopen cleaned segment", path))?,
-        ),
+        file: Arc::clone(file),
         path: path.to_path_buf(),
     };
     let mut previous = view.base_offset - 1;
@@ -256,7 +268,7 @@ fn verify_cleaned(file: &File, path: &Path, size: u64, group: &Group) -> Result<
 /// go through [`LogSegment::account_batch`].
 struct CleanedWriter {
     segment: LogSegment,
-    file: Arc<File>,
+    file: SharedFile,
     path: PathBuf,
     pending: Vec<u8>,
     written: u64,
@@ -264,8 +276,13 @@ struct CleanedWriter {
 }
 
 impl CleanedWriter {
-    fn create(dir: &Path, base_offset: i64, index_interval_bytes: u64) -> Result<Self, LogError> {
-        let segment = LogSegment::create_beside(dir, base_offset, CLEANED_FILE_SUFFIX)?;
+    fn create(
+        fs: &SharedFs,
+        dir: &Path,
+        base_offset: i64,
+        index_interval_bytes: u64,
+    ) -> Result<Self, LogError> {
+        let segment = LogSegment::create_beside(fs, dir, base_offset, CLEANED_FILE_SUFFIX)?;
         Ok(Self {
             file: segment.file(),
             path: segment.log_path().to_path_buf(),
@@ -318,7 +335,8 @@ fn write_cleaned_group(
     stats: &mut CleaningStats,
 ) -> Result<Option<i64>, LogError> {
     let base = group.base_offsets[0];
-    let mut writer = CleanedWriter::create(&snap.dir, base, snap.config.index_interval_bytes)?;
+    let mut writer =
+        CleanedWriter::create(&snap.fs, &snap.dir, base, snap.config.index_interval_bytes)?;
     let mut horizon: Option<i64> = None;
     for segment in segments {
         for_each_batch(segment, throttle, |header, bytes| {
@@ -366,11 +384,26 @@ pub fn clean_log(
         first_dirty_offset: range.first_dirty_offset,
         ..CleaningStats::default()
     };
-    let end = build_offset_map(&snap, &range, worker, &mut stats)?;
+    worker.throttle.restart();
+    let result = clean_range(log, &snap, &range, worker, now_ms, &mut stats);
+    stats.throttled = worker.throttle.waited();
+    result.map(|()| Some(stats))
+}
+
+/// The round itself, once [`clean_log`] has found a range: map, filter and swap group by group.
+fn clean_range(
+    log: &RwLock<Log>,
+    snap: &Snapshot,
+    range: &CleanableRange,
+    worker: &mut CleanerWorker,
+    now_ms: i64,
+    stats: &mut CleaningStats,
+) -> Result<(), LogError> {
+    let end = build_offset_map(snap, range, worker, stats)?;
     stats.end_offset = end;
     // Recovery allows offset gaps once this file exists: it must before the first swap commits.
-    if read_cleaner_checkpoint(&snap.dir)?.is_none() {
-        write_cleaner_checkpoint(&snap.dir, range.first_dirty_offset)?;
+    if read_cleaner_checkpoint(snap.fs.as_ref(), &snap.dir)?.is_none() {
+        write_cleaner_checkpoint(snap.fs.as_ref(), &snap.dir, range.first_dirty_offset)?;
     }
     let ctx = FilterContext {
         map: &worker.map,
@@ -379,29 +412,29 @@ pub fn clean_log(
         producer_last_offsets: &snap.producer_last_offsets,
     };
     let mut horizon: Option<i64> = None;
-    for (indexes, group) in group_segments(&snap, end) {
+    for (indexes, group) in group_segments(snap, end) {
         if worker.stop.is_stopped() {
-            return Ok(Some(stats));
+            return Ok(());
         }
         let written = write_cleaned_group(
-            &snap,
+            snap,
             &snap.closed[indexes],
             &group,
             &ctx,
             &worker.throttle,
-            &mut stats,
+            stats,
         );
         let group_horizon = match written {
             Ok(h) => h,
             Err(e) => {
-                discard_cleaned(&snap.dir, group.base_offsets[0])?;
+                discard_cleaned(snap.fs.as_ref(), &snap.dir, group.base_offsets[0])?;
                 return Err(e);
             }
         };
         let mut guard = log.write().unwrap_or_else(PoisonError::into_inner);
         if !guard.swap_in_cleaned(&group, worker.config.crash_hook.as_ref())? {
             // Retention changed the log meanwhile; the next round starts from a fresh snapshot.
-            return Ok(Some(stats));
+            return Ok(());
         }
         drop(guard);
         if let Some(h) = group_horizon {
@@ -413,5 +446,5 @@ pub fn clean_log(
     log.write()
         .unwrap_or_else(PoisonError::into_inner)
         .finish_cleaning(end, horizon)?;
-    Ok(Some(stats))
+    Ok(())
 }

@@ -133,6 +133,25 @@ impl Log {
             .collect()
     }
 
+    /// Dirty bytes / (clean + dirty bytes) over the closed segments, whatever the compaction lags say
+    /// (Kafka's `max-dirty-percent` figure, per log): 0 for an empty or fully cleaned log.
+    pub fn dirty_ratio(&self) -> f64 {
+        let first_dirty = self.first_dirty_offset();
+        let (mut clean, mut dirty) = (0u64, 0u64);
+        for s in &self.closed_segment_summaries() {
+            if s.next_offset <= first_dirty {
+                clean += s.size_bytes;
+            } else {
+                dirty += s.size_bytes;
+            }
+        }
+        if clean + dirty == 0 {
+            0.0
+        } else {
+            dirty as f64 / (clean + dirty) as f64
+        }
+    }
+
     /// Whether the cleaner should clean this log at `now_ms`, and which range.
     pub fn cleanable(&self, now_ms: i64) -> Option<CleanableRange> {
         let active_base = self.segments().last().map_or(0, |s| s.base_offset());

@@ -13,12 +13,14 @@
 //! - [`offset_map`]: the bounded key map; [`filter`]: which records of a batch survive;
 //!   [`records`]: the record format (codecs are [`crate::codec`]).
 //! - [`swap`]: the crash-safe swap of cleaned segments and its recovery.
+//! - [`metrics`]: the counters a broker exports ([`CleanerMetrics`]).
 //!
-//! Main types: [`Cleaner`], [`CleanerConfig`], [`CleanerWorker`], [`CleaningStats`].
+//! Main types: [`Cleaner`], [`CleanerConfig`], [`CleanerWorker`], [`CleaningStats`], [`CleanerMetrics`].
 
 pub mod clean;
 pub mod cleanable;
 pub mod filter;
+pub mod metrics;
 pub mod offset_map;
 pub mod records;
 pub mod swap;
@@ -30,7 +32,8 @@ use std::time::{Duration, Instant};
 
 pub use clean::clean_log;
 pub use cleanable::{CleanReason, CleanableRange};
-pub use offset_map::OffsetMap;
+pub use metrics::CleanerMetrics;
+pub use offset_map::{OffsetMap, OFFSET_MAP_SLOT_BYTES};
 pub use swap::{CrashHook, SwapStep};
 
 use crate::error::LogError;
@@ -52,6 +55,8 @@ pub struct CleanerConfig {
     pub backoff_ms: u64,
     /// Test-only fault injection at each swap step.
     pub crash_hook: Option<CrashHook>,
+    /// Where the cleaner thread accounts its rounds (shared with whoever exports them).
+    pub metrics: Arc<CleanerMetrics>,
 }
 
 impl std::fmt::Debug for CleanerConfig {
@@ -61,6 +66,7 @@ impl std::fmt::Debug for CleanerConfig {
             .field("io_bytes_per_second", &self.io_bytes_per_second)
             .field("backoff_ms", &self.backoff_ms)
             .field("crash_hook", &self.crash_hook.is_some())
+            .field("metrics", &self.metrics)
             .finish()
     }
 }
@@ -72,6 +78,7 @@ impl Default for CleanerConfig {
             io_bytes_per_second: None,
             backoff_ms: BACKOFF_MS_DEFAULT,
             crash_hook: None,
+            metrics: Arc::default(),
         }
     }
 }
@@ -90,6 +97,8 @@ pub struct CleaningStats {
     pub bytes_written: u64,
     pub segments_cleaned: u64,
     pub segments_written: u64,
+    /// Time the I/O limit made this round sleep.
+    pub throttled: Duration,
 }
 
 /// A stop flag that sleepers wake up for.
@@ -129,12 +138,15 @@ impl StopSignal {
 }
 
 /// Bytes-per-second limit on the cleaner's I/O: after each read or write the cleaner sleeps as long as
-/// it is ahead of the rate (woken early by a stop, which then fails the round).
+/// it is ahead of the rate (woken early by a stop, which then fails the round). The rate is counted from
+/// the start of the round ([`Throttle::restart`]), so time spent idle between rounds earns no credit.
 #[derive(Debug)]
 pub struct Throttle {
     bytes_per_second: Option<u64>,
-    started: Instant,
+    started: std::cell::Cell<Instant>,
     bytes: std::cell::Cell<u64>,
+    /// Time slept since the last restart.
+    waited: std::cell::Cell<Duration>,
     stop: Arc<StopSignal>,
 }
 
@@ -142,10 +154,37 @@ impl Throttle {
     pub fn new(bytes_per_second: Option<u64>, stop: Arc<StopSignal>) -> Self {
         Self {
             bytes_per_second: bytes_per_second.filter(|&b| b > 0),
-            started: Instant::now(),
+            started: std::cell::Cell::new(Instant::now()),
             bytes: std::cell::Cell::new(0),
+            waited: std::cell::Cell::new(Duration::ZERO),
             stop,
         }
+    }
+
+    /// Starts counting the rate afresh (at the start of a round).
+    pub fn restart(&self) {
+        self.started.set(Instant::now());
+        self.bytes.set(0);
+        self.waited.set(Duration::ZERO);
+    }
+
+    /// Bytes accounted since the last restart (only counted under a limit).
+    pub fn bytes(&self) -> u64 {
+        self.bytes.get()
+    }
+
+    /// Time slept since the last restart.
+    pub fn waited(&self) -> Duration {
+        self.waited.get()
+    }
+
+    /// How long the limit wants the cleaner to sleep after `bytes` in all since the restart, `elapsed`
+    /// after it: the time those bytes take at the rate, minus the time already spent.
+    pub fn wait_for(&self, bytes: u64, elapsed: Duration) -> Duration {
+        let Some(rate) = self.bytes_per_second else {
+            return Duration::ZERO;
+        };
+        Duration::from_secs_f64(bytes as f64 / rate as f64).saturating_sub(elapsed)
     }
 
     pub fn unlimited() -> Self {
@@ -163,13 +202,18 @@ impl Throttle {
         if self.stop.is_stopped() {
             return Err(stopped());
         }
-        let Some(rate) = self.bytes_per_second else {
+        if self.bytes_per_second.is_none() {
             return Ok(());
-        };
+        }
         self.bytes.set(self.bytes.get() + bytes);
-        let due = Duration::from_secs_f64(self.bytes.get() as f64 / rate as f64);
-        let elapsed = self.started.elapsed();
-        if due > elapsed && self.stop.wait(due - elapsed) {
+        let wait = self.wait_for(self.bytes.get(), self.started.get().elapsed());
+        if wait.is_zero() {
+            return Ok(());
+        }
+        let slept = Instant::now();
+        let stopped_now = self.stop.wait(wait);
+        self.waited.set(self.waited.get() + slept.elapsed());
+        if stopped_now {
             return Err(stopped());
         }
         Ok(())
@@ -297,9 +341,17 @@ fn run(mut worker: CleanerWorker, source: &dyn LogSource) {
                 .read()
                 .map(|l| l.dir().to_path_buf())
                 .unwrap_or_default();
-            match clean_log(log, &mut worker, now_ms(), false) {
+            let started = Instant::now();
+            let result = clean_log(log, &mut worker, now_ms(), false);
+            let metrics = &worker.config.metrics;
+            metrics.key_map_bytes.store(
+                worker.map.memory_bytes() as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+            match result {
                 Ok(Some(stats)) => {
                     cleaned_any = true;
+                    metrics.record_pass(&stats, started.elapsed());
                     tracing::info!(dir = %dir.display(), ?stats, "log cleaner: cleaned");
                 }
                 Ok(None) => {}
@@ -307,6 +359,9 @@ fn run(mut worker: CleanerWorker, source: &dyn LogSource) {
                     tracing::debug!(error = %e, "log cleaner stopped mid-round");
                 }
                 Err(e) => {
+                    metrics
+                        .failures
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     tracing::warn!(dir = %dir.display(), error = %e, "log cleaner: round failed")
                 }
             }
@@ -314,5 +369,48 @@ fn run(mut worker: CleanerWorker, source: &dyn LogSource) {
         if !cleaned_any && worker.stop.wait(backoff) {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // the limit's wait is the time the bytes take at the rate minus the time spent; none when unlimited
+    #[test]
+    fn throttle_waits_for_bytes_over_rate() {
+        let throttle = Throttle::new(Some(1_000_000), Arc::default());
+        assert_eq!(
+            throttle.wait_for(500_000, Duration::ZERO),
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            throttle.wait_for(500_000, Duration::from_millis(200)),
+            Duration::from_millis(300)
+        );
+        assert_eq!(
+            throttle.wait_for(500_000, Duration::from_secs(1)),
+            Duration::ZERO
+        );
+        assert_eq!(
+            Throttle::unlimited().wait_for(u64::MAX, Duration::ZERO),
+            Duration::ZERO
+        );
+    }
+
+    // a restart forgets the bytes of the previous round, so idle time earns no burst
+    #[test]
+    fn throttle_restart_counts_afresh() {
+        let throttle = Throttle::new(Some(100_000_000), Arc::default());
+        throttle.acquire(1_000).unwrap();
+        assert_eq!(throttle.bytes(), 1_000);
+        throttle.restart();
+        assert_eq!((throttle.bytes(), throttle.waited()), (0, Duration::ZERO));
+        throttle.acquire(10_000_000).unwrap(); // 0.1 s at the rate
+        assert!(
+            throttle.waited() >= Duration::from_millis(90),
+            "{:?}",
+            throttle.waited()
+        );
     }
 }

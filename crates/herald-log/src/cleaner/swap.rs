@@ -82,8 +82,10 @@ impl Log {
         hook: Option<&CrashHook>,
     ) -> Result<bool, LogError> {
         let dir = self.dir().to_path_buf();
+        let fs = self.fs();
+        let fs_ref = fs.as_ref();
         let Some(first) = self.segment_position(group) else {
-            discard_cleaned(&dir, group.base_offsets[0])?;
+            discard_cleaned(fs_ref, &dir, group.base_offsets[0])?;
             return Ok(false);
         };
         let crash = |step| match hook {
@@ -94,6 +96,7 @@ impl Log {
         crash(SwapStep::CleanedWritten)?;
         for file in [INDEX_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX] {
             rename(
+                fs_ref,
                 &dir,
                 base,
                 file,
@@ -101,31 +104,32 @@ impl Log {
                 Some(SWAP_FILE_SUFFIX),
             )?;
         }
-        sync_dir(&dir)?;
+        sync_dir(fs_ref, &dir)?;
         crash(SwapStep::IndexesRenamedToSwap)?;
         rename(
+            fs_ref,
             &dir,
             base,
             LOG_FILE_SUFFIX,
             CLEANED_FILE_SUFFIX,
             Some(SWAP_FILE_SUFFIX),
         )?;
-        sync_dir(&dir)?;
+        sync_dir(fs_ref, &dir)?;
         crash(SwapStep::LogRenamedToSwap)?;
         for &other in &group.base_offsets[1..] {
-            remove_segment_files(&dir, other)?;
+            remove_segment_files(fs_ref, &dir, other)?;
         }
-        sync_dir(&dir)?;
+        sync_dir(fs_ref, &dir)?;
         crash(SwapStep::OldSegmentsDeleted)?;
         for file in [INDEX_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX] {
-            rename(&dir, base, file, SWAP_FILE_SUFFIX, None)?;
+            rename(fs_ref, &dir, base, file, SWAP_FILE_SUFFIX, None)?;
         }
-        sync_dir(&dir)?;
+        sync_dir(fs_ref, &dir)?;
         crash(SwapStep::IndexesInstalled)?;
-        rename(&dir, base, LOG_FILE_SUFFIX, SWAP_FILE_SUFFIX, None)?;
-        sync_dir(&dir)?;
+        rename(fs_ref, &dir, base, LOG_FILE_SUFFIX, SWAP_FILE_SUFFIX, None)?;
+        sync_dir(fs_ref, &dir)?;
         crash(SwapStep::LogInstalled)?;
-        let mut cleaned = LogSegment::open_trusted(&dir, base, group.next_offset)?.ok_or(
+        let mut cleaned = LogSegment::open_trusted(&fs, &dir, base, group.next_offset)?.ok_or(
             LogError::InvalidRecordBatch {
                 reason: "cleaned segment indexes inconsistent after the swap",
             },

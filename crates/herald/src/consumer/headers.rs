@@ -1,17 +1,20 @@
-//! [`Headers`]: a record's headers in three buffers instead of two allocations per header.
+//! [`Headers`]: a record's headers in one buffer instead of two allocations per header.
 //!
 //! Every record the runner receives is copied out of librdkafka before a worker decodes it; a
 //! herald event carries six or more headers, and owning each name and value separately made the
-//! copy the biggest cost of the runner. Not here: what the headers mean (`crate::envelope`).
+//! copy the biggest cost of the runner. Here every header of a record is one entry of a single
+//! buffer: its name's length and its value's length (4 bytes each, little endian), then the name,
+//! then the value. Not here: what the headers mean (`crate::envelope`).
 
-/// A record's headers, in record order: names and values back to back in two buffers.
+/// Bytes of an entry's lengths (name, then value).
+const ENTRY_LENGTHS_BYTES: usize = 8;
+
+/// A record's headers, in record order, in one buffer.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Headers {
-    names: String,
-    values: Vec<u8>,
-    /// Where each header's name and value end in `names` and `values`; each starts where the
-    /// previous one ended.
-    ends: Vec<(usize, usize)>,
+    /// Entries back to back: name length, value length, name, value.
+    entries: Vec<u8>,
+    count: usize,
 }
 
 impl Headers {
@@ -23,49 +26,50 @@ impl Headers {
     /// Room for `headers` headers whose names and values take `name_bytes` and `value_bytes`.
     pub fn with_capacity(headers: usize, name_bytes: usize, value_bytes: usize) -> Self {
         Headers {
-            names: String::with_capacity(name_bytes),
-            values: Vec::with_capacity(value_bytes),
-            ends: Vec::with_capacity(headers),
+            entries: Vec::with_capacity(headers * ENTRY_LENGTHS_BYTES + name_bytes + value_bytes),
+            count: 0,
         }
     }
 
-    /// Appends a header (a null value is kept as empty).
+    /// Appends a header (a null value is kept as empty). Kafka bounds names and values far below
+    /// 4 GiB; a longer one is cut at that length rather than corrupting the buffer.
     pub fn push(&mut self, name: &str, value: &[u8]) {
-        self.names.push_str(name);
-        self.values.extend_from_slice(value);
-        self.ends.push((self.names.len(), self.values.len()));
+        let name = cut(name.as_bytes());
+        let value = cut(value);
+        self.entries
+            .reserve(ENTRY_LENGTHS_BYTES + name.len() + value.len());
+        self.entries
+            .extend_from_slice(&(name.len() as u32).to_le_bytes());
+        self.entries
+            .extend_from_slice(&(value.len() as u32).to_le_bytes());
+        self.entries.extend_from_slice(name);
+        self.entries.extend_from_slice(value);
+        self.count += 1;
     }
 
     /// How many headers there are.
     pub fn len(&self) -> usize {
-        self.ends.len()
+        self.count
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.count == 0
     }
 
     /// Every header as (name, value), in record order.
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&str, &[u8])> + ExactSizeIterator + '_ {
-        (0..self.ends.len()).map(move |index| {
-            let (name_start, value_start) = match index.checked_sub(1) {
-                Some(previous) => self.ends[previous],
-                None => (0, 0),
-            };
-            let (name_end, value_end) = self.ends[index];
-            (
-                &self.names[name_start..name_end],
-                &self.values[value_start..value_end],
-            )
-        })
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &[u8])> + Clone + '_ {
+        Iter {
+            rest: &self.entries,
+            left: self.count,
+        }
     }
 
     /// The value of the last header called `name` (later headers override earlier ones).
     pub fn get(&self, name: &str) -> Option<&[u8]> {
         self.iter()
-            .rev()
-            .find(|(key, _)| *key == name)
+            .filter(|(key, _)| *key == name)
+            .last()
             .map(|(_, value)| value)
     }
 
@@ -76,6 +80,45 @@ impl Headers {
             .collect()
     }
 }
+
+/// At most `u32::MAX` bytes of `bytes`.
+fn cut(bytes: &[u8]) -> &[u8] {
+    let limit = u32::MAX as usize;
+    match bytes.len() > limit {
+        true => &bytes[..limit],
+        false => bytes,
+    }
+}
+
+/// Iterator over the entries of a [`Headers`].
+#[derive(Clone)]
+struct Iter<'a> {
+    rest: &'a [u8],
+    left: usize,
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = (&'a str, &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (lengths, rest) = self.rest.split_first_chunk::<ENTRY_LENGTHS_BYTES>()?;
+        let (name_len, value_len) = lengths.split_at(ENTRY_LENGTHS_BYTES / 2);
+        let name_len = u32::from_le_bytes(name_len.try_into().ok()?) as usize;
+        let value_len = u32::from_le_bytes(value_len.try_into().ok()?) as usize;
+        let (name, rest) = rest.split_at_checked(name_len)?;
+        let (value, rest) = rest.split_at_checked(value_len)?;
+        self.rest = rest;
+        self.left = self.left.saturating_sub(1);
+        // Names were pushed as `&str`; a name cut inside a character (over 4 GiB) reads as empty.
+        Some((std::str::from_utf8(name).unwrap_or_default(), value))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl ExactSizeIterator for Iter<'_> {}
 
 impl std::fmt::Debug for Headers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -127,6 +170,7 @@ mod tests {
         );
         assert_eq!(headers.get("ce_id"), Some(b"2".as_slice()));
         assert_eq!(headers.get("missing"), None);
+        assert_eq!(headers.iter().len(), 4);
         assert_eq!(headers.to_vec()[2], ("ünï".to_string(), vec![0xff, 0]));
         assert!(Headers::new().is_empty() && Headers::new().iter().next().is_none());
     }

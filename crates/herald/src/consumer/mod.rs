@@ -63,8 +63,8 @@ pub type HandlerResult = Result<(), HandlerError>;
 /// the raw bytes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
-    /// Topic it came from.
-    pub topic: String,
+    /// Topic it came from (shared by every record of the topic, not copied per record).
+    pub topic: Arc<str>,
     /// Partition it came from.
     pub partition: i32,
     /// Its offset in that partition.

@@ -13,7 +13,7 @@
 //! Shutdown (token or signal): stop fetching, let each worker finish its in-flight batch, commit, call
 //! `on_stop`, and close the consumer, which leaves the group so partitions move on at once.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -164,6 +164,8 @@ struct PollLoop {
     chunk_records: usize,
     /// The partition of the last dispatched record.
     last_key: Option<TopicPartition>,
+    /// Topic names, shared by the records instead of copied into each.
+    topics: TopicNames,
     /// Overflow high-water mark: pause at this many records, resume at a quarter of it.
     overflow_pause: usize,
     last_commit: Instant,
@@ -238,6 +240,7 @@ async fn run_consumer(
         retiring: HashMap::new(),
         chunk_records: (queue_records / 4).max(1),
         last_key: None,
+        topics: TopicNames::default(),
         overflow_pause: (poll_batch_size * 8)
             .clamp(OVERFLOW_PAUSE_RECORDS_MIN, OVERFLOW_PAUSE_RECORDS_MAX),
         last_commit: Instant::now(),
@@ -265,14 +268,14 @@ impl PollLoop {
                 // send nothing that would wake the loop otherwise).
                 _ = shared.room.notified() => self.refill(),
                 received = kafka.recv() => {
-                    let mut received = Some(received.map(|message| to_record(&message)));
+                    let mut received = Some(received.map(|message| self.topics.record(&message)));
                     // Take what librdkafka already has queued without going back through select!
                     // (each round re-arms the tick and the stop future); bounded so the tick runs.
                     for drained in 0..POLL_DRAIN_RECORDS_MAX {
                         if drained > 0 {
                             // Fetch before dispatching, never after the last round: a record taken
                             // from librdkafka must always be dispatched.
-                            received = kafka.recv().now_or_never().map(|r| r.map(|message| to_record(&message)));
+                            received = kafka.recv().now_or_never().map(|r| r.map(|message| self.topics.record(&message)));
                         }
                         let Some(record) = received.take() else { break };
                         self.handle_rebalances().await;
@@ -303,29 +306,34 @@ impl PollLoop {
         let same = self
             .last_key
             .as_ref()
-            .is_some_and(|tp| tp.partition == record.partition && tp.topic == record.topic);
+            .is_some_and(|tp| tp.partition == record.partition && *tp.topic == *record.topic);
         if !same {
             self.last_key = Some(TopicPartition {
-                topic: record.topic.clone(),
+                topic: record.topic.to_string(),
                 partition: record.partition,
             });
         }
         let Some(tp) = self.last_key.take() else {
             return;
         };
-        let usable = self.slots.get(&tp).is_some_and(|slot| {
-            !slot
-                .progress
-                .revoked
-                .load(std::sync::atomic::Ordering::Acquire)
-        });
-        if !usable {
+        // One hash lookup per record in the usual case: the slot exists and is usable.
+        let record = match self.slots.get_mut(&tp) {
+            Some(slot)
+                if !slot
+                    .progress
+                    .revoked
+                    .load(std::sync::atomic::Ordering::Acquire) =>
+            {
+                slot.overflow.push_back(record);
+                None
+            }
+            _ => Some(record),
+        };
+        if let Some(record) = record {
             self.retire(&tp);
-            let slot = self.start_worker(&tp);
-            self.slots.insert(tp.clone(), slot);
-        }
-        if let Some(slot) = self.slots.get_mut(&tp) {
+            let mut slot = self.start_worker(&tp);
             slot.overflow.push_back(record);
+            self.slots.insert(tp.clone(), slot);
         }
         self.last_key = Some(tp);
     }
@@ -361,6 +369,8 @@ impl PollLoop {
             records: receiver,
             progress: progress.clone(),
             pending: VecDeque::new(),
+            spare_records: Vec::new(),
+            spare_messages: Vec::new(),
             counters: ConsumerCounters::new(&self.shared.group, &tp.topic),
             previous: self.retiring.remove(tp),
         };
@@ -506,8 +516,41 @@ fn single(tp: &TopicPartition) -> TopicPartitionList {
     list
 }
 
-/// Copies an rdkafka message into an owned [`Record`].
-fn to_record(message: &BorrowedMessage<'_>) -> Record {
+/// The topic names records were seen with, each allocated once.
+#[derive(Default)]
+struct TopicNames {
+    /// The last topic seen: records come in runs of one partition.
+    last: Option<Arc<str>>,
+    all: HashSet<Arc<str>>,
+}
+
+impl TopicNames {
+    fn intern(&mut self, topic: &str) -> Arc<str> {
+        if let Some(last) = self.last.as_ref().filter(|last| ***last == *topic) {
+            return last.clone();
+        }
+        let name = match self.all.get(topic) {
+            Some(name) => name.clone(),
+            None => {
+                // Bounded by the subscription: topics of this consumer and their retry topics.
+                let name: Arc<str> = Arc::from(topic);
+                self.all.insert(name.clone());
+                name
+            }
+        };
+        self.last = Some(name.clone());
+        name
+    }
+
+    /// Copies an rdkafka message into an owned [`Record`]: three allocations (key, value,
+    /// headers), the topic shared.
+    fn record(&mut self, message: &BorrowedMessage<'_>) -> Record {
+        to_record(self.intern(message.topic()), message)
+    }
+}
+
+/// Copies an rdkafka message into an owned [`Record`] of `topic`.
+fn to_record(topic: Arc<str>, message: &BorrowedMessage<'_>) -> Record {
     let headers = message
         .headers()
         .map(|headers| {
@@ -526,7 +569,7 @@ fn to_record(message: &BorrowedMessage<'_>) -> Record {
         })
         .unwrap_or_default();
     Record {
-        topic: message.topic().to_string(),
+        topic,
         partition: message.partition(),
         offset: message.offset(),
         timestamp_ms: message.timestamp().to_millis(),

@@ -49,6 +49,10 @@ pub(crate) struct PartitionWorker {
     pub progress: Arc<PartitionProgress>,
     /// Records received but not yet taken into a batch, in order.
     pub pending: VecDeque<Record>,
+    /// The buffers of the last batch, emptied and kept so that each batch does not allocate (and
+    /// free) room for thousands of records and messages again.
+    pub spare_records: Vec<Record>,
+    pub spare_messages: Vec<Message>,
     pub counters: ConsumerCounters,
     /// The previous worker of the same partition (before a revoke and reassignment): it must finish
     /// before this one starts, or the two could process the same records concurrently.
@@ -129,7 +133,9 @@ impl PartitionWorker {
             }
         }
         let take = self.pending.len().min(batch_size);
-        Some(self.pending.drain(..take).collect())
+        let mut batch = std::mem::take(&mut self.spare_records);
+        batch.extend(self.pending.drain(..take));
+        Some(batch)
     }
 
     /// Moves a chunk from the queue into `pending` and tells the poll loop there is room again.
@@ -139,24 +145,43 @@ impl PartitionWorker {
     }
 
     /// Processes a batch: runs of decodable events go to the handler, poison records to the DLQ.
-    async fn handle(&mut self, batch: Vec<Record>) -> Result<(), Stopped> {
-        let mut events: Vec<Message> = Vec::with_capacity(batch.len());
-        for record in batch {
+    async fn handle(&mut self, mut batch: Vec<Record>) -> Result<(), Stopped> {
+        let mut events = std::mem::take(&mut self.spare_messages);
+        events.reserve(batch.len());
+        let mut result = Ok(());
+        for record in batch.drain(..) {
             match self.decode(record) {
                 Decoded::Event(message) => events.push(message),
                 Decoded::Poison(record, reason) => {
-                    self.process_events(std::mem::take(&mut events)).await?;
-                    let kind = DeadLetterKind::Decode;
-                    self.dead_letter(&record, &kind, &reason).await?;
+                    result = self.process_events(&events).await;
+                    events.clear();
+                    if result.is_ok() {
+                        let kind = DeadLetterKind::Decode;
+                        result = self.dead_letter(&record, &kind, &reason).await;
+                    }
+                    if result.is_err() {
+                        break;
+                    }
                 }
             }
         }
-        self.process_events(events).await
+        if result.is_ok() {
+            result = self.process_events(&events).await;
+        }
+        events.clear();
+        batch.clear();
+        self.spare_messages = events;
+        self.spare_records = batch;
+        result
     }
 
     fn decode(&self, record: Record) -> Decoded {
-        let headers = record.headers.iter().map(|(k, v)| (k, Some(v)));
-        match ReceivedEvent::decode(record.key.as_deref(), record.payload.as_deref(), headers) {
+        let decoded = ReceivedEvent::decode_headers(
+            record.key.as_deref(),
+            record.payload.as_deref(),
+            record.headers.iter(),
+        );
+        match decoded {
             Ok(event) => Decoded::Event(Message {
                 event,
                 record,
@@ -171,7 +196,7 @@ impl PartitionWorker {
 
     /// Processes events in order: as one batch when there are several, falling back to one by one
     /// (each with the full retry policy) if the batch fails.
-    async fn process_events(&mut self, events: Vec<Message>) -> Result<(), Stopped> {
+    async fn process_events(&mut self, events: &[Message]) -> Result<(), Stopped> {
         let Some(last) = events.last() else {
             return Ok(());
         };
@@ -191,7 +216,7 @@ impl PartitionWorker {
                 let _permit = self.shared.permits.acquire().await;
                 self.shared
                     .consumer
-                    .process_batch(&events)
+                    .process_batch(events)
                     .instrument(span)
                     .await
             };
@@ -207,7 +232,7 @@ impl PartitionWorker {
                 }
             }
         }
-        for message in &events {
+        for message in events {
             if self.is_stopping() {
                 return Err(Stopped::Interrupted);
             }

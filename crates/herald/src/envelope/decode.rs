@@ -6,7 +6,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::{
-    EnvelopeFormat, ReceivedEvent, CONTENT_TYPE_JSON, HEADER_CONTENT_TYPE, HEADER_ID,
+    Data, EnvelopeFormat, ReceivedEvent, CONTENT_TYPE_JSON, HEADER_CONTENT_TYPE, HEADER_ID,
     HEADER_PREFIX_CLOUDEVENTS, HEADER_SOURCE, HEADER_SPEC_VERSION, HEADER_TIME, HEADER_TYPE,
     SPEC_VERSION,
 };
@@ -14,20 +14,25 @@ use crate::error::{Error, Result};
 
 /// Decodes a record whose null-valued headers were already dropped, picking the envelope:
 /// `ce_specversion` header → binary mode; else a JSON value with `specversion` → structured mode;
-/// else `{"name", "data"}` → the Rails shape.
-pub(super) fn decode(
+/// else `{"name", "data"}` → the Rails shape. `headers` is walked once to find the envelope's
+/// headers, and once more only if there are others to keep.
+pub(crate) fn decode<'a, I>(
     key: Option<Vec<u8>>,
     payload: Option<&[u8]>,
-    headers: &[(&str, &[u8])],
-) -> Result<ReceivedEvent> {
-    if last_header(headers, HEADER_SPEC_VERSION).is_some() {
-        return decode_binary(key, payload, headers);
+    headers: I,
+) -> Result<ReceivedEvent>
+where
+    I: Iterator<Item = (&'a str, &'a [u8])> + Clone,
+{
+    let envelope = EnvelopeHeaders::of(headers.clone());
+    if envelope.spec_version.is_some() {
+        return decode_binary(key, payload, &envelope, headers);
     }
     let payload = payload
         .ok_or_else(|| Error::decode("empty value and no ce_specversion header: not an event"))?;
     let value: Value = serde_json::from_slice(payload)
         .map_err(|e| Error::decode(format!("value is not JSON: {e}")))?;
-    let other_headers = extension_headers(headers);
+    let other_headers = extension_headers(&envelope, headers);
     if value.get("specversion").is_some() {
         decode_structured(key, value, other_headers)
     } else if value.get("name").is_some() && value.get("data").is_some() {
@@ -40,30 +45,64 @@ pub(super) fn decode(
     }
 }
 
-/// The last header called `name` (later headers override earlier ones).
-fn last_header<'a>(headers: &[(&str, &'a [u8])], name: &str) -> Option<&'a [u8]> {
-    headers
-        .iter()
-        .rev()
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| *value)
+/// The envelope's headers of one record, found in one pass; a later header of a repeated name
+/// overrides an earlier one.
+#[derive(Default)]
+struct EnvelopeHeaders<'a> {
+    spec_version: Option<&'a [u8]>,
+    id: Option<&'a [u8]>,
+    source: Option<&'a [u8]>,
+    event_type: Option<&'a [u8]>,
+    time: Option<&'a [u8]>,
+    content_type: Option<&'a [u8]>,
+    /// Headers that are neither CloudEvents attributes nor the content type.
+    extensions: usize,
+}
+
+impl<'a> EnvelopeHeaders<'a> {
+    fn of(headers: impl Iterator<Item = (&'a str, &'a [u8])>) -> Self {
+        let mut envelope = EnvelopeHeaders::default();
+        for (name, value) in headers {
+            let slot = match name {
+                HEADER_SPEC_VERSION => &mut envelope.spec_version,
+                HEADER_ID => &mut envelope.id,
+                HEADER_SOURCE => &mut envelope.source,
+                HEADER_TYPE => &mut envelope.event_type,
+                HEADER_TIME => &mut envelope.time,
+                HEADER_CONTENT_TYPE => &mut envelope.content_type,
+                _ => {
+                    envelope.extensions += usize::from(is_extension(name));
+                    continue;
+                }
+            };
+            *slot = Some(value);
+        }
+        envelope
+    }
 }
 
 /// A header that must be present and UTF-8.
-fn required_text<'a>(headers: &[(&str, &'a [u8])], name: &str) -> Result<&'a str> {
-    let value = last_header(headers, name)
-        .ok_or_else(|| Error::decode(format!("missing {name} header")))?;
+fn required_text<'a>(value: Option<&'a [u8]>, name: &str) -> Result<&'a str> {
+    let value = value.ok_or_else(|| Error::decode(format!("missing {name} header")))?;
     std::str::from_utf8(value).map_err(|_| Error::decode(format!("{name} header is not UTF-8")))
 }
 
-/// Headers that are not CloudEvents attributes nor the content type.
-fn extension_headers(headers: &[(&str, &[u8])]) -> Vec<(String, Vec<u8>)> {
+/// Whether a header is neither a CloudEvents attribute nor the content type.
+fn is_extension(name: &str) -> bool {
+    !name.starts_with(HEADER_PREFIX_CLOUDEVENTS) && name != HEADER_CONTENT_TYPE
+}
+
+/// Headers that are not CloudEvents attributes nor the content type (no walk when there are none).
+fn extension_headers<'a>(
+    envelope: &EnvelopeHeaders<'_>,
+    headers: impl Iterator<Item = (&'a str, &'a [u8])>,
+) -> Vec<(String, Vec<u8>)> {
+    if envelope.extensions == 0 {
+        return Vec::new();
+    }
     headers
-        .iter()
-        .filter(|(name, _)| {
-            !name.starts_with(HEADER_PREFIX_CLOUDEVENTS) && *name != HEADER_CONTENT_TYPE
-        })
-        .map(|(name, value)| ((*name).to_owned(), value.to_vec()))
+        .filter(|(name, _)| is_extension(name))
+        .map(|(name, value)| (name.to_owned(), value.to_vec()))
         .collect()
 }
 
@@ -88,29 +127,30 @@ fn is_json_content_type(content_type: &str) -> bool {
             .is_some_and(|start| bytes[start..].eq_ignore_ascii_case(b"+json"))
 }
 
-fn decode_binary(
+fn decode_binary<'a>(
     key: Option<Vec<u8>>,
     payload: Option<&[u8]>,
-    headers: &[(&str, &[u8])],
+    envelope: &EnvelopeHeaders<'_>,
+    headers: impl Iterator<Item = (&'a str, &'a [u8])>,
 ) -> Result<ReceivedEvent> {
-    let spec_version = required_text(headers, HEADER_SPEC_VERSION)?;
+    let spec_version = required_text(envelope.spec_version, HEADER_SPEC_VERSION)?;
     if spec_version != SPEC_VERSION {
         return Err(Error::decode(format!(
             "unsupported ce_specversion {spec_version:?}, expected {SPEC_VERSION:?}"
         )));
     }
-    let id = parse_id(required_text(headers, HEADER_ID)?, HEADER_ID)?;
-    let source = required_text(headers, HEADER_SOURCE)?.to_owned();
-    let event_type = required_text(headers, HEADER_TYPE)?.to_owned();
-    let time = match last_header(headers, HEADER_TIME) {
-        Some(_) => Some(parse_time(
-            required_text(headers, HEADER_TIME)?,
+    let id = parse_id(required_text(envelope.id, HEADER_ID)?, HEADER_ID)?;
+    let source = required_text(envelope.source, HEADER_SOURCE)?.to_owned();
+    let event_type = required_text(envelope.event_type, HEADER_TYPE)?.to_owned();
+    let time = match envelope.time {
+        Some(time) => Some(parse_time(
+            required_text(Some(time), HEADER_TIME)?,
             HEADER_TIME,
         )?),
         None => None,
     };
-    if last_header(headers, HEADER_CONTENT_TYPE).is_some() {
-        let content_type = required_text(headers, HEADER_CONTENT_TYPE)?;
+    if let Some(content_type) = envelope.content_type {
+        let content_type = required_text(Some(content_type), HEADER_CONTENT_TYPE)?;
         if !is_json_content_type(content_type) {
             return Err(Error::decode(format!(
                 "unsupported content-type {content_type:?}: herald events are JSON"
@@ -118,9 +158,9 @@ fn decode_binary(
         }
     }
     let data = match payload {
-        Some(payload) => serde_json::from_slice(payload)
+        Some(payload) => Data::from_json(payload)
             .map_err(|e| Error::decode(format!("value is not JSON: {e}")))?,
-        None => Value::Null,
+        None => Data::null(),
     };
     Ok(ReceivedEvent {
         id,
@@ -129,7 +169,7 @@ fn decode_binary(
         time,
         key,
         data,
-        headers: extension_headers(headers),
+        headers: extension_headers(envelope, headers),
         format: EnvelopeFormat::CloudEventsBinary,
     })
 }
@@ -183,7 +223,7 @@ fn decode_structured(
         source: Some(source),
         time,
         key,
-        data,
+        data: Data::from_value(data),
         headers,
         format: EnvelopeFormat::CloudEventsStructured,
     })
@@ -213,7 +253,7 @@ fn decode_rails(
         source: None,
         time: None,
         key,
-        data,
+        data: Data::from_value(data),
         headers,
         format: EnvelopeFormat::Rails,
     })
