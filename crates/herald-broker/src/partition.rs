@@ -27,6 +27,9 @@ const GROUP_COMMIT_RECORDS_BUCKETS: [f64; 12] = [
     1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 5000.0, 25000.0,
 ];
 
+/// DeleteRecords' offset that means "up to the high watermark".
+const DELETE_RECORDS_HIGH_WATERMARK: i64 = -1;
+
 /// What went in and out of one partition, for the metrics endpoint.
 #[derive(Debug)]
 pub struct PartitionIo {
@@ -242,6 +245,28 @@ impl Partition {
     /// Replaces the log's configuration (topic config changes).
     pub fn set_config(&self, config: LogConfig) {
         self.write_log().set_config(config);
+    }
+
+    /// DeleteRecords: moves the log start offset to `offset` (-1: the high watermark), deleting the
+    /// segments wholly below it; returns the log start offset afterwards. An offset above the high
+    /// watermark is `OffsetOutOfRange` (what consumers have not been served cannot be deleted).
+    /// Blocking (checkpoint write, fsyncs, file deletions): call it from a blocking thread.
+    pub fn delete_records_before(&self, offset: i64) -> Result<i64, LogError> {
+        let mut log = self.write_log();
+        let high_watermark = self.high_watermark_of(&log);
+        let offset = if offset == DELETE_RECORDS_HIGH_WATERMARK {
+            high_watermark
+        } else {
+            offset
+        };
+        if offset < 0 || offset > high_watermark {
+            return Err(LogError::OffsetOutOfRange {
+                requested: offset,
+                log_start_offset: log.log_start_offset(),
+                log_end_offset: high_watermark,
+            });
+        }
+        log.delete_records_before(offset)
     }
 
     /// Deletes expired segments; returns how many.

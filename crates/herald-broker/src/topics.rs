@@ -103,6 +103,12 @@ impl Topic {
         )
     }
 
+    /// The codec the broker stores this topic's batches with (`compression.type`); `None` keeps the
+    /// producer's.
+    pub fn recompression(&self) -> Option<herald_log::Recompression> {
+        topic_config::recompression(&self.configs.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
     fn meta(&self) -> TopicMeta {
         TopicMeta {
             topic_id: self.topic_id,

@@ -394,3 +394,33 @@ async fn topic_admin_apis_respect_topic_acls() {
         .await;
     assert_eq!(epochs.topics[0].partitions[0].error_code, 29);
 }
+
+// DeleteRecords needs DELETE on the topic: bob (read only) gets TOPIC_AUTHORIZATION_FAILED and the
+// log start stays; alice (all) moves it to the high watermark.
+#[tokio::test]
+async fn delete_records_needs_delete_on_the_topic() {
+    use kafka_protocol::messages::delete_records_request::{
+        DeleteRecordsPartition, DeleteRecordsTopic,
+    };
+    use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
+    let broker = acl_broker().await;
+    let request = DeleteRecordsRequest::default()
+        .with_timeout_ms(5_000)
+        .with_topics(vec![DeleteRecordsTopic::default()
+            .with_name(TopicName(StrBytes::from_static_str("readable")))
+            .with_partitions(vec![DeleteRecordsPartition::default()
+                .with_partition_index(0)
+                .with_offset(-1)])]);
+    let mut bob = raw_login(broker.addr(), "bob", "bob-secret").await;
+    let denied: DeleteRecordsResponse = bob.request(ApiKey::DeleteRecords, 2, &request).await;
+    let result = &denied.topics[0].partitions[0];
+    assert_eq!((result.error_code, result.low_watermark), (29, -1));
+    let mut alice = raw_login(broker.addr(), "alice", PASSWORD).await;
+    let allowed: DeleteRecordsResponse = alice.request(ApiKey::DeleteRecords, 2, &request).await;
+    let result = &allowed.topics[0].partitions[0];
+    assert_eq!(
+        (result.error_code, result.low_watermark),
+        (0, 1),
+        "one record, all deleted"
+    );
+}

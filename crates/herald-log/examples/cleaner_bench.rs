@@ -20,9 +20,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use herald_log::cleaner::codec::{compress, Framing};
 use herald_log::cleaner::records::put_varlong;
 use herald_log::cleaner::CleanerWorker;
+use herald_log::codec::{compress, Framing};
 use herald_log::{clean_log, CleanerConfig, CleanupPolicy, Log, LogConfig};
 
 const RECORDS_PER_BATCH: usize = 100;

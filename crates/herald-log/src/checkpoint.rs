@@ -1,4 +1,5 @@
-//! Small durable files of a partition directory: the recovery-point checkpoint, written atomically
+//! Small durable files of a partition directory: the recovery-point, cleaner and log start offset
+//! checkpoints, written atomically
 //! (temp file, fsync, rename, directory fsync), and the directory fsync itself.
 //!
 //! Format of `recovery-point-checkpoint`: two text lines, the format version (`0`) and the offset below
@@ -17,6 +18,9 @@ pub const RECOVERY_POINT_CHECKPOINT_FILE: &str = "recovery-point-checkpoint";
 /// (same format as the recovery point). Its presence also tells recovery that the log was compacted, so
 /// offsets may skip between batches and between segments.
 pub const CLEANER_CHECKPOINT_FILE: &str = "cleaner-offset-checkpoint";
+/// Name of the log start offset checkpoint inside a partition directory (same format as the recovery
+/// point): the first offset DeleteRecords left, which may lie inside the first segment.
+pub const LOG_START_OFFSET_CHECKPOINT_FILE: &str = "log-start-offset-checkpoint";
 /// Suffix of files being written atomically; leftovers are deleted at open.
 pub const TEMP_FILE_SUFFIX: &str = "tmp";
 const CHECKPOINT_VERSION: &str = "0";
@@ -271,6 +275,21 @@ fn read_offset_file(fs: &dyn FileSystem, dir: &Path, name: &str) -> Result<Optio
         Err(e) if e.kind() == std::io::ErrorKind::InvalidData => Ok(None),
         Err(e) => Err(io_error("read checkpoint", &path)(e)),
     }
+}
+
+/// Reads the log start offset checkpoint; `None` if DeleteRecords never moved it.
+pub fn read_log_start_offset(fs: &dyn FileSystem, dir: &Path) -> Result<Option<i64>, LogError> {
+    read_offset_file(fs, dir, LOG_START_OFFSET_CHECKPOINT_FILE)
+}
+
+/// Writes the log start offset checkpoint atomically.
+pub fn write_log_start_offset(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    log_start_offset: i64,
+) -> Result<(), LogError> {
+    let text = format!("{CHECKPOINT_VERSION}\n{log_start_offset}\n");
+    write_atomically(fs, dir, LOG_START_OFFSET_CHECKPOINT_FILE, text.as_bytes())
 }
 
 /// Writes the recovery point atomically.

@@ -15,7 +15,7 @@
 //!
 //! Layout of the crate, by role:
 //! - [`log`]: the [`Log`] API (append, read, flush targets, timestamps); [`retention`] adds
-//!   `apply_retention`.
+//!   `apply_retention`, [`delete_records`] `delete_records_before` (DeleteRecords).
 //! - [`segment`]: [`segment::LogSegment`], one data file plus its indexes, positional reads.
 //! - [`index`]: [`index::OffsetIndex`] and [`index::TimeIndex`], pure lookup math plus their files.
 //! - [`recovery`]: [`recovery::LogLoader`], what `Log::open` runs: checkpoint, CRC validation,
@@ -27,13 +27,16 @@
 //! - [`batch`]: the record-batch v2 header and CRC32C validation.
 //! - [`records`]: record offsets and timestamps inside a batch (ListOffsets), through [`codec`]'s
 //!   decompressing readers.
+//! - [`codec`]: every compression codec, for ListOffsets, the cleaner and recompression.
+//! - [`recompress`]: a produced batch rewritten with its topic's `compression.type`.
 //!
 //! Files in a partition directory: `{base:020}.log|.index|.timeindex` per segment,
 //! `recovery-point-checkpoint` (offset below which everything was fsynced and where it lies in the
 //! active segment, so that recovery resumes there; written at every roll and flush and, by group
 //! commits, at most every [`log::RECOVERY_CHECKPOINT_INTERVAL`]), `producer-state-snapshot`
 //! (idempotent-producer state at that offset), `clean-shutdown` (left by [`Log::close`], deleted at
-//! open) and, once compacted, `cleaner-offset-checkpoint` (first offset the cleaner has not cleaned
+//! open), once DeleteRecords moved it, `log-start-offset-checkpoint` (the log start offset, possibly
+//! inside the first segment) and, once compacted, `cleaner-offset-checkpoint` (first offset the cleaner has not cleaned
 //! yet).
 //!
 //! Main types: [`Log`], [`LogConfig`], [`RecordBatchHeader`], [`LogError`].
@@ -43,11 +46,13 @@ pub mod checkpoint;
 pub mod cleaner;
 pub mod codec;
 pub mod config;
+pub mod delete_records;
 pub mod error;
 pub mod fs;
 pub mod index;
 pub mod log;
 pub mod producer_state;
+pub mod recompress;
 pub mod records;
 pub mod recovery;
 pub mod retention;
@@ -61,3 +66,4 @@ pub use cleaner::{clean_log, Cleaner, CleanerConfig, CleaningStats, LogSource, S
 pub use config::{CleanupPolicy, LogConfig, TimestampType};
 pub use error::LogError;
 pub use log::{AppendInfo, FlushTarget, Log};
+pub use recompress::{recompress_batches, Recompression};

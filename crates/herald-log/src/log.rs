@@ -16,8 +16,9 @@ use crate::batch::{
     RecordBatchHeader,
 };
 use crate::checkpoint::{
-    read_cleaner_checkpoint, sync_dir, write_atomically, write_clean_shutdown,
-    write_cleaner_checkpoint, write_recovery_checkpoint, CleanShutdown, RecoveryCheckpoint,
+    read_cleaner_checkpoint, read_log_start_offset, sync_dir, write_atomically,
+    write_clean_shutdown, write_cleaner_checkpoint, write_recovery_checkpoint, CleanShutdown,
+    RecoveryCheckpoint,
 };
 use crate::config::{LogConfig, TimestampType};
 use crate::error::{io_error, LogError};
@@ -159,6 +160,9 @@ pub struct Log {
     checkpoint_state: Arc<Mutex<CheckpointState>>,
     checkpoint_interval: Duration,
     clean_shutdown: bool,
+    /// The log start offset DeleteRecords set (persisted in `log-start-offset-checkpoint`); the
+    /// effective log start is the larger of it and the first segment's base offset.
+    log_start_offset: i64,
 }
 
 impl Log {
@@ -175,6 +179,11 @@ impl Log {
         let loaded =
             LogLoader::with_fs(Arc::clone(&fs), dir, config.index_interval_bytes).load()?;
         let first_dirty_offset = read_cleaner_checkpoint(fs.as_ref(), dir)?.unwrap_or(0);
+        let log_end_offset = loaded.segments.last().map_or(0, LogSegment::next_offset);
+        // Recovery may have truncated a torn tail below a checkpointed log start: never past the end.
+        let log_start_offset = read_log_start_offset(fs.as_ref(), dir)?
+            .unwrap_or(0)
+            .min(log_end_offset);
         Ok(Log {
             dir: dir.to_path_buf(),
             fs,
@@ -190,6 +199,7 @@ impl Log {
             })),
             checkpoint_interval: RECOVERY_CHECKPOINT_INTERVAL,
             clean_shutdown: loaded.clean_shutdown,
+            log_start_offset,
         })
     }
 
@@ -275,9 +285,11 @@ impl Log {
         self.config = config;
     }
 
-    /// First offset still stored.
+    /// First offset still served: the first segment's base offset, or further on where DeleteRecords
+    /// moved it (then inside the first segment).
     pub fn log_start_offset(&self) -> i64 {
-        self.segments.first().map_or(0, LogSegment::base_offset)
+        let first_base_offset = self.segments.first().map_or(0, LogSegment::base_offset);
+        self.log_start_offset.max(first_base_offset)
     }
 
     /// Offset the next appended record will get (= high watermark on one node).
@@ -645,10 +657,13 @@ impl Log {
     /// The first record whose timestamp is `>= timestamp_ms`: (offset, its timestamp); `None` if every
     /// record is older. Record granularity, as Kafka's `UnifiedLog.fetchOffsetByTimestamp`: the first
     /// segment whose largest timestamp reaches the target holds the answer.
+    /// Records below the log start offset (DeleteRecords) are not answered: a match there answers the
+    /// log start offset instead.
     pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<(i64, i64)>, LogError> {
+        let log_start_offset = self.log_start_offset();
         for segment in &self.segments {
-            if let Some(found) = segment.find_timestamp(timestamp_ms)? {
-                return Ok(Some(found));
+            if let Some((offset, timestamp)) = segment.find_timestamp(timestamp_ms)? {
+                return Ok(Some((offset.max(log_start_offset), timestamp)));
             }
         }
         Ok(None)
@@ -724,6 +739,11 @@ impl Log {
         write_cleaner_checkpoint(self.fs.as_ref(), &self.dir, self.first_dirty_offset)
     }
 
+    /// Sets the log start offset DeleteRecords moved (already checkpointed by the caller).
+    pub(crate) fn set_log_start_offset(&mut self, offset: i64) {
+        self.log_start_offset = self.log_start_offset.max(offset);
+    }
+
     /// Removes the oldest `count` segments (never the active one) and deletes their files.
     pub(crate) fn delete_oldest_segments(&mut self, count: usize) -> Result<usize, LogError> {
         let count = count.min(self.segments.len().saturating_sub(1));
@@ -736,7 +756,7 @@ impl Log {
                 base_offset = segment.base_offset(),
                 next_offset = segment.next_offset(),
                 bytes = segment.size(),
-                "deleting segment (retention)"
+                "deleting segment"
             );
             segment.delete_files()?;
         }

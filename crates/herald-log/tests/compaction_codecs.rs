@@ -9,7 +9,7 @@ use std::sync::RwLock;
 
 use common::*;
 use herald_log::batch::split_batches;
-use herald_log::cleaner::codec::{compress, decompress, Framing};
+use herald_log::codec::{compress, decompress, Framing};
 use herald_log::{clean_log, cleaner::CleanerWorker, CleanerConfig, Log};
 
 const NOW_MS: i64 = 1_700_000_100_000;

@@ -101,6 +101,12 @@ codes!(create_topics, CreateTopics, |r, out| push(
     out,
     r.topics.iter().map(|t| t.error_code)
 ));
+codes!(delete_records, DeleteRecords, |r, out| push(
+    out,
+    r.topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
+));
 codes!(delete_topics, DeleteTopics, |r, out| push(
     out,
     r.responses.iter().map(|t| t.error_code)

@@ -8,6 +8,8 @@
 //! length, max.message.bytes, timestamp bounds) and the idempotent producer's sequence; its errors map
 //! to Kafka's codes. A topic with `min.insync.replicas` above 1 answers acks=all with
 //! NOT_ENOUGH_REPLICAS (one node is one in-sync replica) and appends nothing; acks=0/1 are served.
+//! A topic whose `compression.type` is a codec (not `producer`) gets every batch in another codec
+//! rewritten with it before the append (`herald_log::recompress`), on a blocking thread.
 
 use std::sync::Arc;
 
@@ -123,7 +125,10 @@ pub async fn append(
                         )),
                     ))
                 }
-                Ok(topic) => append_partition(topic, data, now),
+                Ok(topic) => match recompress(topic, data).await {
+                    Ok(data) => append_partition(topic, data, now),
+                    Err(refused) => Err(refused),
+                },
                 Err(code) => Err(Refused::new(*code, None)),
             };
             let response = PartitionProduceResponse::default().with_index(index);
@@ -191,6 +196,39 @@ impl Refused {
             record_errors: Vec::new(),
         }
     }
+}
+
+/// Rewrites the partition's batches with the topic's `compression.type` when it is not `producer`
+/// and differs from a batch's codec (Kafka's `LogValidator`), on a blocking thread: decompressing and
+/// compressing are CPU work that must not hold an async runtime thread.
+async fn recompress(
+    topic: &Topic,
+    mut data: PartitionProduceData,
+) -> Result<PartitionProduceData, Refused> {
+    let (Some(target), Some(partition), Some(records)) = (
+        topic.recompression(),
+        topic.partition(data.index),
+        data.records.clone(),
+    ) else {
+        return Ok(data);
+    };
+    let max_batch_bytes = partition.with_log(|log| log.config().max_message_bytes);
+    let work = move || herald_log::recompress_batches(&records, target, max_batch_bytes);
+    let rewritten = tokio::task::spawn_blocking(work).await.map_err(|e| {
+        Refused::new(
+            ResponseError::UnknownServerError.code(),
+            super::message(&format!("recompression task failed: {e}")),
+        )
+    })?;
+    match rewritten {
+        Ok(Some(records)) => data.records = Some(records.into()),
+        Ok(None) => {}
+        Err(e) => {
+            tracing::debug!(topic = %topic.name, partition = data.index, error = %e, "recompression refused");
+            return Err(Refused::new(super::log_error_code(&e), super::message(&e)));
+        }
+    }
+    Ok(data)
 }
 
 type AppendOutcome = Result<(Arc<Partition>, herald_log::AppendInfo), Refused>;

@@ -200,6 +200,8 @@ pub static APIS: &[Api] = &[
         ResponseKind::CreateTopics(create_topics::handle(&ctx.state, &ctx.header, r).await))),
     api!(DeleteTopics, 1, 1, 4, delete_topics, codes::delete_topics, |ctx, r| now(
         ResponseKind::DeleteTopics(delete_topics::handle(&ctx.state, &ctx.header, r).await))),
+    api!(DeleteRecords, 0, 0, 2, delete_records, codes::delete_records, |ctx, r| now(
+        ResponseKind::DeleteRecords(delete_records::handle(&ctx.state, r).await))),
     api!(InitProducerId, 0, 0, 4, init_producer_id, codes::init_producer_id, |ctx, r| now(
         ResponseKind::InitProducerId(init_producer_id::handle(&ctx.state, &ctx.header, r).await))),
     api!(OffsetForLeaderEpoch, 2, 2, 4, offset_for_leader_epoch, codes::offset_for_leader_epoch,

@@ -17,6 +17,7 @@
 //! | Metadata | describe (other topics are left out; named ones answer 29); auto-creation (v4+) needs create |
 //! | CreateTopics / DeleteTopics | create / delete on the topic |
 //! | CreatePartitions | alter on the topic |
+//! | DeleteRecords | delete on the topic |
 //! | JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetFetch | read on the group |
 //! | OffsetCommit | read on the group and read on each topic |
 //! | FindCoordinator (groups), DescribeGroups | describe on the group |
@@ -327,6 +328,32 @@ pub fn delete_topics(
                 );
             }
         })),
+    )
+}
+
+pub fn delete_records(
+    check: &Check,
+    r: DeleteRecordsRequest,
+) -> Admission<DeleteRecordsRequest, DeleteRecordsResponse> {
+    narrow!(
+        r,
+        topics,
+        |t| check.topic(&t.name, Operation::Delete),
+        |response, t| response.topics.push(
+            delete_records_response::DeleteRecordsTopicResult::default()
+                .with_partitions(
+                    t.partitions
+                        .iter()
+                        .map(
+                            |p| delete_records_response::DeleteRecordsPartitionResult::default()
+                                .with_partition_index(p.partition_index)
+                                .with_low_watermark(-1)
+                                .with_error_code(TOPIC_DENIED)
+                        )
+                        .collect()
+                )
+                .with_name(t.name)
+        )
     )
 }
 

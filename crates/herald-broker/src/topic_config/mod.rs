@@ -14,7 +14,7 @@ pub mod catalog;
 
 use std::collections::BTreeMap;
 
-use herald_log::{CleanupPolicy, LogConfig, TimestampType};
+use herald_log::{CleanupPolicy, LogConfig, Recompression, TimestampType};
 
 use crate::{BrokerConfig, BrokerError};
 use catalog::{ConfigDef, Effect, Kind, CONFIGS};
@@ -51,6 +51,13 @@ pub const MAX_COMPACTION_LAG_MS: &str = "max.compaction.lag.ms";
 pub const MIN_CLEANABLE_DIRTY_RATIO: &str = "min.cleanable.dirty.ratio";
 /// `min.insync.replicas`: above 1, acks=all produces answer NOT_ENOUGH_REPLICAS.
 pub const MIN_INSYNC_REPLICAS: &str = "min.insync.replicas";
+
+/// `compression.type`: `producer` keeps the producer's codec, another value is the stored codec.
+pub const COMPRESSION_TYPE: &str = "compression.type";
+/// `compression.gzip.level`, `compression.lz4.level`, `compression.zstd.level` (KIP-390).
+pub const COMPRESSION_GZIP_LEVEL: &str = "compression.gzip.level";
+pub const COMPRESSION_LZ4_LEVEL: &str = "compression.lz4.level";
+pub const COMPRESSION_ZSTD_LEVEL: &str = "compression.zstd.level";
 
 /// A topic's config overrides, by Kafka config name.
 pub type TopicConfigs = BTreeMap<String, String>;
@@ -286,6 +293,25 @@ pub fn min_insync_replicas(overrides: &TopicConfigs) -> i64 {
     parsed(overrides, MIN_INSYNC_REPLICAS).unwrap_or(1)
 }
 
+/// The codec (and level) the broker stores a topic's batches with, as Kafka's `BrokerCompressionType`;
+/// `None` under `producer` (batches are stored as produced). Levels apply only to the codec they name
+/// (KIP-390); `compression.gzip.level=-1` is zlib's default.
+pub fn recompression(overrides: &TopicConfigs) -> Option<Recompression> {
+    let (codec, level_name) = match overrides.get(COMPRESSION_TYPE).map(String::as_str)? {
+        "uncompressed" => (herald_log::codec::CODEC_NONE, None),
+        "gzip" => (herald_log::codec::CODEC_GZIP, Some(COMPRESSION_GZIP_LEVEL)),
+        "snappy" => (herald_log::codec::CODEC_SNAPPY, None),
+        "lz4" => (herald_log::codec::CODEC_LZ4, Some(COMPRESSION_LZ4_LEVEL)),
+        "zstd" => (herald_log::codec::CODEC_ZSTD, Some(COMPRESSION_ZSTD_LEVEL)),
+        _ => return None,
+    };
+    let level = level_name
+        .and_then(|name| parsed(overrides, name))
+        .and_then(|level| i32::try_from(level).ok())
+        .filter(|&level| level != -1 || codec != herald_log::codec::CODEC_GZIP);
+    Some(Recompression { codec, level })
+}
+
 fn optional(value: Option<u64>) -> String {
     value.map_or_else(|| "-1".to_string(), |v| v.to_string())
 }
@@ -411,6 +437,39 @@ mod tests {
         assert_eq!(config.min_compaction_lag_ms, 5);
         assert_eq!(config.max_compaction_lag_ms, 60_000);
         assert!((config.min_cleanable_dirty_ratio - 0.25).abs() < 1e-9);
+    }
+
+    // compression.type names the stored codec (producer: none) and each level reaches only its codec.
+    #[test]
+    fn compression_type_selects_codec_and_level() {
+        use herald_log::codec::{CODEC_GZIP, CODEC_LZ4, CODEC_NONE, CODEC_ZSTD};
+        let of = |pairs: &[(&'static str, &'static str)]| {
+            let overrides = validate_all(pairs.iter().map(|(n, v)| (*n, Some(*v))));
+            recompression(&overrides.unwrap_or_default())
+        };
+        assert_eq!(of(&[]), None);
+        assert_eq!(of(&[(COMPRESSION_TYPE, "producer")]), None);
+        let target = |codec, level| Some(Recompression { codec, level });
+        assert_eq!(
+            of(&[(COMPRESSION_TYPE, "uncompressed")]),
+            target(CODEC_NONE, None)
+        );
+        assert_eq!(
+            of(&[(COMPRESSION_TYPE, "LZ4"), (COMPRESSION_LZ4_LEVEL, "12")]),
+            target(CODEC_LZ4, Some(12))
+        );
+        assert_eq!(
+            of(&[(COMPRESSION_TYPE, "zstd"), (COMPRESSION_GZIP_LEVEL, "9")]),
+            target(CODEC_ZSTD, None),
+            "the gzip level does not apply to zstd"
+        );
+        assert_eq!(
+            of(&[(COMPRESSION_TYPE, "gzip"), (COMPRESSION_GZIP_LEVEL, "-1")]),
+            target(CODEC_GZIP, None)
+        );
+        assert!(validate(COMPRESSION_TYPE, Some("brotli")).is_err());
+        assert!(validate(COMPRESSION_ZSTD_LEVEL, Some("23")).is_err());
+        assert!(validate(COMPRESSION_LZ4_LEVEL, Some("0")).is_err());
     }
 
     // Unknown names, unparsable values and values herald cannot honour are rejected with

@@ -5,9 +5,9 @@
 //! The librdkafka calls are in `acls/ffi.rs` and the model in `acls/binding.rs`; this file is flags and
 //! output. Not a policy tool: it adds and removes exactly the bindings asked for (one per operation).
 
-mod binding;
+pub(crate) mod binding;
 mod codes;
-mod ffi;
+pub(crate) mod ffi;
 
 use anyhow::{anyhow, bail, Context};
 use clap::builder::{PossibleValuesParser, TypedValueParser};

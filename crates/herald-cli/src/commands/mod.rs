@@ -16,5 +16,7 @@ pub mod platform;
 pub mod produce;
 pub mod reset;
 pub mod service;
+pub mod topic_alter;
+pub mod topic_purge;
 pub mod topics;
 pub mod up;

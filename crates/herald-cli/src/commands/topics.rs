@@ -1,4 +1,5 @@
-//! `herald topics list | describe NAME | create NAME | delete NAME`.
+//! `herald topics list | describe NAME | create NAME | alter NAME | purge NAME | delete NAME`.
+//! `alter` is IncrementalAlterConfigs (`topic_alter.rs`), `purge` DeleteRecords (`topic_purge.rs`).
 
 use anyhow::{bail, Context};
 use rdkafka::admin::{AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
@@ -29,6 +30,28 @@ pub enum TopicsCommand {
         #[arg(long = "config", value_name = "KEY=VALUE")]
         configs: Vec<String>,
     },
+    /// Change a topic's configs (IncrementalAlterConfigs): set and remove overrides, live.
+    Alter {
+        /// The topic.
+        name: String,
+        /// Set a config, key=value (repeatable), e.g. --config compression.type=zstd.
+        #[arg(long = "config", value_name = "KEY=VALUE")]
+        configs: Vec<String>,
+        /// Remove a config override, back to the default (repeatable).
+        #[arg(long = "delete-config", value_name = "KEY")]
+        delete_configs: Vec<String>,
+        /// Only check the changes with the broker; change nothing.
+        #[arg(long)]
+        validate_only: bool,
+    },
+    /// Delete the records below a point in every partition (DeleteRecords: the log start moves).
+    Purge {
+        /// The topic.
+        name: String,
+        /// An offset, an RFC 3339 time (2026-01-02T03:04:05Z) or a duration ago (7d, 12h).
+        #[arg(long, value_name = "OFFSET|TIME", value_parser = super::topic_purge::parse_purge_point)]
+        before: super::topic_purge::PurgePoint,
+    },
     /// Delete a topic and all its data.
     Delete {
         /// The topic.
@@ -50,6 +73,22 @@ pub async fn run(
             partitions,
             configs,
         } => create(client, &name, partitions, &configs, output).await,
+        TopicsCommand::Alter {
+            name,
+            configs,
+            delete_configs,
+            validate_only,
+        } => alter(
+            client,
+            &name,
+            &configs,
+            &delete_configs,
+            validate_only,
+            output,
+        ),
+        TopicsCommand::Purge { name, before } => {
+            super::topic_purge::purge(client, &name, before, output).await
+        }
         TopicsCommand::Delete { name } => delete(client, &name, output).await,
     }
 }
@@ -208,6 +247,52 @@ async fn create(
     match output {
         OutputFormat::Json => print_json(&json!({"created": name, "partitions": partitions})),
         OutputFormat::Table => println!("created topic {name} with {partitions} partition(s)"),
+    }
+    Ok(())
+}
+
+fn alter(
+    client: &ClientArgs,
+    name: &str,
+    configs: &[String],
+    delete_configs: &[String],
+    validate_only: bool,
+    output: OutputFormat,
+) -> anyhow::Result<()> {
+    use super::topic_alter::{incremental_alter_configs, ConfigChange};
+    let mut changes = Vec::with_capacity(configs.len() + delete_configs.len());
+    for config in configs {
+        let Some((key, value)) = config.split_once('=') else {
+            bail!("--config expects key=value, got {config:?}");
+        };
+        changes.push(ConfigChange::Set(key.to_string(), value.to_string()));
+    }
+    changes.extend(delete_configs.iter().cloned().map(ConfigChange::Delete));
+    if changes.is_empty() {
+        bail!("nothing to change: give --config KEY=VALUE or --delete-config KEY");
+    }
+    let admin = client.admin()?;
+    incremental_alter_configs(&admin, name, &changes, validate_only, client.timeout)
+        .map_err(|e| anyhow::anyhow!("cannot alter configs of {name:?}: {e}"))?;
+    let verb = if validate_only {
+        "validated"
+    } else {
+        "altered"
+    };
+    match output {
+        OutputFormat::Json => print_json(&json!({
+            "topic": name, verb: true,
+            "set": configs, "deleted": delete_configs,
+        })),
+        OutputFormat::Table => {
+            println!("{verb} configs of topic {name}");
+            for config in configs {
+                println!("  set {config}");
+            }
+            for key in delete_configs {
+                println!("  deleted {key}");
+            }
+        }
     }
     Ok(())
 }

@@ -19,13 +19,13 @@ use crate::batch::{
 };
 use crate::checkpoint::{read_cleaner_checkpoint, write_cleaner_checkpoint};
 use crate::cleaner::cleanable::{cleanable_range, CleanableRange, SegmentSummary};
-use crate::cleaner::codec::decompress;
 use crate::cleaner::filter::{filter_batch, FilterContext, Filtered};
 use crate::cleaner::offset_map::{digest, OffsetMap};
 use crate::cleaner::records::Records;
 use crate::cleaner::swap::{Group, CLEANED_FILE_SUFFIX};
 use crate::cleaner::swap_recovery::discard_cleaned;
 use crate::cleaner::{CleanerWorker, CleaningStats, Throttle};
+use crate::codec::decompress;
 use crate::config::LogConfig;
 use crate::error::{io_error, LogError};
 use crate::fs::{SharedFile, SharedFs};

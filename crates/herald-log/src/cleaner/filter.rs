@@ -17,11 +17,11 @@
 use std::collections::HashMap;
 
 use crate::batch::{RecordBatchHeader, ATTRIBUTE_LOG_APPEND_TIME, RECORD_BATCH_HEADER_BYTES};
-use crate::cleaner::codec::{compress, decompress};
 use crate::cleaner::offset_map::{digest, OffsetMap};
 use crate::cleaner::records::{
     encode_batch, encode_record, BatchFields, Record, Records, ATTRIBUTE_DELETE_HORIZON,
 };
+use crate::codec::{compress, decompress};
 use crate::error::LogError;
 
 /// What a cleaning round knows when it filters a batch.
@@ -166,7 +166,7 @@ fn rewrite(
     header: &RecordBatchHeader,
     kept: &[Record<'_>],
     new_horizon: Option<i64>,
-    framing: crate::cleaner::codec::Framing,
+    framing: crate::codec::Framing,
 ) -> Result<Vec<u8>, LogError> {
     let old_base = header.base_timestamp;
     let new_base = new_horizon.unwrap_or(old_base);

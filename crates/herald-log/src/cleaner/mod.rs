@@ -11,7 +11,7 @@
 //! - [`clean_log`] (`clean.rs`): one cleaning round of one log, usable directly (tests, tools).
 //! - [`cleanable`]: which logs to clean and which range (dirty ratio, compaction lags, delete horizon).
 //! - [`offset_map`]: the bounded key map; [`filter`]: which records of a batch survive;
-//!   [`records`] and [`codec`]: the record format and compression codecs.
+//!   [`records`]: the record format (codecs are [`crate::codec`]).
 //! - [`swap`]: the crash-safe swap of cleaned segments and its recovery.
 //! - [`metrics`]: the counters a broker exports ([`CleanerMetrics`]).
 //!
@@ -19,7 +19,6 @@
 
 pub mod clean;
 pub mod cleanable;
-pub mod codec;
 pub mod filter;
 pub mod metrics;
 pub mod offset_map;

@@ -10,7 +10,7 @@
 use crate::batch::{
     validate_batch, RecordBatchHeader, LOG_OVERHEAD_BYTES, RECORD_BATCH_HEADER_BYTES,
 };
-use crate::cleaner::codec::decompress;
+use crate::codec::decompress;
 use crate::error::LogError;
 
 /// Offset of the attributes field: the CRC32C covers the batch from here to its end.

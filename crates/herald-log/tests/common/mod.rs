@@ -227,12 +227,9 @@ pub fn keyed(spec: &KeyedSpec) -> Vec<u8> {
         put_varint(&mut records, body.len() as i64);
         records.extend(body);
     }
-    let section = herald_log::cleaner::codec::compress(
-        spec.codec,
-        herald_log::cleaner::codec::Framing::Plain,
-        &records,
-    )
-    .unwrap();
+    let section =
+        herald_log::codec::compress(spec.codec, herald_log::codec::Framing::Plain, &records)
+            .unwrap();
     let n = spec.records.len() as i32;
     let mut after_crc = Vec::new();
     after_crc.extend_from_slice(&spec.codec.to_be_bytes());
@@ -287,8 +284,7 @@ pub fn read_records(log: &Log) -> Vec<ReadRecord> {
         for (h, range) in batches {
             assert!(h.last_offset() >= next, "batch before the offset asked for");
             let section = &bytes[range][herald_log::RECORD_BATCH_HEADER_BYTES..];
-            let (plain, _) =
-                herald_log::cleaner::codec::decompress(h.compression(), section).unwrap();
+            let (plain, _) = herald_log::codec::decompress(h.compression(), section).unwrap();
             let mut count = 0;
             for r in herald_log::cleaner::records::Records::new(&plain) {
                 let r = r.unwrap();

@@ -36,7 +36,7 @@ const RESULT_GRACE_MS: u64 = 2_000;
 /// librdkafka's upper bound for `request_timeout` (one hour).
 const REQUEST_TIMEOUT_MS_MAX: u64 = 3_600_000;
 /// Size of the buffers librdkafka writes its argument errors into.
-const ERRSTR_BYTES: usize = 512;
+pub(crate) const ERRSTR_BYTES: usize = 512;
 
 /// The bindings `filter` selects.
 pub fn describe<C: ClientContext>(
@@ -175,7 +175,7 @@ unsafe fn read_delete_response(
 
 /// Sends one admin request through `submit` on a fresh queue and waits for its result event, which
 /// is returned only when librdkafka reports no error for the call as a whole.
-fn call<'a, C: ClientContext>(
+pub(crate) fn call<'a, C: ClientContext>(
     admin: &'a AdminClient<C>,
     op: sys::rd_kafka_admin_op_t,
     timeout: Duration,
@@ -286,10 +286,10 @@ impl Drop for Queue {
 
 /// A result event; destroyed on drop. Independent of the queue it came from (which `call` drops
 /// first); borrows the client so that it cannot outlive it.
-struct Event<'a>(NonNull<sys::rd_kafka_event_t>, PhantomData<&'a ()>);
+pub(crate) struct Event<'a>(NonNull<sys::rd_kafka_event_t>, PhantomData<&'a ()>);
 
 impl Event<'_> {
-    fn as_ptr(&self) -> *mut sys::rd_kafka_event_t {
+    pub(crate) fn as_ptr(&self) -> *mut sys::rd_kafka_event_t {
         self.0.as_ptr()
     }
 }
@@ -423,7 +423,7 @@ unsafe fn elements<'e, T>(
 ///
 /// # Safety
 /// `text` must be NULL or a NUL-terminated string alive for the call.
-unsafe fn text(text: *const c_char) -> String {
+pub(crate) unsafe fn text(text: *const c_char) -> String {
     if text.is_null() {
         return String::new();
     }
