@@ -303,7 +303,7 @@ pub fn decode_batches(
         let section = batch
             .get(herald_log::RECORD_BATCH_HEADER_BYTES..)
             .unwrap_or_default();
-        let (plain, _) = herald_log::cleaner::codec::decompress(header.compression(), section)?;
+        let (plain, _) = herald_log::codec::decompress(header.compression(), section)?;
         for record in Records::new(&plain) {
             let record = record?;
             let offset = header.base_offset + i64::from(record.offset_delta);
