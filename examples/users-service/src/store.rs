@@ -86,6 +86,17 @@ pub async fn update(tx: &mut Transaction, user: &User) -> Result<bool, sqlx::Err
     })
 }
 
+/// Deletes user `id` inside `tx`, returning it as it was; `None` when no such user.
+pub async fn delete(tx: &mut Transaction, id: &str) -> Result<Option<User>, sqlx::Error> {
+    let sql = format!("DELETE FROM users WHERE id = $1 RETURNING {COLUMNS}");
+    on_backend!(tx, Transaction, |tx| {
+        sqlx::query_as::<_, User>(&sql)
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await
+    })
+}
+
 /// The user `id` read inside `tx` (for read-modify-write).
 pub async fn find_in(tx: &mut Transaction, id: &str) -> Result<Option<User>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
