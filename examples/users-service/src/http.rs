@@ -156,16 +156,14 @@ async fn update(
         .map(|e| validate::email(Some(e)))
         .transpose()
         .map_err(unprocessable)?;
+    let updated_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     let mut tx = state.db.begin().await.map_err(internal)?;
-    let Some(mut user) = store::find_in(&mut tx, id).await.map_err(internal)? else {
+    let updated = store::update_fields(&mut tx, id, name.as_deref(), email.as_deref(), &updated_at)
+        .await
+        .map_err(|e| duplicate_or_internal(e, email.as_deref().unwrap_or_default()))?;
+    let Some(user) = updated else {
         return Err(not_found(id));
     };
-    user.name = name.unwrap_or(user.name);
-    user.email = email.unwrap_or(user.email);
-    user.updated_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    store::update(&mut tx, &user)
-        .await
-        .map_err(|e| duplicate_or_internal(e, &user.email))?;
     publish(state, &mut tx, "user_updated", &user).await?;
     tx.commit().await.map_err(internal)?;
     state.outbox.committed();
