@@ -41,6 +41,11 @@ pub struct DemoArgs {
     /// the bootstrap is measured (e.g. 1000000), and compare with a bare rdkafka consumer.
     #[arg(long, default_value_t = 0, requires = "bench")]
     bootstrap_events: u32,
+    /// With `--bench`: instead of the HTTP figures, produce this many `user_updated` events over
+    /// `--users` users into a compacted and an uncompacted topic, and time a new directory's
+    /// bootstrap from each (e.g. `--users 100000 --compaction-updates 5000000`).
+    #[arg(long, requires = "bench", value_parser = clap::value_parser!(u32).range(1..))]
+    compaction_updates: Option<u32>,
 }
 
 /// One line of the final table.
@@ -59,6 +64,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| temp.path().to_path_buf());
     let started = Instant::now();
     let mut platform = Platform::new(&dir, &[])?;
+    if let Some(updates) = args.compaction_updates {
+        let result = super::demo_compaction_bench::run(&mut platform, args.users, updates).await;
+        platform.stop_all().await?;
+        return result;
+    }
     if args.bench {
         let result = super::demo_bench::run(&mut platform, args.users, args.bootstrap_events).await;
         platform.stop_all().await?;
