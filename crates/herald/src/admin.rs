@@ -10,7 +10,10 @@
 //!   next commit would overwrite the reset. The new offsets are committed the way Kafka's own tool
 //!   does it: as a client that uses the group id without joining the group.
 //!
-//! Not here: creating topics or groups (they exist once used) and deleting groups.
+//! Topics: [`Admin::create_topic_if_absent`], [`Admin::topic_configs`] and
+//! [`Admin::alter_topic_configs`] (in `admin/topics.rs`).
+//!
+//! Not here: deleting topics or groups.
 //! All calls block inside librdkafka, so they run on tokio's blocking pool.
 
 use std::time::Duration;
@@ -19,6 +22,10 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::error::{Error, Result};
+
+mod topics;
+
+pub use topics::TopicSpec;
 
 /// Deadline of each broker round trip made by the admin calls.
 pub const REQUEST_TIMEOUT_MS: u64 = 10_000;

@@ -7,6 +7,9 @@
 //! committed rows in id order with an idempotent producer that never gives up, marks them sent, and
 //! prunes them later. On PostgreSQL several relays may run at once (`FOR UPDATE SKIP LOCKED`,
 //! woken by `LISTEN/NOTIFY`); on SQLite run one relay per database (it polls on a short interval).
+//! A relay made by [`Outbox::relay`] is also woken in-process by [`Outbox::committed`], so an event
+//! leaves right after its transaction commits. [`Outbox::enqueue_tombstone`] writes a record with
+//! a null value (Kafka's delete marker on a compacted topic).
 //!
 //! Guarantees: every committed event is published at least once (a relay that stops between the
 //! broker's ack and the row's update publishes that row again; the [inbox](crate::inbox) makes the
@@ -29,6 +32,7 @@
 //! let event = Event::new("user_created", &serde_json::json!({"id": 7}))?.key(7);
 //! outbox.enqueue(&mut tx, "user_activity", &event).await?;
 //! tx.commit().await?;
+//! outbox.committed(); // wakes the relay now rather than at its next poll
 //!
 //! relay.shutdown().await?;
 //! # Ok(()) }
@@ -41,7 +45,10 @@ mod relay;
 mod schema;
 mod sqlite;
 
+use std::sync::Arc;
+
 use sqlx::{PgConnection, Postgres, Sqlite, SqliteConnection};
+use tokio::sync::Notify;
 
 pub use postgres::NOTIFY_CHANNEL;
 pub use relay::{
@@ -87,11 +94,16 @@ impl<'a, 'c> From<&'a mut sqlx::Transaction<'c, Postgres>> for OutboxTx<'a> {
     }
 }
 
+/// `ce_type` of the tombstones written by [`Outbox::enqueue_tombstone`].
+pub const TOMBSTONE_EVENT_TYPE: &str = "tombstone";
+
 /// The outbox table of one database.
 #[derive(Debug, Clone)]
 pub struct Outbox {
     db: Database,
     source: String,
+    /// Shared with the relays made by [`Outbox::relay`]: [`Outbox::committed`] wakes one at once.
+    wake: Arc<Notify>,
 }
 
 impl Outbox {
@@ -101,6 +113,7 @@ impl Outbox {
         Ok(Self {
             db,
             source: default_source().to_owned(),
+            wake: Arc::new(Notify::new()),
         })
     }
 
@@ -126,14 +139,36 @@ impl Outbox {
         let record = event.encode(&self.source);
         let headers = schema::encode_headers(&record.headers)?;
         let event_id = event.event_id().to_string();
-        match tx.into() {
-            OutboxTx::Sqlite(connection) => {
-                sqlite::insert(connection, topic, &event_id, &record, &headers).await
-            }
-            OutboxTx::Postgres(connection) => {
-                postgres::insert(connection, topic, &event_id, &record, &headers).await
-            }
-        }
+        insert(tx.into(), topic, &event_id, &record, false, &headers).await
+    }
+
+    /// Writes a tombstone for `key` (a record with a null value: on a compacted topic it deletes
+    /// the key once the cleaner ran) into the outbox inside `tx`. It carries CloudEvents headers
+    /// with `ce_type` [`TOMBSTONE_EVENT_TYPE`] and an id of its own, so an inbox records it like any
+    /// event. Returns the row id.
+    pub async fn enqueue_tombstone<'t>(
+        &self,
+        tx: impl Into<OutboxTx<'t>>,
+        topic: &str,
+        key: &str,
+    ) -> Result<i64> {
+        let event = Event::new(TOMBSTONE_EVENT_TYPE, &serde_json::Value::Null)?.key(key);
+        let mut record = event.encode(&self.source);
+        // No value, so no content type.
+        record
+            .headers
+            .retain(|(name, _)| name != crate::envelope::HEADER_CONTENT_TYPE);
+        let headers = schema::encode_headers(&record.headers)?;
+        let event_id = event.event_id().to_string();
+        insert(tx.into(), topic, &event_id, &record, true, &headers).await
+    }
+
+    /// Tells this process's relay that a transaction which enqueued events has committed, so it
+    /// publishes them now instead of at its next poll. Call it after the commit (before, the
+    /// relay may look too early and wait for its poll). Relays in other processes are woken by
+    /// `NOTIFY` on PostgreSQL and poll on SQLite.
+    pub fn committed(&self) {
+        self.wake.notify_one();
     }
 
     /// Rows not yet published (including rows left aside after too many failed attempts).
@@ -148,7 +183,28 @@ impl Outbox {
     }
 
     /// A relay for this outbox, publishing with a producer built from `producer`.
+    /// The relay is woken by [`Outbox::committed`] unless `config` turns the in-process wakeup off.
     pub fn relay(&self, producer: ProducerConfig, config: RelayConfig) -> Result<Relay> {
-        Relay::new(self.db.clone(), producer, config)
+        let wake = config.wakes_in_process().then(|| Arc::clone(&self.wake));
+        Ok(Relay::new(self.db.clone(), producer, config)?.woken_by(wake))
+    }
+}
+
+/// Inserts one row on either backend.
+async fn insert(
+    tx: OutboxTx<'_>,
+    topic: &str,
+    event_id: &str,
+    record: &crate::envelope::EncodedEvent,
+    tombstone: bool,
+    headers: &[u8],
+) -> Result<i64> {
+    match tx {
+        OutboxTx::Sqlite(connection) => {
+            sqlite::insert(connection, topic, event_id, record, tombstone, headers).await
+        }
+        OutboxTx::Postgres(connection) => {
+            postgres::insert(connection, topic, event_id, record, tombstone, headers).await
+        }
     }
 }

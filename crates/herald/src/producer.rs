@@ -123,7 +123,7 @@ impl Producer {
         let (reply, delivered) = oneshot::channel();
         let mut pending = Box::new(Pending { reply: Some(reply) });
         loop {
-            match self.enqueue(topic, encoded, pending) {
+            match self.enqueue(topic, encoded, Value::Payload, pending) {
                 Ok(()) => break,
                 Err((Error::BufferFull { .. }, returned)) => {
                     pending = returned;
@@ -145,7 +145,21 @@ impl Producer {
     pub fn enqueue_encoded(&self, topic: &str, encoded: &EncodedEvent) -> Result<PendingDelivery> {
         let (reply, delivered) = oneshot::channel();
         let pending = Box::new(Pending { reply: Some(reply) });
-        self.enqueue(topic, encoded, pending)
+        self.enqueue(topic, encoded, Value::Payload, pending)
+            .map_err(|(error, _)| error)?;
+        Ok(PendingDelivery { delivered })
+    }
+
+    /// Like [`Producer::enqueue_encoded`], with a null value (a tombstone: on a compacted topic it
+    /// deletes `encoded`'s key); `encoded`'s payload is not sent, its key and headers are.
+    pub fn enqueue_tombstone(
+        &self,
+        topic: &str,
+        encoded: &EncodedEvent,
+    ) -> Result<PendingDelivery> {
+        let (reply, delivered) = oneshot::channel();
+        let pending = Box::new(Pending { reply: Some(reply) });
+        self.enqueue(topic, encoded, Value::Null, pending)
             .map_err(|(error, _)| error)?;
         Ok(PendingDelivery { delivered })
     }
@@ -164,12 +178,13 @@ impl Producer {
     /// Like [`Producer::deliver_async`], for an event already encoded.
     pub fn deliver_encoded_async(&self, topic: &str, encoded: &EncodedEvent) -> Result<()> {
         let pending = Box::new(Pending { reply: None });
-        self.enqueue(topic, encoded, pending).map_err(|(error, _)| {
-            if matches!(error, Error::BufferFull { .. }) {
-                self.inner.counters.count_buffer_full(topic);
-            }
-            error
-        })
+        self.enqueue(topic, encoded, Value::Payload, pending)
+            .map_err(|(error, _)| {
+                if matches!(error, Error::BufferFull { .. }) {
+                    self.inner.counters.count_buffer_full(topic);
+                }
+                error
+            })
     }
 
     /// Hands one message to librdkafka; on failure returns the opaque so the caller may retry.
@@ -178,6 +193,7 @@ impl Producer {
         &self,
         topic: &str,
         encoded: &EncodedEvent,
+        value: Value,
         pending: Box<Pending>,
     ) -> std::result::Result<(), (Error, Box<Pending>)> {
         if self.inner.closed.load(Ordering::Acquire) {
@@ -187,9 +203,10 @@ impl Producer {
             return Err((error, pending));
         }
         let mut record: BaseRecord<'_, [u8], [u8], Box<Pending>> =
-            BaseRecord::with_opaque_to(topic, pending)
-                .payload(encoded.payload.as_slice())
-                .headers(encoded.kafka_headers());
+            BaseRecord::with_opaque_to(topic, pending).headers(encoded.kafka_headers());
+        if value == Value::Payload {
+            record = record.payload(encoded.payload.as_slice());
+        }
         if let Some(key) = &encoded.key {
             record = record.key(key.as_slice());
         }
@@ -287,4 +304,11 @@ impl Drop for Inner {
             );
         }
     }
+}
+
+/// Whether a record carries its event's payload or a null value (a tombstone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Value {
+    Payload,
+    Null,
 }

@@ -45,3 +45,11 @@ async fn commit_wakes_an_idle_relay() {
     outbox_common::commit_wakes_an_idle_relay(pg.database.clone()).await;
     pg.drop_schema().await;
 }
+
+// A tombstone leaves the PostgreSQL outbox as a record with a null value and the same key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tombstone_is_published_with_a_null_value() {
+    let pg = PgSchema::create().await;
+    outbox_common::tombstone_is_published_with_a_null_value(pg.database.clone()).await;
+    pg.drop_schema().await;
+}

@@ -1,12 +1,15 @@
 //! The users replica: its schema and the inbox handler that applies user events to it.
 //!
 //! Runs inside the inbox's transaction, so an event's effect and its inbox row commit together.
+//! `user_created`/`user_updated` upsert the user; `user_deleted` and a tombstone (a record with a
+//! null value, keyed by the user id) delete it; deleting a missing row changes nothing, so a
+//! replayed delete is harmless.
 //! Not here: HTTP (`http.rs`), the consumer loop (herald's runner).
 
 use herald::consumer::{HandlerResult, Message};
 use herald::db::{Migration, Transaction};
 use herald::inbox::InboxHandler;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::Deserialize;
 use sqlx::{Postgres, QueryBuilder, Sqlite};
@@ -67,7 +70,46 @@ struct UserData {
     updated_at: String,
 }
 
-/// Applies `user_created` and `user_updated` events to the `users` table; ignores other types.
+/// What one record does to the replica.
+enum Change {
+    Upsert(UserData),
+    Delete(String),
+}
+
+/// The change `message` asks for; `None` for event types the replica ignores.
+fn change(message: &Message) -> Result<Option<Change>, herald::Error> {
+    let event = &message.event;
+    let key = || event.key_str().map(str::to_owned);
+    if event.data.is_null() {
+        // A tombstone: whatever its type, the key is gone.
+        return Ok(key().map(Change::Delete));
+    }
+    match event.event_type.as_str() {
+        "user_created" | "user_updated" => Ok(Some(Change::Upsert(event.data_as()?))),
+        "user_deleted" => {
+            let user: UserData = event.data_as()?;
+            Ok(Some(Change::Delete(user.id)))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Deletes of users, one statement for a list of ids.
+fn delete_many<'q, DB>(ids: &'q [String]) -> QueryBuilder<'q, DB>
+where
+    DB: sqlx::Database,
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let mut query = QueryBuilder::new("DELETE FROM users WHERE id IN (");
+    let mut list = query.separated(", ");
+    for id in ids {
+        list.push_bind(id);
+    }
+    query.push(")");
+    query
+}
+
+/// Applies user events to the `users` table (see the module comment); ignores other types.
 #[derive(Debug, Clone)]
 pub struct Replica {
     topic: String,
@@ -87,13 +129,28 @@ impl InboxHandler for Replica {
     }
 
     async fn process(&self, tx: &mut Transaction, message: &Message) -> HandlerResult {
-        if !matches!(
-            message.event.event_type.as_str(),
-            "user_created" | "user_updated"
-        ) {
-            return Ok(());
-        }
-        let user: UserData = message.event.data_as()?;
+        let user = match change(message)? {
+            None => return Ok(()),
+            Some(Change::Delete(id)) => {
+                let ids = [id];
+                match tx {
+                    Transaction::Sqlite(tx) => {
+                        delete_many::<Sqlite>(&ids)
+                            .build()
+                            .execute(&mut **tx)
+                            .await?;
+                    }
+                    Transaction::Postgres(tx) => {
+                        delete_many::<Postgres>(&ids)
+                            .build()
+                            .execute(&mut **tx)
+                            .await?;
+                    }
+                }
+                return Ok(());
+            }
+            Some(Change::Upsert(user)) => user,
+        };
         let now = chrono::Utc::now().timestamp_millis();
         match tx {
             Transaction::Sqlite(tx) => {
@@ -110,29 +167,55 @@ impl InboxHandler for Replica {
         Ok(())
     }
 
-    /// The batch as multi-row upserts. One statement cannot touch a row twice (PostgreSQL refuses),
-    /// so each user's winning event is picked first: the latest `updated_at`, the later event on a
-    /// tie, exactly what applying the events one by one with [`UPSERT`] would leave.
+    /// The batch as one multi-row delete and multi-row upserts. One statement cannot touch a row
+    /// twice (PostgreSQL refuses), so each user's outcome is decided first: a delete wins over
+    /// what came before it in the batch, and among upserts the latest `updated_at` (the later
+    /// event on a tie): exactly what applying the events one by one would leave.
     async fn process_batch(&self, tx: &mut Transaction, batch: &[Message]) -> HandlerResult {
-        let mut users: Vec<UserData> = Vec::with_capacity(batch.len());
+        let mut users: Vec<Option<UserData>> = Vec::with_capacity(batch.len());
         let mut index: HashMap<String, usize> = HashMap::with_capacity(batch.len());
+        let mut deleted: HashSet<String> = HashSet::new();
         for message in batch {
-            if !matches!(
-                message.event.event_type.as_str(),
-                "user_created" | "user_updated"
-            ) {
-                continue;
+            match change(message)? {
+                None => {}
+                Some(Change::Delete(id)) => {
+                    if let Some(&i) = index.get(&id) {
+                        users[i] = None;
+                    }
+                    deleted.insert(id);
+                }
+                Some(Change::Upsert(user)) => match index.get(&user.id) {
+                    Some(&i)
+                        if users[i]
+                            .as_ref()
+                            .is_some_and(|u| u.updated_at > user.updated_at) => {}
+                    Some(&i) => users[i] = Some(user),
+                    None => {
+                        index.insert(user.id.clone(), users.len());
+                        users.push(Some(user));
+                    }
+                },
             }
-            let user: UserData = message.event.data_as()?;
-            match index.get(&user.id) {
-                Some(&i) if users[i].updated_at > user.updated_at => {}
-                Some(&i) => users[i] = user,
-                None => {
-                    index.insert(user.id.clone(), users.len());
-                    users.push(user);
+        }
+        // Deletes first: an id upserted after its delete in this batch is written back below.
+        let deleted: Vec<String> = deleted.into_iter().collect();
+        for chunk in herald::db::statement_chunks(&deleted, UPSERT_ROWS_MAX) {
+            match tx {
+                Transaction::Sqlite(tx) => {
+                    delete_many::<Sqlite>(chunk)
+                        .build()
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                Transaction::Postgres(tx) => {
+                    delete_many::<Postgres>(chunk)
+                        .build()
+                        .execute(&mut **tx)
+                        .await?;
                 }
             }
         }
+        let users: Vec<UserData> = users.into_iter().flatten().collect();
         let now = chrono::Utc::now().timestamp_millis();
         for chunk in herald::db::statement_chunks(&users, UPSERT_ROWS_MAX) {
             match tx {

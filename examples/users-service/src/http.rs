@@ -2,7 +2,8 @@
 //!
 //! `POST /users` 201 | 409 duplicate email | 422 bad or missing field | 400 malformed JSON;
 //! `GET /users/{id}` 200 | 404; `GET /users?after=&limit=` 200; `PUT /users/{id}` 200 | 404 | 409 |
-//! 422; `GET /health`; `GET /metrics` (Prometheus text). Errors are `{"error": "..."}`.
+//! 422; `DELETE /users/{id}` 200 (the deleted user) | 404; `GET /health`; `GET /metrics`
+//! (Prometheus text). Errors are `{"error": "..."}`.
 //! Not here: SQL (`store.rs`) and field rules (`validate.rs`).
 
 use std::sync::atomic::Ordering;
@@ -28,7 +29,10 @@ pub const PAGE_USERS_MAX: i64 = 1_000;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/users", get(list_users).post(create_user))
-        .route("/users/{id}", get(get_user).put(update_user))
+        .route(
+            "/users/{id}",
+            get(get_user).put(update_user).delete(delete_user),
+        )
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .with_state(state)
@@ -152,19 +156,46 @@ async fn update(
         .map(|e| validate::email(Some(e)))
         .transpose()
         .map_err(unprocessable)?;
+    let updated_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     let mut tx = state.db.begin().await.map_err(internal)?;
-    let Some(mut user) = store::find_in(&mut tx, id).await.map_err(internal)? else {
+    let updated = store::update_fields(&mut tx, id, name.as_deref(), email.as_deref(), &updated_at)
+        .await
+        .map_err(|e| duplicate_or_internal(e, email.as_deref().unwrap_or_default()))?;
+    let Some(user) = updated else {
         return Err(not_found(id));
     };
-    user.name = name.unwrap_or(user.name);
-    user.email = email.unwrap_or(user.email);
-    user.updated_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    store::update(&mut tx, &user)
-        .await
-        .map_err(|e| duplicate_or_internal(e, &user.email))?;
     publish(state, &mut tx, "user_updated", &user).await?;
     tx.commit().await.map_err(internal)?;
+    state.outbox.committed();
     state.counters.updated.fetch_add(1, Ordering::Relaxed);
+    Ok(user)
+}
+
+async fn delete_user(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<User>, ApiError> {
+    let result = delete(&state, &id).await;
+    state.counters.count(result.as_ref().err().map(|e| e.0));
+    result.map(Json)
+}
+
+/// Deletes user `id`, writing `user_deleted` (its last state) and then a tombstone for its key in
+/// the same transaction: replicas delete the row, and compaction eventually drops the key.
+async fn delete(state: &AppState, id: &str) -> Result<User, ApiError> {
+    let mut tx = state.db.begin().await.map_err(internal)?;
+    let Some(user) = store::delete(&mut tx, id).await.map_err(internal)? else {
+        return Err(not_found(id));
+    };
+    publish(state, &mut tx, "user_deleted", &user).await?;
+    state
+        .outbox
+        .enqueue_tombstone(&mut tx, &state.topic, &user.id)
+        .await
+        .map_err(internal)?;
+    tx.commit().await.map_err(internal)?;
+    state.outbox.committed();
+    state.counters.deleted.fetch_add(1, Ordering::Relaxed);
     Ok(user)
 }
 

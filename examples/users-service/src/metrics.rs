@@ -12,6 +12,8 @@ pub struct Counters {
     pub created: AtomicU64,
     /// Users updated (200 on PUT).
     pub updated: AtomicU64,
+    /// Users deleted (200 on DELETE).
+    pub deleted: AtomicU64,
     /// Writes refused with a 4xx.
     pub rejected: AtomicU64,
     /// Writes failed with a 5xx.
@@ -38,6 +40,7 @@ pub fn render(counters: &Counters, outbox_unsent: Option<u64>) -> String {
     for (name, help, value) in [
         ("users_created_total", "Users created.", &counters.created),
         ("users_updated_total", "Users updated.", &counters.updated),
+        ("users_deleted_total", "Users deleted.", &counters.deleted),
         (
             "users_rejected_total",
             "Writes refused as invalid or conflicting (4xx).",

@@ -71,24 +71,35 @@ pub async fn insert(tx: &mut Transaction, user: &User) -> Result<(), sqlx::Error
     })
 }
 
-/// Replaces name, email and updated_at of `user.id` inside `tx`; `false` when no such user.
-pub async fn update(tx: &mut Transaction, user: &User) -> Result<bool, sqlx::Error> {
-    let sql = "UPDATE users SET name = $1, email = $2, updated_at = $3 WHERE id = $4";
+/// Sets the given fields and `updated_at` of user `id` inside `tx` and returns the user as it is
+/// now; `None` when no such user. One UPDATE, no read before it: on SQLite the transaction takes
+/// the write lock at once (waiting in the busy handler), instead of upgrading a read snapshot, which
+/// fails with SQLITE_BUSY when another writer committed meanwhile.
+pub async fn update_fields(
+    tx: &mut Transaction,
+    id: &str,
+    name: Option<&str>,
+    email: Option<&str>,
+    updated_at: &str,
+) -> Result<Option<User>, sqlx::Error> {
+    let sql = format!(
+        "UPDATE users SET name = COALESCE($1, name), email = COALESCE($2, email), updated_at = $3 \
+         WHERE id = $4 RETURNING {COLUMNS}"
+    );
     on_backend!(tx, Transaction, |tx| {
-        sqlx::query(sql)
-            .bind(&user.name)
-            .bind(&user.email)
-            .bind(&user.updated_at)
-            .bind(&user.id)
-            .execute(&mut **tx)
+        sqlx::query_as::<_, User>(&sql)
+            .bind(name)
+            .bind(email)
+            .bind(updated_at)
+            .bind(id)
+            .fetch_optional(&mut **tx)
             .await
-            .map(|done| done.rows_affected() == 1)
     })
 }
 
-/// The user `id` read inside `tx` (for read-modify-write).
-pub async fn find_in(tx: &mut Transaction, id: &str) -> Result<Option<User>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
+/// Deletes user `id` inside `tx`, returning it as it was; `None` when no such user.
+pub async fn delete(tx: &mut Transaction, id: &str) -> Result<Option<User>, sqlx::Error> {
+    let sql = format!("DELETE FROM users WHERE id = $1 RETURNING {COLUMNS}");
     on_backend!(tx, Transaction, |tx| {
         sqlx::query_as::<_, User>(&sql)
             .bind(id)

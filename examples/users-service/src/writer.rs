@@ -128,5 +128,7 @@ async fn write(
             .await
             .map_err(|e| internal(&e))?;
     }
-    tx.commit().await.map_err(|e| internal(&e))
+    tx.commit().await.map_err(|e| internal(&e))?;
+    outbox.committed(); // the relay publishes now, not at its next poll
+    Ok(())
 }

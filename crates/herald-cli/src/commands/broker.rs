@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use herald_broker::{Broker, BrokerConfig, FlushPolicy};
@@ -39,6 +40,10 @@ pub struct BrokerArgs {
     /// Default retention.bytes per partition; -1 is unlimited [default: unlimited].
     #[arg(long, env = "HERALD_RETENTION_BYTES", allow_negative_numbers = true)]
     retention_bytes: Option<i64>,
+    /// How often retention, group expiry and the log cleaner look for work, in milliseconds
+    /// (Kafka's log.retention.check.interval.ms and log.cleaner.backoff.ms) [default: 30000].
+    #[arg(long, env = "HERALD_RETENTION_CHECK_INTERVAL_MS", value_parser = clap::value_parser!(u64).range(10..))]
+    retention_check_interval_ms: Option<u64>,
     /// Default segment.bytes of new topics [default: 1 GiB].
     #[arg(long, env = "HERALD_SEGMENT_BYTES", value_parser = clap::value_parser!(u64).range(1024..))]
     segment_bytes: Option<u64>,
@@ -110,6 +115,9 @@ impl BrokerArgs {
                 None => defaults.retention_bytes,
             },
             segment_bytes: self.segment_bytes.unwrap_or(defaults.segment_bytes),
+            retention_check_interval: self
+                .retention_check_interval_ms
+                .map_or(defaults.retention_check_interval, Duration::from_millis),
             tls: match (&self.tls_cert, &self.tls_key) {
                 (Some(cert_path), Some(key_path)) => Some(herald_broker::TlsConfig {
                     cert_path: cert_path.clone(),

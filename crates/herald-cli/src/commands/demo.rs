@@ -1,9 +1,10 @@
 //! `herald demo`: the platform's promises shown, not claimed. Starts herald-broker and the users,
 //! directory and mailer services as separate processes, then: creates users over HTTP and sees them
 //! in both consumers; SIGKILLs the directory and the broker while users keep being created; replays
-//! the topic into the mailer; bootstraps a brand-new directory from the whole topic; and compares
-//! every database at the end. Exits non-zero if any check fails. Every wait polls a condition with a
-//! deadline. Not here: process management (`platform.rs`).
+//! the topic into the mailer; deletes a user, updates every user many times and lets the broker's
+//! cleaner compact the topic (`demo_compaction.rs`); bootstraps a brand-new directory from the
+//! compacted topic; and compares every database at the end. Exits non-zero if any check fails. Every
+//! wait polls a condition with a deadline. Not here: process management (`platform.rs`).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -17,7 +18,7 @@ use super::platform::{Piece, Platform, POLL_INTERVAL_MS};
 /// How long the platform has to catch up after each step.
 pub const CATCH_UP_TIMEOUT_MS: u64 = 30_000;
 /// The topic of user events.
-const TOPIC: &str = "user_activity";
+pub(super) const TOPIC: &str = "user_activity";
 
 /// Flags of `herald demo`.
 #[derive(Debug, clap::Args)]
@@ -28,6 +29,10 @@ pub struct DemoArgs {
     /// Users created in each phase of the demo.
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     users: u32,
+    /// Updates of every user in the compaction step (at least; more rounds run until the cleaner
+    /// has compacted the topic).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    updates_per_user: u32,
     /// Measure instead of checking: throughput of `--users` creates, latency at 1,000 users/s,
     /// bootstrap rate of a new directory.
     #[arg(long)]
@@ -36,6 +41,11 @@ pub struct DemoArgs {
     /// the bootstrap is measured (e.g. 1000000), and compare with a bare rdkafka consumer.
     #[arg(long, default_value_t = 0, requires = "bench")]
     bootstrap_events: u32,
+    /// With `--bench`: instead of the HTTP figures, produce this many `user_updated` events over
+    /// `--users` users into a compacted and an uncompacted topic, and time a new directory's
+    /// bootstrap from each (e.g. `--users 100000 --compaction-updates 5000000`).
+    #[arg(long, requires = "bench", value_parser = clap::value_parser!(u32).range(1..))]
+    compaction_updates: Option<u32>,
 }
 
 /// One line of the final table.
@@ -54,6 +64,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| temp.path().to_path_buf());
     let started = Instant::now();
     let mut platform = Platform::new(&dir, &[])?;
+    if let Some(updates) = args.compaction_updates {
+        let result = super::demo_compaction_bench::run(&mut platform, args.users, updates).await;
+        platform.stop_all().await?;
+        return result;
+    }
     if args.bench {
         let result = super::demo_bench::run(&mut platform, args.users, args.bootstrap_events).await;
         platform.stop_all().await?;
@@ -61,7 +76,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     let mut demo = Demo {
         users: args.users,
+        updates_per_user: args.updates_per_user,
         created: 0,
+        produced: 0,
+        deleted: Vec::new(),
         checks: Vec::new(),
     };
     let result = demo.walk(&mut platform).await;
@@ -116,9 +134,16 @@ impl Drop for TempGuard {
     }
 }
 
-struct Demo {
+pub(super) struct Demo {
     users: u32,
-    created: u32,
+    /// Minimum update rounds of the compaction step.
+    pub(super) updates_per_user: u32,
+    /// Users created (201) so far.
+    pub(super) created: u32,
+    /// Events the users service published so far (creates, updates, deletes and tombstones).
+    pub(super) produced: u64,
+    /// Users deleted.
+    pub(super) deleted: Vec<String>,
     checks: Vec<Check>,
 }
 
@@ -127,7 +152,7 @@ fn step(text: &str) {
 }
 
 impl Demo {
-    fn record(&mut self, name: &str, passed: bool, detail: String) {
+    pub(super) fn record(&mut self, name: &str, passed: bool, detail: String) {
         println!(
             "    [{}] {name}: {detail}",
             if passed { "ok" } else { "FAIL" }
@@ -198,9 +223,10 @@ impl Demo {
         step("Injecting duplicates: stop the mailer, reset its group to the earliest offset, restart");
         self.replay_mailer(p).await?;
 
-        step(
-            "Bootstrapping a brand-new directory (empty database, new group) from the whole topic",
-        );
+        step("Compacting the history: a user deleted, the topic's configs altered live, every user updated many times");
+        self.compact(p).await?;
+
+        step("Bootstrapping a brand-new directory (empty database, new group) from the compacted topic");
         self.bootstrap(p).await?;
 
         step("Comparing every database");
@@ -224,6 +250,7 @@ impl Demo {
                 .unwrap_or(0);
             if status == 201 {
                 self.created = n;
+                self.produced += 1;
             } else {
                 all_created = false;
                 println!("    POST /users answered {status}");
@@ -260,6 +287,9 @@ impl Demo {
             .send()
             .await?;
         let status = response.status().as_u16();
+        if status == 200 {
+            self.produced += 1;
+        }
         let seen = await_value(CATCH_UP_TIMEOUT_MS, || async {
             p.get_json(Piece::Directory, &format!("/users/{id}"))
                 .await
@@ -324,8 +354,9 @@ impl Demo {
     async fn bootstrap(&mut self, p: &mut Platform) -> anyhow::Result<()> {
         let started = Instant::now();
         p.start(Piece::Directory2).await?;
-        let bar = crate::progress::bar(u64::from(self.created), "directory-2", true);
-        let want = i64::from(self.created);
+        let live = self.live();
+        let bar = crate::progress::bar(live, "directory-2", true);
+        let want = i64::try_from(live)?;
         let result = await_count_with(p, Piece::Directory2, |n| {
             bar.set_position(u64::try_from(n).unwrap_or(0));
             n == want
@@ -334,9 +365,26 @@ impl Demo {
         bar.finish_and_clear();
         let elapsed = started.elapsed();
         self.record(
-            "a new directory bootstraps itself from the whole topic",
+            "a new directory bootstraps itself from the compacted topic",
             result.is_ok(),
-            format!("{} users in {:.2}s", self.created, elapsed.as_secs_f64()),
+            format!("{live} users in {:.2}s", elapsed.as_secs_f64()),
+        );
+        // Each event the new directory applied left one inbox row.
+        let read = rows(
+            p,
+            Piece::Directory2,
+            "SELECT event_id, '', '' FROM herald_inbox",
+        )
+        .await?
+        .len() as u64;
+        self.record(
+            "it read far fewer records than were produced",
+            read > 0 && read.saturating_mul(3) <= self.produced,
+            format!(
+                "{read} records read, {} produced ({:.0}%)",
+                self.produced,
+                100.0 * read as f64 / self.produced.max(1) as f64
+            ),
         );
         Ok(())
     }
@@ -378,12 +426,31 @@ impl Demo {
         ] {
             println!("    {name:<22} {n:>6}");
         }
-        let created = usize::try_from(self.created).unwrap_or(usize::MAX);
+        let live = usize::try_from(self.live()).unwrap_or(usize::MAX);
         self.record(
-            "users-service holds every user created",
-            users.len() == created,
-            format!("{} rows, {} created", users.len(), self.created),
+            "users-service holds every user created and not deleted",
+            users.len() == live,
+            format!(
+                "{} rows, {} created, {} deleted",
+                users.len(),
+                self.created,
+                self.deleted.len()
+            ),
         );
+        let in_any =
+            |rows: &[(String, String, String)]| rows.iter().any(|r| self.deleted.contains(&r.0));
+        let deleted_anywhere = in_any(&users) || in_any(&first) || in_any(&second);
+        self.record(
+            "a deleted user is in no database",
+            !deleted_anywhere && !self.deleted.is_empty(),
+            format!(
+                "{} deleted, checked in users-service, directory, directory-2",
+                self.deleted.len()
+            ),
+        );
+        let mut ever = ids(&users);
+        ever.extend(self.deleted.iter().cloned());
+        ever.sort();
         self.record(
             "directory = users-service, row for row",
             first == users,
@@ -395,9 +462,9 @@ impl Demo {
             format!("{} rows", second.len()),
         );
         self.record(
-            "exactly one welcome email per user",
-            ids(&emails) == ids(&users),
-            format!("{} emails", emails.len()),
+            "exactly one welcome email per user ever created",
+            ids(&emails) == ever,
+            format!("{} emails, none for the delete", emails.len()),
         );
         Ok(())
     }
@@ -421,6 +488,13 @@ impl Demo {
     }
 }
 
+impl Demo {
+    /// Users created and not deleted.
+    pub(super) fn live(&self) -> u64 {
+        u64::from(self.created).saturating_sub(self.deleted.len() as u64)
+    }
+}
+
 fn detail(result: &anyhow::Result<Duration>, created: u32) -> String {
     match result {
         Ok(took) => format!("{created} users, caught up in {} ms", took.as_millis()),
@@ -429,7 +503,7 @@ fn detail(result: &anyhow::Result<Duration>, created: u32) -> String {
 }
 
 /// Polls `condition` until it holds or `timeout_ms` passes.
-async fn await_value<F, Fut>(timeout_ms: u64, condition: F) -> bool
+pub(super) async fn await_value<F, Fut>(timeout_ms: u64, condition: F) -> bool
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -484,7 +558,7 @@ async fn await_count_with(
 }
 
 /// Rows of `sql` (three text columns) read straight from `piece`'s SQLite file.
-async fn rows(
+pub(super) async fn rows(
     p: &Platform,
     piece: Piece,
     sql: &str,

@@ -1,6 +1,9 @@
 //! `herald demo --bench N`: the platform's figures. Users created over HTTP at full speed (outbox on
 //! SQLite), end-to-end latency from the 201 to the row in the directory's database at a paced
-//! 1,000 users/s, and the rate at which a brand-new directory bootstraps from the whole topic.
+//! 1,000 users/s, the same latency for lone requests (one at a time, each alone in the pipeline)
+//! with the relay's in-process wakeup and then without it (users-service restarted with
+//! `--relay-wakeup false`, so only the poll wakes the relay), and the rate at which a brand-new
+//! directory bootstraps from the whole topic.
 //! With `--bootstrap-events N`, N more `user_created` events are loaded straight into the topic
 //! with a producer before the bootstrap (the first directory is stopped so it does not compete),
 //! and a bare rdkafka consumer reads the whole topic first as the baseline of the same run.
@@ -24,6 +27,10 @@ const CONCURRENT_REQUESTS: usize = 64;
 const PACED_USERS_PER_S: u64 = 1_000;
 /// Length of the latency run.
 const PACED_RUN_MS: u64 = 5_000;
+/// Lone requests per latency run.
+const LONE_REQUESTS: u32 = 60;
+/// Gap between two lone requests: longer than the slowest path, so each event travels alone.
+const LONE_GAP_MS: u64 = 250;
 /// Deadline for consumers to catch up after a run.
 const CATCH_UP_MS: u64 = 300_000;
 /// Interval between two counts of a replica after the HTTP runs: `COUNT(*)` over a million rows
@@ -70,6 +77,32 @@ pub async fn run(p: &mut Platform, users: u32, bootstrap_events: u32) -> anyhow:
     println!("latency at {PACED_USERS_PER_S} users/s ({} users): 201 -> row in the directory's database p50 {} ms, p99 {} ms, max {} ms",
         latencies.len(), pct(0.5), pct(0.99), pct(1.0));
 
+    let mut total = total;
+    let mut lone_figures = Vec::new();
+    for wakeup in [true, false] {
+        if !wakeup {
+            p.stop(Piece::Users).await?;
+            p.set_extra_args(Piece::Users, &["--relay-wakeup", "false"]);
+            p.start(Piece::Users).await?;
+        }
+        let (sent_at, created) = lone(p, total).await?;
+        total += created;
+        await_count(p, Piece::Directory, i64::from(total)).await?;
+        let mut latencies = replicated_latencies(p, &sent_at).await?;
+        latencies.sort_unstable();
+        lone_figures.push((wakeup, latencies));
+    }
+    for (wakeup, latencies) in &lone_figures {
+        let pct = |q: f64| {
+            latencies
+                .get(((latencies.len() as f64 - 1.0) * q) as usize)
+                .copied()
+                .unwrap_or(-1)
+        };
+        println!("latency of lone requests ({} users, one every {LONE_GAP_MS} ms), relay wakeup {}: 201 -> row in the directory's database p50 {} ms, p99 {} ms, max {} ms",
+            latencies.len(), if *wakeup { "on " } else { "off (poll only)" }, pct(0.5), pct(0.99), pct(1.0));
+    }
+
     let mut total = u64::from(total);
     let mut baseline = None;
     if bootstrap_events > 0 {
@@ -97,6 +130,49 @@ pub async fn run(p: &mut Platform, users: u32, bootstrap_events: u32) -> anyhow:
         None => println!(),
     }
     Ok(())
+}
+
+/// 201 -> directory row latency (ms) of each id in `sent_at`, from the directory's database.
+async fn replicated_latencies(
+    p: &Platform,
+    sent_at: &std::collections::HashMap<String, i64>,
+) -> anyhow::Result<Vec<i64>> {
+    let url = format!(
+        "sqlite://{}?mode=ro",
+        p.database_path(Piece::Directory).display()
+    );
+    let pool = sqlx::SqlitePool::connect(&url).await?;
+    let rows: Vec<(String, i64)> = sqlx::query_as("SELECT id, replicated_at_ms FROM users")
+        .fetch_all(&pool)
+        .await?;
+    pool.close().await;
+    Ok(rows
+        .iter()
+        .filter_map(|(id, at)| sent_at.get(id).map(|sent| at - sent))
+        .collect())
+}
+
+/// Creates `LONE_REQUESTS` users one at a time, `LONE_GAP_MS` apart (pacing, not
+/// synchronisation); returns each id's 201 time (ms) and how many were created.
+async fn lone(
+    p: &Platform,
+    first: u32,
+) -> anyhow::Result<(std::collections::HashMap<String, i64>, u32)> {
+    let mut sent = std::collections::HashMap::new();
+    let url = format!("{}/users", p.url(Piece::Users));
+    for i in 0..LONE_REQUESTS {
+        let n = first + i;
+        let body = json!({"name": format!("User {n}"), "email": format!("user{n}@example.com")});
+        let response = p.http().post(&url).json(&body).send().await?;
+        let at = chrono::Utc::now().timestamp_millis();
+        let user: serde_json::Value = response.json().await?;
+        if let Some(id) = user["id"].as_str() {
+            sent.insert(id.to_string(), at);
+        }
+        tokio::time::sleep(Duration::from_millis(LONE_GAP_MS)).await;
+    }
+    let created = u32::try_from(sent.len())?;
+    Ok((sent, created))
 }
 
 /// Produces `count` `user_created` events (new users) straight into the topic; returns `count`.

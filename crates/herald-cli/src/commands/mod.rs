@@ -7,6 +7,8 @@ pub mod console;
 pub mod consume;
 pub mod demo;
 pub mod demo_bench;
+pub mod demo_compaction;
+pub mod demo_compaction_bench;
 pub mod dlq;
 pub mod dlq_log;
 pub mod group_offsets;

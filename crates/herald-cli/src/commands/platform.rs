@@ -20,6 +20,9 @@ pub const START_TIMEOUT_MS: u64 = 20_000;
 pub const STOP_TIMEOUT_MS: u64 = 15_000;
 /// Interval between two looks at a condition being awaited.
 pub const POLL_INTERVAL_MS: u64 = 20;
+/// The broker's retention and cleaner interval: short, so that the demo sees compaction within a
+/// second (a few partitions make each look cheap).
+pub const BROKER_RETENTION_CHECK_INTERVAL_MS: u64 = 200;
 
 /// One piece of the platform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -58,6 +61,7 @@ pub struct Platform {
     dir: PathBuf,
     addresses: BTreeMap<Piece, SocketAddr>,
     children: BTreeMap<Piece, Child>,
+    extra_args: BTreeMap<Piece, Vec<String>>,
     http: reqwest::Client,
 }
 
@@ -83,10 +87,17 @@ impl Platform {
             dir: dir.to_path_buf(),
             addresses,
             children: BTreeMap::new(),
+            extra_args: BTreeMap::new(),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(5))
                 .build()?,
         })
+    }
+
+    /// Flags added to `piece`'s command line from its next start on.
+    pub fn set_extra_args(&mut self, piece: Piece, args: &[&str]) {
+        self.extra_args
+            .insert(piece, args.iter().map(|a| (*a).to_string()).collect());
     }
 
     /// The data directory.
@@ -133,9 +144,11 @@ impl Platform {
             Piece::Broker => {
                 let data = self.dir.join("broker").display().to_string();
                 // 3 partitions: the consumers process them concurrently, each key keeps its order.
+                let interval = BROKER_RETENTION_CHECK_INTERVAL_MS.to_string();
                 return ["broker", "--listen", &listen, "--data-dir", &data]
                     .into_iter()
                     .chain(["--default-partitions", "3"])
+                    .chain(["--retention-check-interval-ms", &interval])
                     .map(String::from)
                     .collect();
             }
@@ -160,6 +173,7 @@ impl Platform {
             "--brokers".into(),
             self.brokers(),
         ]);
+        args.extend(self.extra_args.get(&piece).into_iter().flatten().cloned());
         args
     }
 

@@ -8,7 +8,7 @@
 
 use sqlx::{PgConnection, Row};
 
-use super::schema::{decode_headers, now_ms, OutboxRow};
+use super::schema::{now_ms, read_row, OutboxRow};
 use crate::db::db;
 use crate::envelope::EncodedEvent;
 use crate::error::Result;
@@ -22,6 +22,7 @@ pub(crate) async fn insert(
     topic: &str,
     event_id: &str,
     record: &EncodedEvent,
+    tombstone: bool,
     headers: &[u8],
 ) -> Result<i64> {
     let row = sqlx::query(
@@ -34,7 +35,7 @@ pub(crate) async fn insert(
     .bind(topic)
     .bind(event_id)
     .bind(record.key.as_deref())
-    .bind(record.payload.as_slice())
+    .bind((!tombstone).then_some(record.payload.as_slice()))
     .bind(headers)
     .bind(now_ms())
     .bind(NOTIFY_CHANNEL)
@@ -69,20 +70,7 @@ pub(crate) async fn claim(
     .fetch_all(connection)
     .await
     .map_err(db("claim outbox rows"))?;
-    rows.iter()
-        .map(|row| {
-            let headers: Vec<u8> = row.try_get("headers").map_err(db("read outbox row"))?;
-            Ok(OutboxRow {
-                id: row.try_get("id").map_err(db("read outbox row"))?,
-                topic: row.try_get("topic").map_err(db("read outbox row"))?,
-                record: EncodedEvent {
-                    key: row.try_get("record_key").map_err(db("read outbox row"))?,
-                    payload: row.try_get("payload").map_err(db("read outbox row"))?,
-                    headers: decode_headers(&headers)?,
-                },
-            })
-        })
-        .collect()
+    rows.iter().map(read_row).collect()
 }
 
 /// Marks rows as sent now.

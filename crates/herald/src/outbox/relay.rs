@@ -12,7 +12,8 @@
 //! `attempts_max` failed attempts it is left aside with its `last_error`, and later rows of its key
 //! are not held back by it.
 //!
-//! Between rounds the relay waits for `NOTIFY herald_outbox` (PostgreSQL) or polls (SQLite), and
+//! Between rounds the relay waits for `NOTIFY herald_outbox` (PostgreSQL) or polls (SQLite), or is
+//! woken at once in-process by `Outbox::committed` (a [`Notify`] shared with the outbox), and
 //! every `prune_interval` deletes rows sent more than `prune_after` ago.
 //!
 //! Not here: writing rows (that is [`Outbox::enqueue`](super::Outbox::enqueue)).
@@ -22,6 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgListener;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -57,6 +59,7 @@ pub struct RelayConfig {
     prune_after: Duration,
     prune_interval: Duration,
     attempts_max: i32,
+    in_process_wakeup: bool,
 }
 
 impl Default for RelayConfig {
@@ -68,6 +71,7 @@ impl Default for RelayConfig {
             prune_after: Duration::from_millis(PRUNE_AFTER_MS_DEFAULT),
             prune_interval: Duration::from_millis(PRUNE_INTERVAL_MS_DEFAULT),
             attempts_max: ATTEMPTS_MAX_DEFAULT,
+            in_process_wakeup: true,
         }
     }
 }
@@ -108,6 +112,18 @@ impl RelayConfig {
         self.attempts_max = attempts;
         self
     }
+
+    /// Whether a relay made by [`Outbox::relay`](super::Outbox::relay) wakes as soon as
+    /// [`Outbox::committed`](super::Outbox::committed) is called (default `true`); `false` leaves
+    /// only the poll (SQLite) or `NOTIFY` (PostgreSQL), e.g. to measure what the wakeup saves.
+    pub fn in_process_wakeup(mut self, enabled: bool) -> Self {
+        self.in_process_wakeup = enabled;
+        self
+    }
+
+    pub(crate) fn wakes_in_process(&self) -> bool {
+        self.in_process_wakeup
+    }
 }
 
 /// Publishes outbox rows. Run it with [`Relay::run`] or [`Relay::spawn`].
@@ -117,6 +133,8 @@ pub struct Relay {
     producer: Producer,
     config: RelayConfig,
     published: Arc<AtomicU64>,
+    /// Woken by `Outbox::committed` in this process.
+    wake: Option<Arc<Notify>>,
 }
 
 /// What one round did.
@@ -157,7 +175,14 @@ impl Relay {
             producer,
             config,
             published: Arc::new(AtomicU64::new(0)),
+            wake: None,
         })
+    }
+
+    /// Also wakes when `wake` is notified (set by `Outbox::relay`).
+    pub(crate) fn woken_by(mut self, wake: Option<Arc<Notify>>) -> Self {
+        self.wake = wake;
+        self
     }
 
     /// Rows this relay has published (acknowledged by the broker).
@@ -209,7 +234,12 @@ impl Relay {
         let mut progress = Progress::default();
         let mut pending = Vec::with_capacity(rows.len());
         for row in rows {
-            match self.producer.enqueue_encoded(&row.topic, &row.record) {
+            let enqueued = if row.tombstone {
+                self.producer.enqueue_tombstone(&row.topic, &row.record)
+            } else {
+                self.producer.enqueue_encoded(&row.topic, &row.record)
+            };
+            match enqueued {
                 Ok(delivery) => pending.push((row.id, delivery)),
                 // A full buffer or a closing producer passes: keep the rest for the next round,
                 // so nothing is published ahead of this row.
@@ -254,11 +284,12 @@ impl Relay {
     /// Errors (database or broker away) are logged and retried; it returns only on shutdown.
     pub async fn run(self, shutdown: CancellationToken) -> Result<()> {
         let mut waker = Waker::new(&self.db, &self.config).await;
+        let wake = self.wake.clone();
         let mut last_prune = Instant::now();
         while !shutdown.is_cancelled() {
             match self.publish_round(&shutdown).await {
                 Ok(outcome) if outcome.claimed >= self.config.batch_rows => {}
-                Ok(_) => waker.wait(&shutdown).await,
+                Ok(_) => waker.wait(wake.as_deref(), &shutdown).await,
                 Err(error) => {
                     tracing::warn!(%error, "outbox relay round failed");
                     sleep_or_shutdown(Duration::from_millis(ERROR_BACKOFF_MS), &shutdown).await;
@@ -340,7 +371,21 @@ impl Waker {
         }
     }
 
-    async fn wait(&mut self, shutdown: &CancellationToken) {
+    /// Waits for the next reason to look at the table: the poll, a notification, or `wake`.
+    async fn wait(&mut self, wake: Option<&Notify>, shutdown: &CancellationToken) {
+        let woken = async {
+            match wake {
+                Some(wake) => wake.notified().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = woken => {}
+            () = self.wait_backend(shutdown) => {}
+        }
+    }
+
+    async fn wait_backend(&mut self, shutdown: &CancellationToken) {
         match self {
             Waker::Poll(interval) => sleep_or_shutdown(*interval, shutdown).await,
             Waker::Listen(listener, fallback) => {

@@ -1,7 +1,7 @@
 //! The outbox table, its migration for SQLite and PostgreSQL, and how a row holds a Kafka record.
 //!
-//! A row is an [`EncodedEvent`] ready to send (key, value, headers as a length-prefixed blob), its
-//! topic, and its relay state (`sent_at_ms`, `attempts`, `last_error`). Rows are published in `id`
+//! A row is an [`EncodedEvent`] ready to send (key, value, headers as a length-prefixed blob; a
+//! NULL value is a tombstone), its topic, and its relay state (`sent_at_ms`, `attempts`, `last_error`). Rows are published in `id`
 //! order; `id` is assigned at insert, so one entity's events leave in the order its transactions
 //! inserted them.
 //!
@@ -44,6 +44,35 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
         CREATE INDEX IF NOT EXISTS herald_outbox_unsent ON herald_outbox (id) WHERE sent_at_ms IS NULL;
         CREATE INDEX IF NOT EXISTS herald_outbox_unsent_key ON herald_outbox (topic, record_key, id) WHERE sent_at_ms IS NULL;
         CREATE INDEX IF NOT EXISTS herald_outbox_sent ON herald_outbox (sent_at_ms) WHERE sent_at_ms IS NOT NULL",
+}, Migration {
+    // A NULL payload is a tombstone (a record with a null value). SQLite cannot drop a NOT NULL
+    // constraint, so the table is rebuilt (inside the migration's transaction), its AUTOINCREMENT
+    // counter carried over so ids keep growing past pruned rows.
+    name: "herald_outbox_0002_nullable_payload",
+    sqlite: "CREATE TABLE herald_outbox_0002 (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            topic TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            record_key BLOB,
+            payload BLOB,
+            headers BLOB NOT NULL,
+            created_at_ms INTEGER NOT NULL,
+            sent_at_ms INTEGER,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT
+        );
+        INSERT INTO herald_outbox_0002 (id, topic, event_id, record_key, payload, headers,
+            created_at_ms, sent_at_ms, attempts, last_error)
+            SELECT id, topic, event_id, record_key, payload, headers, created_at_ms, sent_at_ms,
+            attempts, last_error FROM herald_outbox;
+        DELETE FROM sqlite_sequence WHERE name = 'herald_outbox_0002';
+        INSERT INTO sqlite_sequence (name, seq)
+            SELECT 'herald_outbox_0002', seq FROM sqlite_sequence WHERE name = 'herald_outbox';
+        DROP TABLE herald_outbox;
+        ALTER TABLE herald_outbox_0002 RENAME TO herald_outbox;
+        CREATE INDEX herald_outbox_unsent ON herald_outbox (id) WHERE sent_at_ms IS NULL;
+        CREATE INDEX herald_outbox_sent ON herald_outbox (sent_at_ms) WHERE sent_at_ms IS NOT NULL",
+    postgres: "ALTER TABLE herald_outbox ALTER COLUMN payload DROP NOT NULL",
 }];
 
 /// Longest header name or value stored in a row (Kafka itself allows far less in practice).
@@ -56,7 +85,36 @@ pub const LAST_ERROR_CHARS_MAX: usize = 1_000;
 pub(crate) struct OutboxRow {
     pub id: i64,
     pub topic: String,
+    /// The record; its payload is empty when `tombstone`.
     pub record: EncodedEvent,
+    /// The value is null: the record deletes its key from a compacted topic.
+    pub tombstone: bool,
+}
+
+/// Reads one claimed row (columns id, topic, record_key, payload, headers) of either backend.
+pub(crate) fn read_row<'r, R>(row: &'r R) -> Result<OutboxRow>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    &'r str: sqlx::ColumnIndex<R>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<Vec<u8>>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let read = |e: sqlx::Error| crate::error::Error::database("read outbox row", e);
+    let headers: Vec<u8> = row.try_get("headers").map_err(read)?;
+    let payload: Option<Vec<u8>> = row.try_get("payload").map_err(read)?;
+    Ok(OutboxRow {
+        id: row.try_get("id").map_err(read)?,
+        topic: row.try_get("topic").map_err(read)?,
+        tombstone: payload.is_none(),
+        record: EncodedEvent {
+            key: row.try_get("record_key").map_err(read)?,
+            payload: payload.unwrap_or_default(),
+            headers: decode_headers(&headers)?,
+        },
+    })
 }
 
 /// Encodes headers as `[u32 name length][name][u32 value length][value]...`, big-endian lengths.

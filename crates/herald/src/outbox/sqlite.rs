@@ -6,7 +6,7 @@
 
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
-use super::schema::{decode_headers, now_ms, OutboxRow};
+use super::schema::{now_ms, read_row, OutboxRow};
 use crate::db::db;
 use crate::envelope::EncodedEvent;
 use crate::error::Result;
@@ -17,6 +17,7 @@ pub(crate) async fn insert(
     topic: &str,
     event_id: &str,
     record: &EncodedEvent,
+    tombstone: bool,
     headers: &[u8],
 ) -> Result<i64> {
     let row = sqlx::query(
@@ -26,7 +27,7 @@ pub(crate) async fn insert(
     .bind(topic)
     .bind(event_id)
     .bind(record.key.as_deref())
-    .bind(record.payload.as_slice())
+    .bind((!tombstone).then_some(record.payload.as_slice()))
     .bind(headers)
     .bind(now_ms())
     .fetch_one(connection)
@@ -50,20 +51,7 @@ pub(crate) async fn unsent(
     .fetch_all(pool)
     .await
     .map_err(db("select unsent outbox rows"))?;
-    rows.iter()
-        .map(|row| {
-            let headers: Vec<u8> = row.try_get("headers").map_err(db("read outbox row"))?;
-            Ok(OutboxRow {
-                id: row.try_get("id").map_err(db("read outbox row"))?,
-                topic: row.try_get("topic").map_err(db("read outbox row"))?,
-                record: EncodedEvent {
-                    key: row.try_get("record_key").map_err(db("read outbox row"))?,
-                    payload: row.try_get("payload").map_err(db("read outbox row"))?,
-                    headers: decode_headers(&headers)?,
-                },
-            })
-        })
-        .collect()
+    rows.iter().map(read_row).collect()
 }
 
 /// Marks rows as sent now.

@@ -347,3 +347,114 @@ pub async fn commit_wakes_an_idle_relay(db: Database) {
     relay.shutdown().await.unwrap();
     broker.shutdown().await.unwrap();
 }
+
+/// An idle relay is woken in-process by `Outbox::committed`, long before its (10-minute) poll.
+pub async fn committed_wakes_the_relay_in_process(db: Database) {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path(), SocketAddr::from(([127, 0, 0, 1], 0))).await;
+    let outbox = Outbox::new(db.clone()).await.unwrap();
+    let config = RelayConfig::default()
+        .listen_fallback(Duration::from_secs(600))
+        .poll_interval(Duration::from_secs(600));
+    let relay = outbox
+        .relay(producer_config(&broker.bootstrap_servers()), config)
+        .unwrap()
+        .spawn();
+    for published in 1..=3 {
+        let mut tx = db.begin().await.unwrap();
+        let event = Event::new(
+            "step",
+            &Step {
+                entity: 1,
+                seq: published,
+            },
+        )
+        .unwrap();
+        outbox.enqueue(&mut tx, "woken", &event).await.unwrap();
+        tx.commit().await.unwrap();
+        outbox.committed();
+        let woken = common::eventually(Duration::from_secs(20), || {
+            relay.published() == u64::from(published)
+        })
+        .await;
+        assert!(
+            woken,
+            "event {published} published without waiting for the poll"
+        );
+    }
+    relay.shutdown().await.unwrap();
+    broker.shutdown().await.unwrap();
+}
+
+/// A tombstone written through the outbox reaches the topic with the same key, a null value and
+/// CloudEvents headers of its own, after the event written before it.
+pub async fn tombstone_is_published_with_a_null_value(db: Database) {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::message::{Headers, Message};
+
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path(), SocketAddr::from(([127, 0, 0, 1], 0))).await;
+    let outbox = Outbox::new(db.clone()).await.unwrap();
+    let mut tx = db.begin().await.unwrap();
+    let deleted = Event::new("user_deleted", &serde_json::json!({"id": "u1"}))
+        .unwrap()
+        .key("u1");
+    outbox.enqueue(&mut tx, "entities", &deleted).await.unwrap();
+    outbox
+        .enqueue_tombstone(&mut tx, "entities", "u1")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let relay = outbox
+        .relay(
+            producer_config(&broker.bootstrap_servers()),
+            RelayConfig::default(),
+        )
+        .unwrap()
+        .spawn();
+    assert!(drained(&outbox, Duration::from_secs(20)).await);
+    relay.shutdown().await.unwrap();
+
+    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap_servers())
+        .set("group.id", "tombstone-test")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    // Assigned, not subscribed: no group join to wait for.
+    let mut assignment = rdkafka::TopicPartitionList::new();
+    for partition in 0..PARTITIONS {
+        assignment
+            .add_partition_offset("entities", partition, rdkafka::Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&assignment).unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let message = tokio::time::timeout(Duration::from_secs(20), consumer.recv())
+            .await
+            .expect("records arrive")
+            .unwrap();
+        let ce_type = message
+            .headers()
+            .and_then(|h| h.iter().find(|h| h.key == "ce_type"))
+            .and_then(|h| h.value)
+            .map(|v| String::from_utf8_lossy(v).into_owned());
+        seen.push((
+            message.key().map(<[u8]>::to_vec),
+            ce_type,
+            message.payload().map(<[u8]>::to_vec),
+        ));
+    }
+    assert_eq!(seen[0].1.as_deref(), Some("user_deleted"));
+    assert!(seen[0].2.is_some());
+    assert_eq!(seen[1].0.as_deref(), Some(&b"u1"[..]), "same key");
+    assert_eq!(
+        seen[1].1.as_deref(),
+        Some(herald::outbox::TOMBSTONE_EVENT_TYPE)
+    );
+    assert_eq!(seen[1].2, None, "a null value, not an empty one");
+    // Closed while the broker is up: a consumer closed later waits for it until its timeout.
+    drop(consumer);
+    broker.shutdown().await.unwrap();
+}

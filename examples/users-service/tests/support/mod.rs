@@ -57,11 +57,7 @@ impl Harness {
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        let config = users_service::Config {
-            listen: address,
-            database_url: database_url.clone(),
-            topic: users_service::TOPIC_DEFAULT.into(),
-        };
+        let config = users_service::Config::new(address, database_url.clone());
         let shutdown = CancellationToken::new();
         let brokers = broker.bootstrap_servers().to_string();
         let token = shutdown.clone();
