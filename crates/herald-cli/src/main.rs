@@ -32,7 +32,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run herald-broker, the single-node Kafka-compatible broker.
-    Broker(commands::broker::BrokerArgs),
+    Broker(Box<commands::broker::BrokerArgs>),
     /// List, describe, create and delete topics.
     #[command(subcommand)]
     Topics(commands::topics::TopicsCommand),
@@ -90,7 +90,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Broker(args) => commands::broker::run(args).await,
+            Command::Broker(args) => commands::broker::run(*args).await,
             Command::Topics(command) => {
                 commands::topics::run(command, &cli.client, cli.output).await
             }
