@@ -66,4 +66,4 @@ pub use cleaner::{clean_log, Cleaner, CleanerConfig, CleaningStats, LogSource, S
 pub use config::{CleanupPolicy, LogConfig, TimestampType};
 pub use error::LogError;
 pub use log::{AppendInfo, FlushTarget, Log};
-pub use recompress::{recompress_batches, Recompression};
+pub use recompress::{needs_recompression, recompress_batches, Recompression};

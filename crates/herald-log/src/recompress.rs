@@ -36,6 +36,15 @@ fn rewritten(header: &RecordBatchHeader, target: Recompression) -> bool {
     !header.is_control() && header.compression() != target.codec
 }
 
+/// Whether [`recompress_batches`] would rewrite anything: a walk over the batch headers only, cheap
+/// enough for the async produce path, which then skips the blocking thread. Malformed input answers
+/// true, so that `recompress_batches` reports the error.
+pub fn needs_recompression(records: &[u8], target: Recompression) -> bool {
+    split_batches(records).map_or(true, |batches| {
+        batches.iter().any(|(header, _)| rewritten(header, target))
+    })
+}
+
 /// Rewrites every batch of `records` whose codec is not `target`'s; `None` when none needs it (the
 /// request is then appended as received). A batch larger than `max_batch_bytes` is kept as received, so
 /// that the append refuses it as Kafka does (RECORD_TOO_LARGE before any recompression).
@@ -166,6 +175,8 @@ mod tests {
                 let original = batch(source, 20);
                 let target = Recompression { codec, level: None };
                 let rewritten = recompress_batches(&original, target, u64::MAX).unwrap();
+                // The produce path's cheap pre-check agrees with the rewrite.
+                assert_eq!(needs_recompression(&original, target), rewritten.is_some());
                 let Some(rewritten) = rewritten else {
                     assert_eq!(source, codec, "{source}->{codec} left alone");
                     continue;
@@ -232,5 +243,8 @@ mod tests {
         let crc = crc32c::crc32c(&lying[21..]);
         lying[17..21].copy_from_slice(&crc.to_be_bytes());
         assert!(recompress_batches(&lying, target, u64::MAX).is_err());
+        // Bytes that are not batches go to the rewrite, which reports them.
+        assert!(needs_recompression(b"not a batch", target));
+        assert!(recompress_batches(b"not a batch", target, u64::MAX).is_err());
     }
 }

@@ -212,6 +212,9 @@ async fn recompress(
     ) else {
         return Ok(data);
     };
+    if !herald_log::needs_recompression(&records, target) {
+        return Ok(data);
+    }
     let max_batch_bytes = partition.with_log(|log| log.config().max_message_bytes);
     let work = move || herald_log::recompress_batches(&records, target, max_batch_bytes);
     let rewritten = tokio::task::spawn_blocking(work).await.map_err(|e| {

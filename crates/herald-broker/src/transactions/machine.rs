@@ -249,6 +249,29 @@ impl TxnStateMachine {
         }
     }
 
+    /// The metadata of `transactional_id` if the coordinator serves and the producer id and epoch
+    /// are its current ones: the checks AddPartitionsToTxn and EndTxn begin with, in Kafka's order.
+    fn producer_of(
+        &mut self,
+        transactional_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+    ) -> Result<&mut TxnMetadata, ResponseError> {
+        self.availability()?;
+        if transactional_id.is_empty() {
+            return Err(ResponseError::InvalidRequest);
+        }
+        let meta = self
+            .txns
+            .get_mut(transactional_id)
+            .filter(|m| m.producer_id == producer_id)
+            .ok_or(ResponseError::InvalidProducerIdMapping)?;
+        if meta.producer_epoch != producer_epoch {
+            return Err(ResponseError::ProducerFenced);
+        }
+        Ok(meta)
+    }
+
     /// AddPartitionsToTxn (v0-3, from a client) or, with the group's `__consumer_offsets`
     /// partition, AddOffsetsToTxn (Kafka's `handleAddPartitionsToTransaction`).
     pub fn add_partitions(
@@ -260,21 +283,10 @@ impl TxnStateMachine {
         now_ms: i64,
     ) -> Result<Outcome, IllegalTransition> {
         let answer = |r| Ok(Outcome::Answer(r));
-        if let Err(e) = self.availability() {
-            return answer(Err(e));
-        }
-        if transactional_id.is_empty() {
-            return answer(Err(ResponseError::InvalidRequest));
-        }
-        let Some(meta) = self.txns.get_mut(transactional_id) else {
-            return answer(Err(ResponseError::InvalidProducerIdMapping));
+        let meta = match self.producer_of(transactional_id, producer_id, producer_epoch) {
+            Ok(meta) => meta,
+            Err(e) => return answer(Err(e)),
         };
-        if meta.producer_id != producer_id {
-            return answer(Err(ResponseError::InvalidProducerIdMapping));
-        }
-        if meta.producer_epoch != producer_epoch {
-            return answer(Err(ResponseError::ProducerFenced));
-        }
         if meta.pending.is_some()
             || matches!(meta.state, TxnState::PrepareCommit | TxnState::PrepareAbort)
         {
@@ -298,21 +310,10 @@ impl TxnStateMachine {
         now_ms: i64,
     ) -> Result<Outcome, IllegalTransition> {
         let answer = |r| Ok(Outcome::Answer(r));
-        if let Err(e) = self.availability() {
-            return answer(Err(e));
-        }
-        if transactional_id.is_empty() {
-            return answer(Err(ResponseError::InvalidRequest));
-        }
-        let Some(meta) = self.txns.get_mut(transactional_id) else {
-            return answer(Err(ResponseError::InvalidProducerIdMapping));
+        let meta = match self.producer_of(transactional_id, producer_id, producer_epoch) {
+            Ok(meta) => meta,
+            Err(e) => return answer(Err(e)),
         };
-        if meta.producer_id != producer_id {
-            return answer(Err(ResponseError::InvalidProducerIdMapping));
-        }
-        if producer_epoch != meta.producer_epoch {
-            return answer(Err(ResponseError::ProducerFenced));
-        }
         if meta.pending.is_some() {
             return answer(Err(ResponseError::ConcurrentTransactions));
         }

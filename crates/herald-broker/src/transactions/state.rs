@@ -239,19 +239,26 @@ impl TxnMetadata {
         }
     }
 
-    /// Prepares a transition, setting the pending state (Kafka's `prepareTransitionTo`).
-    #[allow(clippy::too_many_arguments)]
-    fn prepare(
-        &mut self,
-        state: TxnState,
-        producer_id: i64,
-        producer_epoch: i16,
-        last_producer_epoch: i16,
-        timeout_ms: i32,
-        partitions: BTreeSet<TopicPartition>,
-        start_ms: i64,
-        now_ms: i64,
-    ) -> Result<Transit, IllegalTransition> {
+    /// The current metadata as a transit to `state` at `now_ms`: each `prepare_*` changes what its
+    /// transition changes, then [`Self::prepare`] checks and records it.
+    fn transit_to(&self, state: TxnState, now_ms: i64) -> Transit {
+        Transit {
+            transactional_id: self.transactional_id.clone(),
+            producer_id: self.producer_id,
+            previous_producer_id: self.producer_id,
+            producer_epoch: self.producer_epoch,
+            last_producer_epoch: self.last_producer_epoch,
+            timeout_ms: self.timeout_ms,
+            state,
+            partitions: self.partitions.clone(),
+            start_ms: self.start_ms,
+            last_update_ms: now_ms,
+        }
+    }
+
+    /// Checks a transition and sets the pending state (Kafka's `prepareTransitionTo`).
+    fn prepare(&mut self, transit: Transit) -> Result<Transit, IllegalTransition> {
+        let state = transit.state;
         if let Some(pending) = self.pending {
             return Err(self.illegal(format!(
                 "prepares {} while {} is pending",
@@ -259,11 +266,11 @@ impl TxnMetadata {
                 pending.name()
             )));
         }
-        if producer_id < 0 {
-            return Err(self.illegal(format!("illegal producer id {producer_id}")));
+        if transit.producer_id < 0 {
+            return Err(self.illegal(format!("illegal producer id {}", transit.producer_id)));
         }
-        if state != TxnState::Dead && producer_epoch < 0 {
-            return Err(self.illegal(format!("illegal producer epoch {producer_epoch}")));
+        if state != TxnState::Dead && transit.producer_epoch < 0 {
+            return Err(self.illegal(format!("illegal producer epoch {}", transit.producer_epoch)));
         }
         if !state.valid_previous().contains(&self.state) {
             return Err(self.illegal(format!(
@@ -273,18 +280,7 @@ impl TxnMetadata {
             )));
         }
         self.pending = Some(state);
-        Ok(Transit {
-            transactional_id: self.transactional_id.clone(),
-            producer_id,
-            previous_producer_id: self.producer_id,
-            producer_epoch,
-            last_producer_epoch,
-            timeout_ms,
-            state,
-            partitions,
-            start_ms,
-            last_update_ms: now_ms,
-        })
+        Ok(transit)
     }
 
     /// InitProducerId on an idle id: bumps the epoch (Kafka's `prepareIncrementProducerEpoch`).
@@ -312,18 +308,15 @@ impl TxnMetadata {
             }
             Some(_) => return Ok(Err(FenceError)),
         };
-        let producer_id = self.producer_id;
-        self.prepare(
-            TxnState::Empty,
-            producer_id,
-            epoch,
-            last_epoch,
+        let transit = Transit {
+            producer_epoch: epoch,
+            last_producer_epoch: last_epoch,
             timeout_ms,
-            BTreeSet::new(),
-            -1,
-            now_ms,
-        )
-        .map(Ok)
+            partitions: BTreeSet::new(),
+            start_ms: -1,
+            ..self.transit_to(TxnState::Empty, now_ms)
+        };
+        self.prepare(transit).map(Ok)
     }
 
     /// InitProducerId when the epoch is exhausted: a new producer id at epoch 0
@@ -338,21 +331,20 @@ impl TxnMetadata {
         if self.state.is_pending_transaction() {
             return Err(self.illegal("rotates the producer id during a transaction".into()));
         }
-        let last_epoch = if record_last_epoch {
-            self.producer_epoch
-        } else {
-            NO_PRODUCER_EPOCH
-        };
-        self.prepare(
-            TxnState::Empty,
-            new_producer_id,
-            0,
-            last_epoch,
+        let transit = Transit {
+            producer_id: new_producer_id,
+            producer_epoch: 0,
+            last_producer_epoch: if record_last_epoch {
+                self.producer_epoch
+            } else {
+                NO_PRODUCER_EPOCH
+            },
             timeout_ms,
-            BTreeSet::new(),
-            -1,
-            now_ms,
-        )
+            partitions: BTreeSet::new(),
+            start_ms: -1,
+            ..self.transit_to(TxnState::Empty, now_ms)
+        };
+        self.prepare(transit)
     }
 
     /// Bumps the epoch to fence the current producer before aborting its transaction (Kafka's
@@ -361,28 +353,16 @@ impl TxnMetadata {
         if self.producer_epoch == i16::MAX {
             return Err(self.illegal("fences at epoch Short.MaxValue".into()));
         }
-        let bumped = if self.has_failed_epoch_fence {
-            self.producer_epoch
-        } else {
-            self.producer_epoch + 1
+        let transit = Transit {
+            producer_epoch: if self.has_failed_epoch_fence {
+                self.producer_epoch
+            } else {
+                self.producer_epoch + 1
+            },
+            last_producer_epoch: NO_PRODUCER_EPOCH,
+            ..self.transit_to(TxnState::PrepareEpochFence, self.last_update_ms)
         };
-        let (producer_id, timeout_ms, partitions, start_ms) = (
-            self.producer_id,
-            self.timeout_ms,
-            self.partitions.clone(),
-            self.start_ms,
-        );
-        let last_update_ms = self.last_update_ms;
-        self.prepare(
-            TxnState::PrepareEpochFence,
-            producer_id,
-            bumped,
-            NO_PRODUCER_EPOCH,
-            timeout_ms,
-            partitions,
-            start_ms,
-            last_update_ms,
-        )
+        self.prepare(transit)
     }
 
     /// AddPartitionsToTxn / AddOffsetsToTxn: Ongoing with more partitions.
@@ -395,23 +375,12 @@ impl TxnMetadata {
             TxnState::Empty | TxnState::CompleteAbort | TxnState::CompleteCommit => now_ms,
             _ => self.start_ms,
         };
-        let partitions = self.partitions.union(added).cloned().collect();
-        let (producer_id, epoch, last_epoch, timeout_ms) = (
-            self.producer_id,
-            self.producer_epoch,
-            self.last_producer_epoch,
-            self.timeout_ms,
-        );
-        self.prepare(
-            TxnState::Ongoing,
-            producer_id,
-            epoch,
-            last_epoch,
-            timeout_ms,
-            partitions,
+        let transit = Transit {
+            partitions: self.partitions.union(added).cloned().collect(),
             start_ms,
-            now_ms,
-        )
+            ..self.transit_to(TxnState::Ongoing, now_ms)
+        };
+        self.prepare(transit)
     }
 
     /// EndTxn: PrepareCommit or PrepareAbort (transaction version 0/1: the epoch stays).
@@ -420,24 +389,8 @@ impl TxnMetadata {
         state: TxnState,
         now_ms: i64,
     ) -> Result<Transit, IllegalTransition> {
-        let (producer_id, epoch, last_epoch, timeout_ms, partitions, start_ms) = (
-            self.producer_id,
-            self.producer_epoch,
-            self.last_producer_epoch,
-            self.timeout_ms,
-            self.partitions.clone(),
-            self.start_ms,
-        );
-        self.prepare(
-            state,
-            producer_id,
-            epoch,
-            last_epoch,
-            timeout_ms,
-            partitions,
-            start_ms,
-            now_ms,
-        )
+        let transit = self.transit_to(state, now_ms);
+        self.prepare(transit)
     }
 
     /// Every marker is written: CompleteCommit or CompleteAbort, no partitions.
@@ -450,44 +403,21 @@ impl TxnMetadata {
             }
         };
         self.has_failed_epoch_fence = false;
-        let (producer_id, epoch, timeout_ms, start_ms) = (
-            self.producer_id,
-            self.producer_epoch,
-            self.timeout_ms,
-            self.start_ms,
-        );
-        self.prepare(
-            state,
-            producer_id,
-            epoch,
-            epoch,
-            timeout_ms,
-            BTreeSet::new(),
-            start_ms,
-            now_ms,
-        )
+        let transit = Transit {
+            last_producer_epoch: self.producer_epoch,
+            partitions: BTreeSet::new(),
+            ..self.transit_to(state, now_ms)
+        };
+        self.prepare(transit)
     }
 
     /// The transactional id expired: a tombstone is written, then the metadata is dropped.
     pub fn prepare_dead(&mut self) -> Result<Transit, IllegalTransition> {
-        let (producer_id, epoch, last_epoch, timeout_ms, start_ms, last_update_ms) = (
-            self.producer_id,
-            self.producer_epoch,
-            self.last_producer_epoch,
-            self.timeout_ms,
-            self.start_ms,
-            self.last_update_ms,
-        );
-        self.prepare(
-            TxnState::Dead,
-            producer_id,
-            epoch,
-            last_epoch,
-            timeout_ms,
-            BTreeSet::new(),
-            start_ms,
-            last_update_ms,
-        )
+        let transit = Transit {
+            partitions: BTreeSet::new(),
+            ..self.transit_to(TxnState::Dead, self.last_update_ms)
+        };
+        self.prepare(transit)
     }
 
     /// The prepared transition is durable: memory takes it (Kafka's `completeTransitionTo`, with
