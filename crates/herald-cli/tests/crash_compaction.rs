@@ -22,7 +22,6 @@ use common::BrokerProcess;
 use futures::stream::{FuturesUnordered, StreamExt};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -49,46 +48,9 @@ const BROKER_FLAGS: &[&str] = &[
     "1048576",
 ];
 
-/// splitmix64: a seeded schedule without a dev-dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn between(&mut self, (low, high): (u64, u64)) -> u64 {
-        low + self.next() % (high - low + 1)
-    }
-}
-
-fn seed() -> u64 {
-    std::env::var("HERALD_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        })
-}
-
-fn client_config(bootstrap: &str) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", bootstrap)
-        .set("reconnect.backoff.ms", "20")
-        .set("reconnect.backoff.max.ms", "200");
-    config
-}
-
 async fn create_topic(bootstrap: &str) {
-    let admin: AdminClient<DefaultClientContext> = client_config(bootstrap).create().unwrap();
+    let admin: AdminClient<DefaultClientContext> =
+        common::fast_reconnect_config(bootstrap).create().unwrap();
     let topic = NewTopic::new(TOPIC, 1, TopicReplication::Fixed(1))
         .set("cleanup.policy", "compact")
         .set("segment.bytes", "16384")
@@ -113,7 +75,7 @@ async fn produce(
     seed: u64,
     stop: Arc<AtomicBool>,
 ) -> (Acked, Vec<String>) {
-    let producer: FutureProducer = client_config(&bootstrap)
+    let producer: FutureProducer = common::fast_reconnect_config(&bootstrap)
         .set("acks", "all")
         .set("enable.idempotence", "true")
         .set("linger.ms", "2")
@@ -122,7 +84,7 @@ async fn produce(
         .set("message.timeout.ms", "120000")
         .create()
         .unwrap();
-    let mut keys = Rng(seed ^ u64::from(round).wrapping_mul(0x9E37_79B9));
+    let mut keys = common::Rng(seed ^ u64::from(round).wrapping_mul(0x9E37_79B9));
     let (mut acked, mut failed) = (Acked::new(), Vec::new());
     let mut in_flight = FuturesUnordered::new();
     let mut sequence = 0u64;
@@ -159,7 +121,7 @@ async fn produce(
 
 /// Every (offset, key, value) from the log start to the high watermark, read with a fresh consumer.
 fn read_all(bootstrap: &str) -> Vec<(i64, String, String)> {
-    let consumer: BaseConsumer = client_config(bootstrap)
+    let consumer: BaseConsumer = common::fast_reconnect_config(bootstrap)
         .set("group.id", "crash-compaction-reader")
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
@@ -257,9 +219,9 @@ fn cleaner_files_present(data_dir: &Path) -> bool {
 
 /// Lets the broker run for a drawn uptime, then waits (up to `PASS_WAIT_MS`) for the cleaner to be
 /// mid-pass and SIGKILLs it; returns whether the kill landed inside a pass.
-fn kill_during_cleaning(broker: BrokerProcess, data_dir: &Path, rng: &mut Rng) -> bool {
+fn kill_during_cleaning(broker: BrokerProcess, data_dir: &Path, rng: &mut common::Rng) -> bool {
     // The sleeps are the chaos schedule itself, not synchronisation.
-    std::thread::sleep(Duration::from_millis(rng.between(UPTIME_MS)));
+    std::thread::sleep(Duration::from_millis(rng.between(UPTIME_MS.0, UPTIME_MS.1)));
     let armed = Instant::now();
     let mut in_pass = cleaner_files_present(data_dir);
     while !in_pass && armed.elapsed() < Duration::from_millis(PASS_WAIT_MS) {
@@ -275,7 +237,7 @@ fn kill_during_cleaning(broker: BrokerProcess, data_dir: &Path, rng: &mut Rng) -
 // the latest acknowledged one
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cleaning_survives_repeated_kill_9() {
-    let seed = seed();
+    let seed = common::seed_from_env("HERALD_SEED");
     println!("crash_compaction seed {seed} (HERALD_SEED={seed} replays the kill schedule)");
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
@@ -283,7 +245,7 @@ async fn cleaning_survives_repeated_kill_9() {
     let mut broker = BrokerProcess::start(&data_dir, BROKER_FLAGS);
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap).await;
-    let mut rng = Rng(seed);
+    let mut rng = common::Rng(seed);
     let mut acked = Acked::new();
     let (mut kills_in_pass, mut reads, mut last_read) = (0u32, 0usize, 0usize);
     for round in 0..KILLS {
@@ -293,7 +255,7 @@ async fn cleaning_survives_repeated_kill_9() {
             let data_dir = data_dir.clone();
             let round_seed = rng.next();
             tokio::task::spawn_blocking(move || {
-                let mut round_rng = Rng(round_seed);
+                let mut round_rng = common::Rng(round_seed);
                 (
                     kill_during_cleaning(broker, &data_dir, &mut round_rng),
                     data_dir,

@@ -109,50 +109,10 @@ impl Anomalies {
     }
 }
 
-/// splitmix64: a seeded schedule without a dev-dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn between(&mut self, low: u64, high: u64) -> u64 {
-        low + self.next() % (high - low + 1)
-    }
-}
-
-fn seed() -> u64 {
-    std::env::var("CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        })
-}
-
-/// Options every client here shares: reconnect fast to the restarted broker (librdkafka's default
-/// backoff climbs to 10 s, longer than a whole uptime window).
-fn client_config(bootstrap: &str) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", bootstrap)
-        .set("reconnect.backoff.ms", "20")
-        .set("reconnect.backoff.max.ms", "200");
-    config
-}
-
 /// acks=all and idempotence: the guarantees under test. A long message timeout makes sends wait out
 /// the chaos instead of failing; retries are librdkafka's default (unbounded with idempotence).
 fn producer_config(bootstrap: &str) -> ClientConfig {
-    let mut config = client_config(bootstrap);
+    let mut config = common::fast_reconnect_config(bootstrap);
     config
         .set("acks", "all")
         .set("enable.idempotence", "true")
@@ -165,7 +125,7 @@ fn producer_config(bootstrap: &str) -> ClientConfig {
 
 /// Manual assignment, nothing committed, CRCs checked on every batch.
 fn consumer_config(bootstrap: &str) -> ClientConfig {
-    let mut config = client_config(bootstrap);
+    let mut config = common::fast_reconnect_config(bootstrap);
     config
         .set("group.id", "crash-loss-reader")
         .set("enable.auto.commit", "false")
@@ -178,7 +138,8 @@ fn consumer_config(bootstrap: &str) -> ClientConfig {
 }
 
 async fn create_topic(bootstrap: &str) {
-    let admin: AdminClient<DefaultClientContext> = client_config(bootstrap).create().unwrap();
+    let admin: AdminClient<DefaultClientContext> =
+        common::fast_reconnect_config(bootstrap).create().unwrap();
     let topic = NewTopic::new(TOPIC, PARTITIONS, TopicReplication::Fixed(1));
     for result in admin
         .create_topics([&topic], &AdminOptions::new())
@@ -308,7 +269,7 @@ fn read_all(bootstrap: &str) -> Reads {
 /// Kills and restarts the broker at random moments until `KILLS_MIN` kills (or `CHAOS_MS_MAX`).
 fn kill_loop(mut broker: BrokerProcess, dir: &Path, seed: u64) -> (BrokerProcess, u32) {
     let listen = broker.bootstrap();
-    let mut rng = Rng(seed);
+    let mut rng = common::Rng(seed);
     let started = Instant::now();
     let mut kills = 0;
     while kills < KILLS_MIN && started.elapsed() < Duration::from_millis(CHAOS_MS_MAX) {
@@ -378,7 +339,7 @@ fn check(acked: &[Ack], first: &Reads, second: &Reads, polled: &PollReport) -> A
 // reads agree, and a consumer polling throughout never sees offsets go backwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_writes_survive_repeated_kill_9() {
-    let seed = seed();
+    let seed = common::seed_from_env("CRASH_SEED");
     println!("crash_loss seed {seed} (CRASH_SEED={seed} replays the kill schedule)");
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
