@@ -193,15 +193,7 @@ async fn load(p: &Platform, count: u32) -> anyhow::Result<u64> {
         let encoded = Event::new("user_created", &user)?
             .key(&id)
             .encode(users_service::SOURCE);
-        loop {
-            match producer.deliver_encoded_async(TOPIC, &encoded) {
-                Ok(()) => break,
-                Err(herald::Error::BufferFull { .. }) => {
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
-                Err(error) => return Err(error.into()),
-            }
-        }
+        deliver_when_room(&producer, TOPIC, &encoded).await?;
     }
     producer.close().await?;
     let failed = producer.stats().failed;
@@ -343,4 +335,22 @@ async fn await_count_every(
         tokio::time::sleep(Duration::from_millis(poll_ms)).await;
     }
     anyhow::bail!("{} did not reach {want} users", piece.name())
+}
+
+/// Hands an encoded event to `deliver_async`, waiting a millisecond at a time while the producer's
+/// buffer is full: the benchmarks' loaders push as fast as the broker takes them.
+pub(crate) async fn deliver_when_room(
+    producer: &herald::producer::Producer,
+    topic: &str,
+    encoded: &herald::envelope::EncodedEvent,
+) -> anyhow::Result<()> {
+    loop {
+        match producer.deliver_encoded_async(topic, encoded) {
+            Ok(()) => return Ok(()),
+            Err(herald::Error::BufferFull { .. }) => {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
 }

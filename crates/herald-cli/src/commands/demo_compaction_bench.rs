@@ -130,15 +130,7 @@ async fn load(p: &Platform, users: u32, updates: u32) -> anyhow::Result<()> {
             .key(&id)
             .encode(users_service::SOURCE);
         for topic in [COMPACTED, FULL] {
-            loop {
-                match producer.deliver_encoded_async(topic, &encoded) {
-                    Ok(()) => break,
-                    Err(herald::Error::BufferFull { .. }) => {
-                        tokio::time::sleep(Duration::from_millis(1)).await;
-                    }
-                    Err(error) => return Err(error.into()),
-                }
-            }
+            super::demo_bench::deliver_when_room(&producer, topic, &encoded).await?;
         }
     }
     producer.close().await?;
