@@ -3,67 +3,16 @@
 //! ends with the same rows. Real events through an in-process herald-broker.
 #![allow(clippy::unwrap_used)]
 
-use std::time::Duration;
-
 use herald::envelope::Event;
 use herald::producer::{Producer, ProducerConfig};
 use herald::testing::TestBroker;
 use serde_json::{json, Value};
-use tokio_util::sync::CancellationToken;
+
+mod common;
+
+use common::{await_json, get, start};
 
 const TOPIC: &str = "user_activity";
-
-struct Running {
-    base: String,
-    stop: CancellationToken,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-async fn start(brokers: &str, database_url: String, group: &str) -> Running {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let config = directory_service::Config {
-        listen: listener.local_addr().unwrap(),
-        database_url,
-        topic: TOPIC.into(),
-        group: group.into(),
-        session_timeout_ms: 6_000,
-        instance_id: String::new(),
-    };
-    let stop = CancellationToken::new();
-    let (token, brokers) = (stop.clone(), brokers.to_string());
-    let task =
-        tokio::spawn(
-            async move { directory_service::serve(listener, config, &brokers, token).await },
-        );
-    Running { base, stop, task }
-}
-
-async fn get(url: &str) -> (u16, Value) {
-    match reqwest::get(url).await {
-        Ok(response) => {
-            let status = response.status().as_u16();
-            (status, response.json().await.unwrap_or(Value::Null))
-        }
-        Err(_) => (0, Value::Null),
-    }
-}
-
-/// Polls `url` until `done(body)` holds, with a deadline.
-async fn await_json(url: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let (status, body) = get(url).await;
-        if status == 200 && done(&body) {
-            return body;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{url}: last answer {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
 
 fn user(i: u32) -> Value {
     json!({"id": format!("u{i:04}"), "name": format!("User {i}"), "email": format!("u{i}@example.com"),
@@ -110,7 +59,7 @@ async fn deletes_and_tombstones_remove_users() {
     let url = |name: &str| format!("sqlite://{}?mode=rwc", dir.path().join(name).display());
     let mut replicas = Vec::new();
     for (db, group) in [("a.db", "directory"), ("b.db", "directory-2")] {
-        let running = start(broker.bootstrap_servers(), url(db), group).await;
+        let running = start(broker.bootstrap_servers(), TOPIC, url(db), group).await;
         let health = await_json(&format!("{}/health", running.base), |b| {
             b["duplicates_skipped"] == 1
         })

@@ -2,65 +2,14 @@
 //! duplicate deliveries and a replay in a new group.
 #![allow(clippy::unwrap_used)]
 
-use std::time::Duration;
-
 use herald::envelope::Event;
 use herald::producer::{Producer, ProducerConfig};
 use herald::testing::TestBroker;
 use serde_json::{json, Value};
-use tokio_util::sync::CancellationToken;
 
-struct Running {
-    base: String,
-    stop: CancellationToken,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
+mod common;
 
-async fn start(brokers: &str, database_url: String, group: &str) -> Running {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let config = directory_service::Config {
-        listen: listener.local_addr().unwrap(),
-        database_url,
-        topic: "user_activity".into(),
-        group: group.into(),
-        session_timeout_ms: 6_000,
-        instance_id: String::new(),
-    };
-    let stop = CancellationToken::new();
-    let (token, brokers) = (stop.clone(), brokers.to_string());
-    let task =
-        tokio::spawn(
-            async move { directory_service::serve(listener, config, &brokers, token).await },
-        );
-    Running { base, stop, task }
-}
-
-async fn get(url: &str) -> (u16, Value) {
-    match reqwest::get(url).await {
-        Ok(response) => {
-            let status = response.status().as_u16();
-            (status, response.json().await.unwrap_or(Value::Null))
-        }
-        Err(_) => (0, Value::Null),
-    }
-}
-
-/// Polls `url` until `done(body)` holds, with a deadline.
-async fn await_json(url: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let (status, body) = get(url).await;
-        if status == 200 && done(&body) {
-            return body;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{url}: last answer {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
+use common::{await_json, get, start};
 
 fn user(i: u32, name: &str, updated_at: &str) -> Value {
     json!({"id": format!("u{i:04}"), "name": name, "email": format!("u{i}@example.com"),
@@ -93,7 +42,13 @@ async fn replica_applies_events_once_and_rebuilds() {
 
     let dir = tempfile::tempdir().unwrap();
     let url = |name: &str| format!("sqlite://{}?mode=rwc", dir.path().join(name).display());
-    let first = start(broker.bootstrap_servers(), url("a.db"), "directory").await;
+    let first = start(
+        broker.bootstrap_servers(),
+        "user_activity",
+        url("a.db"),
+        "directory",
+    )
+    .await;
     let health = await_json(&format!("{}/health", first.base), |b| {
         b["duplicates_skipped"] == 1
     })
@@ -109,7 +64,13 @@ async fn replica_applies_events_once_and_rebuilds() {
     assert_eq!(get(&format!("{}/users", first.base)).await.1["count"], 20);
 
     // A brand-new directory in a new group replays everything into an empty database.
-    let second = start(broker.bootstrap_servers(), url("b.db"), "directory-2").await;
+    let second = start(
+        broker.bootstrap_servers(),
+        "user_activity",
+        url("b.db"),
+        "directory-2",
+    )
+    .await;
     await_json(&format!("{}/health", second.base), |b| {
         b["duplicates_skipped"] == 1
     })
