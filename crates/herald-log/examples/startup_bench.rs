@@ -29,48 +29,11 @@ fn env(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-fn put_varint(out: &mut Vec<u8>, value: i64) {
-    let mut v = ((value << 1) ^ (value >> 63)) as u64;
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
 /// A v2 batch of 1 KiB records, about `BATCH_BYTES` long, with a valid CRC32C.
 fn batch(timestamp: i64) -> Vec<u8> {
-    let records = BATCH_BYTES / 1024;
-    let mut section = Vec::new();
-    for i in 0..records {
-        let mut body = vec![0u8];
-        put_varint(&mut body, 0);
-        put_varint(&mut body, i as i64);
-        put_varint(&mut body, -1);
-        put_varint(&mut body, 1000);
-        body.extend(std::iter::repeat_n(b'v', 1000));
-        put_varint(&mut body, 0);
-        put_varint(&mut section, body.len() as i64);
-        section.extend(body);
-    }
-    let mut after_crc = Vec::new();
-    after_crc.extend_from_slice(&0i16.to_be_bytes());
-    after_crc.extend_from_slice(&(records as i32 - 1).to_be_bytes());
-    after_crc.extend_from_slice(&timestamp.to_be_bytes());
-    after_crc.extend_from_slice(&timestamp.to_be_bytes());
-    after_crc.extend_from_slice(&(-1i64).to_be_bytes());
-    after_crc.extend_from_slice(&(-1i16).to_be_bytes());
-    after_crc.extend_from_slice(&(-1i32).to_be_bytes());
-    after_crc.extend_from_slice(&(records as i32).to_be_bytes());
-    after_crc.extend(section);
-    let mut out = Vec::new();
-    out.extend_from_slice(&0i64.to_be_bytes());
-    out.extend_from_slice(&((9 + after_crc.len()) as i32).to_be_bytes());
-    out.extend_from_slice(&(-1i32).to_be_bytes());
-    out.push(2);
-    out.extend_from_slice(&crc32c::crc32c(&after_crc).to_be_bytes());
-    out.extend(after_crc);
-    out
+    let value = [b'v'; 1000];
+    let records = vec![(None, Some(&value[..])); BATCH_BYTES / 1024];
+    herald_log::cleaner::records::encode_plain_batch(&records, timestamp)
 }
 
 /// Evicts every file under `root` from the page cache; says how.

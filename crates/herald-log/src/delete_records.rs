@@ -57,45 +57,9 @@ mod tests {
 
     /// One uncompressed batch of `count` records (valid CRC), as a producer sends it.
     fn batch(count: i32) -> Vec<u8> {
-        use crate::cleaner::records::{encode_batch, encode_record, BatchFields, Record};
-        let mut section = Vec::new();
-        for i in 0..count {
-            let record = Record {
-                attributes: 0,
-                timestamp_delta: 0,
-                offset_delta: i,
-                key: Some(b"k"),
-                value: Some(&[b'v'; 100]),
-                headers: &[0],
-                raw: &[],
-            };
-            encode_record(&mut section, &record, 0);
-        }
-        let original = crate::batch::RecordBatchHeader {
-            base_offset: 0,
-            batch_length: 0,
-            partition_leader_epoch: 0,
-            magic: 2,
-            crc: 0,
-            attributes: 0,
-            last_offset_delta: count - 1,
-            base_timestamp: 1_000,
-            max_timestamp: 1_000,
-            producer_id: -1,
-            producer_epoch: -1,
-            base_sequence: -1,
-            records_count: count,
-        };
-        let fields = BatchFields {
-            original,
-            attributes: 0,
-            base_timestamp: 1_000,
-            max_timestamp: 1_000,
-            records_count: count,
-        };
-        let mut out = Vec::new();
-        encode_batch(&mut out, &fields, &section);
-        out
+        let value = [b'v'; 100];
+        let records = vec![(Some(&b"k"[..]), Some(&value[..])); count as usize];
+        crate::cleaner::records::encode_plain_batch(&records, 1_000)
     }
 
     // The log start moves inside a segment, segments wholly below it go, reads below it are out of

@@ -13,8 +13,7 @@
 //! Also here: which partition holds a group ([`partition_for`], Kafka's
 //! `abs(groupId.hashCode) % partitions`) and the record batch that carries the records.
 
-use herald_log::cleaner::records::{encode_batch, put_varlong, BatchFields, Records};
-use herald_log::RecordBatchHeader;
+use herald_log::cleaner::records::{encode_plain_batch, KeyValue, Records};
 
 use super::types::{CommittedOffset, OffsetRecord};
 
@@ -235,52 +234,12 @@ fn decode_commit_value(value: &[u8]) -> Result<CommittedOffset, DecodeError> {
 /// One uncompressed record batch (magic 2, no producer id) holding `records` in order, timestamped
 /// `now_ms`.
 pub fn encode_records_batch(records: &[StoredRecord], now_ms: i64) -> Vec<u8> {
-    let mut section = Vec::with_capacity(records.len() * 64);
-    for (delta, record) in records.iter().enumerate() {
-        let (key, value) = encode(record);
-        let mut body = Vec::with_capacity(key.len() + value.as_ref().map_or(0, Vec::len) + 16);
-        body.push(0); // attributes
-        put_varlong(&mut body, 0); // timestamp delta
-        put_varlong(&mut body, delta as i64);
-        put_varlong(&mut body, key.len() as i64);
-        body.extend_from_slice(&key);
-        match &value {
-            Some(value) => {
-                put_varlong(&mut body, value.len() as i64);
-                body.extend_from_slice(value);
-            }
-            None => put_varlong(&mut body, -1),
-        }
-        put_varlong(&mut body, 0); // headers
-        put_varlong(&mut section, body.len() as i64);
-        section.extend_from_slice(&body);
-    }
-    let count = i32::try_from(records.len()).unwrap_or(i32::MAX);
-    let header = RecordBatchHeader {
-        base_offset: 0,
-        batch_length: 0,
-        partition_leader_epoch: 0,
-        magic: 2,
-        crc: 0,
-        attributes: 0,
-        last_offset_delta: count.saturating_sub(1),
-        base_timestamp: now_ms,
-        max_timestamp: now_ms,
-        producer_id: -1,
-        producer_epoch: -1,
-        base_sequence: -1,
-        records_count: count,
-    };
-    let fields = BatchFields {
-        original: header,
-        attributes: 0,
-        base_timestamp: now_ms,
-        max_timestamp: now_ms,
-        records_count: count,
-    };
-    let mut out = Vec::with_capacity(section.len() + herald_log::RECORD_BATCH_HEADER_BYTES);
-    encode_batch(&mut out, &fields, &section);
-    out
+    let encoded: Vec<(Vec<u8>, Option<Vec<u8>>)> = records.iter().map(encode).collect();
+    let pairs: Vec<KeyValue<'_>> = encoded
+        .iter()
+        .map(|(key, value)| (Some(key.as_slice()), value.as_deref()))
+        .collect();
+    encode_plain_batch(&pairs, now_ms)
 }
 
 /// Records read from whole batches, each with its offset, and the last offset of the last batch.

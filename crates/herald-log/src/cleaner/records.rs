@@ -172,6 +172,54 @@ pub fn encode_record(out: &mut Vec<u8>, record: &Record<'_>, timestamp_delta: i6
     out.extend(body);
 }
 
+/// A record's key and value, `None` for null.
+pub type KeyValue<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+
+/// One uncompressed batch (magic 2, no producer id, base offset 0: the log assigns offsets on
+/// append) holding the `(key, value)` records in order, each without headers and timestamped
+/// `timestamp_ms`. For the broker's own writes (committed offsets) and for tests and benchmarks.
+pub fn encode_plain_batch(records: &[KeyValue<'_>], timestamp_ms: i64) -> Vec<u8> {
+    let mut section = Vec::with_capacity(records.len() * 32);
+    for (offset_delta, (key, value)) in records.iter().enumerate() {
+        let record = Record {
+            attributes: 0,
+            timestamp_delta: 0,
+            offset_delta: i32::try_from(offset_delta).unwrap_or(i32::MAX),
+            key: *key,
+            value: *value,
+            headers: &[0],
+            raw: &[],
+        };
+        encode_record(&mut section, &record, 0);
+    }
+    let count = i32::try_from(records.len()).unwrap_or(i32::MAX);
+    let original = RecordBatchHeader {
+        base_offset: 0,
+        batch_length: 0,
+        partition_leader_epoch: 0,
+        magic: 2,
+        crc: 0,
+        attributes: 0,
+        last_offset_delta: count.saturating_sub(1),
+        base_timestamp: timestamp_ms,
+        max_timestamp: timestamp_ms,
+        producer_id: -1,
+        producer_epoch: -1,
+        base_sequence: -1,
+        records_count: count,
+    };
+    let fields = BatchFields {
+        original,
+        attributes: 0,
+        base_timestamp: timestamp_ms,
+        max_timestamp: timestamp_ms,
+        records_count: count,
+    };
+    let mut out = Vec::with_capacity(section.len() + RECORD_BATCH_HEADER_BYTES);
+    encode_batch(&mut out, &fields, &section);
+    out
+}
+
 /// The fields of a batch being written: the original header's identity plus what cleaning changed.
 #[derive(Debug, Clone, Copy)]
 pub struct BatchFields {
@@ -268,6 +316,27 @@ mod tests {
             let results: Vec<_> = Records::new(&section[..cut]).collect();
             assert!(cut == 0 || results.iter().any(Result::is_err) || results.len() == 1);
         }
+    }
+
+    // a plain batch validates (CRC, lengths) and holds the records in order, keyless ones included
+    #[test]
+    fn plain_batch_holds_its_records() {
+        let batch = encode_plain_batch(&[(Some(b"a"), Some(b"1")), (None, None)], 77);
+        let header = validate_batch(&batch).unwrap();
+        assert_eq!((header.records_count, header.last_offset_delta), (2, 1));
+        assert_eq!((header.base_timestamp, header.producer_id), (77, -1));
+        let section = &batch[RECORD_BATCH_HEADER_BYTES..];
+        let parsed: Vec<_> = Records::new(section).map(Result::unwrap).collect();
+        assert_eq!(parsed.len(), 2);
+        assert_eq!(
+            (parsed[0].key, parsed[0].value),
+            (Some(&b"a"[..]), Some(&b"1"[..]))
+        );
+        assert_eq!(
+            (parsed[1].key, parsed[1].value, parsed[1].offset_delta),
+            (None, None, 1)
+        );
+        assert_eq!(keyless_record_indices(&batch).unwrap(), [1]);
     }
 
     // varints at the edges of their range decode to what was encoded
